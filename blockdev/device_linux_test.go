@@ -9,6 +9,7 @@ package blockdev_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -34,7 +35,7 @@ func TestLoopSizeAndSectorSize(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			const size = 16 << 20
 			img := blockdevtest.Image(t, size)
-			dev := blockdevtest.AttachLoopSectorSize(t, img, tc.sectorSize)
+			dev := blockdevtest.AttachLoopWith(t, img, blockdevtest.LoopOptions{SectorSize: tc.sectorSize})
 			link := filepath.Join(t.TempDir(), "by-id")
 			require.NoError(t, os.Symlink(dev, link))
 
@@ -180,4 +181,48 @@ func TestLoopSwapRefused(t *testing.T) {
 	require.Len(t, sigs, 1)
 	assert.Equal(t, "swap", sigs[0].Kind)
 	assert.Equal(t, int64(os.Getpagesize()-10), sigs[0].Off)
+}
+
+// writeMBR writes a DOS partition table with one Linux partition of
+// nsectors 512-byte sectors starting at sector start.
+func writeMBR(t *testing.T, img string, start, nsectors uint32) {
+	t.Helper()
+	mbr := make([]byte, 512)
+	entry := mbr[446:462]
+	entry[4] = 0x83 // Linux
+	binary.LittleEndian.PutUint32(entry[8:], start)
+	binary.LittleEndian.PutUint32(entry[12:], nsectors)
+	mbr[510], mbr[511] = 0x55, 0xAA
+	f, err := os.OpenFile(img, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(mbr, 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+}
+
+func TestLoopPartitionMountedRefusesWholeDisk(t *testing.T) {
+	img := blockdevtest.Image(t, 64<<20)
+	writeMBR(t, img, 2048, 32<<11) // 32 MiB at 1 MiB
+	disk := blockdevtest.AttachLoopWith(t, img, blockdevtest.LoopOptions{PartScan: true})
+	part := blockdevtest.Partition(t, disk, 1)
+	blockdevtest.MakeExt4(t, part)
+	mp := blockdevtest.Mount(t, part, "ext4")
+
+	ie, err := blockdev.CheckInUse(disk)
+	require.NoError(t, err)
+	require.NotNil(t, ie, "a whole disk with a mounted partition is in use")
+	assert.Equal(t, part, ie.Part)
+	assert.Equal(t, mp, ie.MountPoint)
+	assert.Contains(t, ie.Error(), "partition "+part+" mounted on "+mp)
+
+	_, err = blockdev.Open(disk, blockdev.ReadWrite)
+	require.ErrorIs(t, err, blockdev.ErrInUse)
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, part, ie.Part)
+	assert.Equal(t, mp, ie.MountPoint)
+
+	d, err := blockdev.Open(part, blockdev.ReadOnly)
+	require.NoError(t, err)
+	defer d.Close()
+	assert.Equal(t, int64(32<<20), d.Size())
 }
