@@ -3,10 +3,10 @@ package diskdump
 import (
 	"bufio"
 	"bytes"
-	"compress/zlib"
-	"encoding/binary"
 	"compress/gzip"
+	"compress/zlib"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
