@@ -468,11 +468,23 @@ func (s *recordStream) ensure(pos, n int64) error {
 		to = s.start + int64(len(s.buf))
 	}
 	to = min(to, s.limit)
-	if err := readFull(s.r, s.buf[s.end-s.start:to-s.start], s.end); err != nil {
-		s.start, s.end = pos, pos
-		return err
+	if err := readFull(s.r, s.buf[s.end-s.start:to-s.start], s.end); err == nil {
+		s.end = to
+		return nil
 	}
-	s.end = to
+	// Something in the chunk is unreadable (a bad sector): read only the
+	// blocks needed, one by one, so that the damage costs as little of
+	// the stream as possible.
+	need := min((pos+n+s.bs-1)/s.bs*s.bs, s.limit)
+	for off := s.end; off < need; {
+		next := min((off/s.bs+1)*s.bs, need)
+		if err := readFull(s.r, s.buf[off-s.start:next-s.start], off); err != nil {
+			s.end = off
+			return err
+		}
+		off = next
+		s.end = off
+	}
 	return nil
 }
 
@@ -546,9 +558,10 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 			continue
 		}
 		if err := s.ensure(pos, end-pos); err != nil {
-			k--
-			done = true
-			if !yield(nil, p.lostErr(pfn, pos, LostIOError, p.want-k, err)) {
+			// The record's length is known: only its data is lost.
+			recOff := pos
+			pos = end
+			if !yield(nil, p.lostErr(pfn, recOff, LostIOError, 1, err)) {
 				return
 			}
 			continue

@@ -769,3 +769,653 @@ func TestCompressedDamage(t *testing.T) {
 		})
 	}
 }
+
+func TestOpenPartitionErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(d *rdrDump) []byte
+		field  string
+		blk    int64
+		sent   error
+	}{
+		{"formatted, no dump", func(d *rdrDump) []byte {
+			FillSignature(d.img[d.bs:2*d.bs], 1, d.order)
+			return d.img
+		}, "signature", 1, ErrNoDump},
+		{"zeroed block 1 (cleared swap dump)", func(d *rdrDump) []byte {
+			clear(d.img[d.bs : 2*d.bs])
+			return d.img
+		}, "signature", 1, ErrNoDump},
+		{"KDUMP vmcore signature", func(d *rdrDump) []byte {
+			copy(d.img[d.bs:], KdumpSignature)
+			return d.img
+		}, "signature", 1, ErrNoDump},
+		{"empty device", func(d *rdrDump) []byte { return nil }, "signature", 1, ErrNoDump},
+		{"bad block_size", func(d *rdrDump) []byte {
+			d.setHeader("block_size", 1000)
+			return d.img
+		}, "block_size", 1, ErrCorrupt},
+		{"bitmap_blocks neither R nor 2R", func(d *rdrDump) []byte {
+			d.setHeader("bitmap_blocks", 3)
+			return d.img
+		}, "bitmap_blocks", 1, ErrCorrupt},
+		{"bitmaps beyond the device", func(d *rdrDump) []byte {
+			d.setHeader("max_mapnr", 0xffffffff)
+			d.setHeader("bitmap_blocks", uint32(BitmapBlocksFor(0xffffffff, d.bs)))
+			return d.img
+		}, "bitmap_blocks", 1, ErrTooSmall},
+		{"written_blocks below the first data block", func(d *rdrDump) []byte {
+			d.setHeader("written_blocks", 2)
+			d.setHeader("status", uint32(StatusIncompleted))
+			return d.img
+		}, "written_blocks", 1, ErrTruncated},
+		{"written_blocks beyond device_blocks", func(d *rdrDump) []byte {
+			d.setHeader("written_blocks", uint32(len(d.img)/d.bs+1))
+			return d.img
+		}, "written_blocks", 1, ErrCorrupt},
+		{"nr_cpus 0", func(d *rdrDump) []byte {
+			d.setHeader("nr_cpus", 0)
+			return d.img
+		}, "nr_cpus", 1, ErrCorrupt},
+		{"sub_hdr_size huge", func(d *rdrDump) []byte {
+			d.setHeader("sub_hdr_size", 1<<30)
+			return d.img
+		}, "sub_hdr_size", 1, ErrCorrupt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := rdrBuild(t, rdrSpec{compress: true})
+			img := tc.mutate(d)
+			p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
+			require.Error(t, err)
+			assert.Nil(t, p)
+			assert.ErrorIs(t, err, tc.sent)
+			var fe *FormatError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, tc.field, fe.Field, "%v", err)
+			assert.Equal(t, tc.blk, fe.Blk, "%v", err)
+			if off := LayoutOf(ArchX86_64).FieldOffset(tc.field); off >= 0 {
+				assert.Equal(t, int64(d.bs+off), fe.Off, "%v", err)
+			}
+			assert.True(t, strings.HasPrefix(err.Error(), "diskdump: "), err.Error())
+		})
+	}
+}
+
+// rdrFailingReader fails every read that touches [from, to).
+type rdrFailingReader struct {
+	r        io.ReaderAt
+	from, to int64
+}
+
+var errRdrIO = errors.New("injected I/O error")
+
+func (f *rdrFailingReader) ReadAt(b []byte, off int64) (int, error) {
+	if off < f.to && off+int64(len(b)) > f.from {
+		return 0, errRdrIO
+	}
+	return f.r.ReadAt(b, off)
+}
+
+func TestReadErrors(t *testing.T) {
+	t.Run("bitmap unreadable", func(t *testing.T) {
+		d := rdrBuild(t, rdrSpec{compress: true})
+		r := &rdrFailingReader{r: bytes.NewReader(d.img), from: 3 * int64(d.bs), to: 3*int64(d.bs) + 1}
+		_, err := OpenPartition(r, int64(len(d.img)))
+		var fe *FormatError
+		require.ErrorAs(t, err, &fe)
+		assert.ErrorIs(t, err, errRdrIO)
+		assert.Equal(t, "bitmap", fe.Field)
+		assert.Equal(t, int64(3), fe.Blk)
+	})
+	t.Run("raw: bad block is one lost page", func(t *testing.T) {
+		d := rdrBuild(t, rdrSpec{})
+		bad := int64(d.first+7) * int64(d.bs)
+		r := &rdrFailingReader{r: bytes.NewReader(d.img), from: bad + 100, to: bad + 101}
+		p, err := OpenPartition(r, int64(len(d.img)))
+		require.NoError(t, err)
+		found, errs := rdrRun(t, d, p)
+		require.Len(t, errs, 1)
+		pe, le := lostOf(t, errs[0])
+		assert.Equal(t, LostIOError, le.Reason)
+		assert.Equal(t, d.pfns[7], pe.PFN)
+		assert.Equal(t, bad, pe.Off)
+		assert.ErrorIs(t, errs[0], errRdrIO)
+		assert.Equal(t, append(append([]uint64{}, d.pfns[:7]...), d.pfns[8:]...), found)
+	})
+	t.Run("compressed: unreadable record data loses one page", func(t *testing.T) {
+		d := rdrBuild(t, rdrSpec{compress: true})
+		i := d.firstWith(t, 40, isRaw) // 4 KiB of data: a block boundary lies inside
+		blkEnd := (d.off[d.pfns[i]]/int64(d.bs) + 1) * int64(d.bs)
+		require.Greater(t, blkEnd, d.off[d.pfns[i]]+PageRecordSize, "header must be readable")
+		r := &rdrFailingReader{r: bytes.NewReader(d.img), from: blkEnd, to: blkEnd + 1}
+		require.Less(t, blkEnd, d.off[d.pfns[i+1]], "next record header must be in another block")
+		p, err := OpenPartition(r, int64(len(d.img)))
+		require.NoError(t, err)
+		found, errs := rdrRun(t, d, p)
+		require.Len(t, errs, 1)
+		pe, le := lostOf(t, errs[0])
+		assert.Equal(t, LostIOError, le.Reason)
+		assert.ErrorIs(t, errs[0], errRdrIO)
+		assert.Equal(t, d.pfns[i], pe.PFN)
+		assert.Equal(t, d.off[d.pfns[i]], pe.Off)
+		assert.Equal(t, uint64(1), le.Pages)
+		assert.Equal(t, append(append([]uint64{}, d.pfns[:i]...), d.pfns[i+1:]...), found)
+	})
+	t.Run("compressed: unreadable record header ends the stream", func(t *testing.T) {
+		d := rdrBuild(t, rdrSpec{compress: true})
+		bad := d.off[d.pfns[40]] + 3
+		r := &rdrFailingReader{r: bytes.NewReader(d.img), from: bad, to: bad + 1}
+		p, err := OpenPartition(r, int64(len(d.img)))
+		require.NoError(t, err)
+		found, errs := rdrRun(t, d, p)
+		// The block holding the bad byte is unreadable: records whose data
+		// reaches into it are lost one by one, the first record whose
+		// header lies in it ends the stream.
+		badBlk := bad / int64(d.bs)
+		inBad := func(from, to int64) bool { return from/int64(d.bs) <= badBlk && (to-1)/int64(d.bs) >= badBlk }
+		var want []uint64
+		var lostOne []uint64
+		end := len(d.pfns)
+		for j, pfn := range d.pfns {
+			o := d.off[pfn]
+			if inBad(o, o+PageRecordSize) {
+				end = j
+				break
+			}
+			if inBad(o+PageRecordSize, o+PageRecordSize+int64(d.rec(pfn).size)) {
+				lostOne = append(lostOne, pfn)
+				continue
+			}
+			want = append(want, pfn)
+		}
+		require.Len(t, errs, len(lostOne)+1)
+		for j, pfn := range lostOne {
+			pe, le := lostOf(t, errs[j])
+			assert.Equal(t, pfn, pe.PFN)
+			assert.Equal(t, uint64(1), le.Pages)
+		}
+		pe, le := lostOf(t, errs[len(errs)-1])
+		assert.Equal(t, LostIOError, le.Reason)
+		assert.ErrorIs(t, errs[len(errs)-1], errRdrIO)
+		assert.Equal(t, d.pfns[end], pe.PFN)
+		assert.Equal(t, uint64(len(d.pfns)-end), le.Pages)
+		assert.Equal(t, want, found)
+	})
+}
+
+// rdrCheckPrefix opens the first n bytes of a built dump and checks the
+// documented outcome: ErrNoDump before the signature, a *FormatError
+// (ErrTruncated or ErrTooSmall) before the end of the bitmaps, else the
+// pages entirely inside the prefix and one LostTruncated run for the rest.
+func rdrCheckPrefix(t *testing.T, d *rdrDump, n int64) {
+	t.Helper()
+	img := d.img[:n]
+	bs := int64(d.bs)
+	p, err := OpenPartition(bytes.NewReader(img), n)
+	switch {
+	case n < bs+8:
+		require.ErrorIs(t, err, ErrNoDump, "prefix %d", n)
+	case n < int64(d.first)*bs:
+		require.Error(t, err, "prefix %d", n)
+		var fe *FormatError
+		require.ErrorAs(t, err, &fe, "prefix %d", n)
+		assert.True(t, errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooSmall), "prefix %d: %v", n, err)
+		assert.Equal(t, int64(1), fe.Blk)
+	default:
+		require.NoError(t, err, "prefix %d", n)
+		found, errs := rdrRun(t, d, p)
+		want := []uint64{}
+		for _, pfn := range d.pfns {
+			end := d.off[pfn] + bs
+			if d.spec.compress {
+				end = d.off[pfn] + PageRecordSize + int64(d.rec(pfn).size)
+			}
+			if end > n {
+				break
+			}
+			want = append(want, pfn)
+		}
+		assert.Equal(t, len(want), len(found), "prefix %d", n)
+		assert.Equal(t, want, append([]uint64{}, found...), "prefix %d", n)
+		if len(want) < len(d.pfns) {
+			require.Len(t, errs, 1, "prefix %d", n)
+			pe, le := lostOf(t, errs[0])
+			assert.Equal(t, LostTruncated, le.Reason)
+			assert.ErrorIs(t, errs[0], ErrTruncated)
+			assert.Equal(t, d.pfns[len(want)], pe.PFN)
+			assert.Equal(t, uint64(len(d.pfns)-len(want)), le.Pages)
+			assert.True(t, p.Incomplete())
+		} else {
+			assert.Empty(t, errs, "prefix %d", n)
+		}
+	}
+}
+
+func TestTruncation(t *testing.T) {
+	tests := []struct {
+		name string
+		spec rdrSpec
+	}{
+		{"raw full", rdrSpec{maxPFN: 100}},
+		{"raw partial", rdrSpec{maxPFN: 100, twoBitmaps: true, exclude: func(pfn uint64) bool { return pfn%3 == 2 }}},
+		{"compressed", rdrSpec{maxPFN: 100, compress: true}},
+		{"compressed i386", rdrSpec{maxPFN: 100, compress: true, arch: ArchI386}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := rdrBuild(t, tc.spec)
+			bs := int64(d.bs)
+			var sizes []int64
+			for blk := int64(0); blk*bs <= int64(len(d.img)); blk++ {
+				for _, o := range []int64{0, 1, 8, 16, 100, 465, bs / 2, bs - 1} {
+					if n := blk*bs + o; n <= int64(len(d.img)) {
+						sizes = append(sizes, n)
+					}
+				}
+			}
+			// Every record boundary of a compressed stream, and one byte
+			// short of it.
+			for _, pfn := range d.pfns {
+				sizes = append(sizes, d.off[pfn], d.off[pfn]+PageRecordSize-1, d.off[pfn]+PageRecordSize+1)
+			}
+			for _, n := range sizes {
+				if n <= int64(len(d.img)) {
+					rdrCheckPrefix(t, d, n)
+				}
+			}
+		})
+	}
+}
+
+func TestGoldenTruncation(t *testing.T) {
+	for _, name := range rdrSampleNames {
+		t.Run(name, func(t *testing.T) {
+			s := rdrLoadSample(t, name)
+			full, err := OpenPartition(bytes.NewReader(s.image), int64(len(s.image)))
+			require.NoError(t, err)
+			_, _, errs := rdrCollect(t, full)
+			require.Empty(t, errs)
+			bs := int64(full.BlockSize())
+			first := int64(full.Geometry().FirstDataBlock())
+			written := int64(full.Header().WrittenBlocks)
+			for _, n := range []int64{0, bs, bs + 8, bs + 300, 2 * bs, first*bs - 1, first * bs, first*bs + 5000,
+				(first + written) / 2 * bs, (first+written)/2*bs + 1234, written*bs - 1} {
+				p, err := OpenPartition(bytes.NewReader(s.image[:n]), n)
+				if n < first*bs {
+					var fe *FormatError
+					require.ErrorAs(t, err, &fe, "prefix %d", n)
+					continue
+				}
+				require.NoError(t, err, "prefix %d", n)
+				got, _, errs := rdrCollect(t, p)
+				for pfn, sum := range got {
+					require.Equal(t, s.pages[pfn], sum, "prefix %d PFN %d", n, pfn)
+				}
+				st := p.Stats()
+				assert.Equal(t, uint64(len(s.pages)), st.Expected)
+				assert.Equal(t, st.Expected, st.Found+st.Lost)
+				if n >= written*bs-bs && full.Header().Status.Compressed() && len(errs) == 0 {
+					// Only 'm' padding was cut off.
+					assert.Equal(t, st.Expected, st.Found)
+					continue
+				}
+				require.Len(t, errs, 1, "prefix %d", n)
+				_, le := lostOf(t, errs[0])
+				assert.Equal(t, LostTruncated, le.Reason)
+				assert.True(t, p.Incomplete())
+			}
+		})
+	}
+}
+
+func TestPartialRawInProgress(t *testing.T) {
+	d := rdrBuild(t, rdrSpec{twoBitmaps: true, exclude: func(pfn uint64) bool { return pfn%4 == 1 }, spare: 2})
+	// The kernel had written the data of every dumped page but flushed the
+	// dense bitmap only up to RAM ordinal 90.
+	g := NewGeometry(d.bs, d.spec.maxPFN, 0, true)
+	NewBitmap(d.img[g.DumpBitmapBlock()*uint64(d.bs):][:g.RAMBitmapBlocks*uint64(d.bs)]).Truncate(90)
+	d.setHeader("status", uint32(StatusInProgress))
+	p := d.open(t)
+	assert.True(t, p.Incomplete())
+	var ord uint64
+	var want []uint64
+	for pfn := range p.RAMBitmap().All() {
+		if ord < 90 && pfn%4 != 1 {
+			want = append(want, pfn)
+		}
+		ord++
+	}
+	found, errs := rdrRun(t, d, p)
+	assert.Equal(t, want, found)
+	require.Len(t, errs, 1)
+	pe, le := lostOf(t, errs[0])
+	assert.Equal(t, NoPFN, pe.PFN)
+	assert.Equal(t, LostUnflushed, le.Reason)
+	assert.Equal(t, uint64(len(d.pfns)-len(want)), le.Pages)
+	assert.Equal(t, int64(d.first+uint64(len(want)))*int64(d.bs), pe.Off)
+	st := p.Stats()
+	assert.Equal(t, uint64(len(d.pfns)), st.Expected)
+	assert.Equal(t, uint64(len(want)), st.Found)
+	assert.Equal(t, map[LossReason]uint64{LostUnflushed: le.Pages}, st.LostBy)
+}
+
+// TestPagesEarlyStop: breaking out of the loop is allowed at any point,
+// and the next run starts afresh.
+func TestPagesEarlyStop(t *testing.T) {
+	for _, compress := range []bool{false, true} {
+		d := rdrBuild(t, rdrSpec{compress: compress, spare: 3})
+		d.setHeader("written_blocks", uint32(d.first+3)) // errors after a few pages
+		p := d.open(t)
+		for stop := range 4 {
+			i := 0
+			for range p.Pages() {
+				if i == stop {
+					break
+				}
+				i++
+			}
+			assert.Equal(t, stop, i)
+		}
+		_, errs := rdrRun(t, d, p)
+		assert.Len(t, errs, 1)
+	}
+}
+
+// TestPagesAllocations: the iteration allocates nothing per page (the
+// buffer and the Page are reused).
+func TestPagesAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counting is slow under -short")
+	}
+	for _, name := range rdrSampleNames {
+		t.Run(name, func(t *testing.T) {
+			s := rdrLoadSample(t, name)
+			p, err := OpenPartition(bytes.NewReader(s.image), int64(len(s.image)))
+			require.NoError(t, err)
+			var n int
+			allocs := testing.AllocsPerRun(3, func() {
+				n = 0
+				for pg, err := range p.Pages() {
+					if err == nil && pg != nil {
+						n++
+					}
+				}
+			})
+			assert.Equal(t, len(s.pages), n)
+			assert.LessOrEqual(t, allocs, 5.0, "allocations per full iteration of %d pages", n)
+			// Decompress with a reused buffer and a pooled inflater: only
+			// compress/flate's link tables for dynamic Huffman blocks
+			// (huffmanDecoder.init) are allocated, a few per zlib page.
+			dst := make([]byte, p.BlockSize())
+			allocs = testing.AllocsPerRun(3, func() {
+				for pg, err := range p.Pages() {
+					if err == nil {
+						dst, err = pg.Decompress(dst)
+						require.NoError(t, err)
+					}
+				}
+			})
+			assert.LessOrEqual(t, allocs/float64(n), 12.0, "allocations per decompressed page")
+		})
+	}
+}
+
+func TestDecompress(t *testing.T) {
+	page := rdrPageContent(3, 4096)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	_, err := zw.Write(page)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	stream := z.Bytes()
+	short := func() []byte {
+		var b bytes.Buffer
+		w := zlib.NewWriter(&b)
+		_, _ = w.Write(page[:4095])
+		_ = w.Close()
+		return b.Bytes()
+	}()
+	long := func() []byte {
+		var b bytes.Buffer
+		w := zlib.NewWriter(&b)
+		_, _ = w.Write(append(bytes.Clone(page), 0))
+		_ = w.Close()
+		return b.Bytes()
+	}()
+	mod := func(f func(b []byte)) []byte { b := bytes.Clone(stream); f(b); return b }
+	tests := []struct {
+		name string
+		pg   Page
+		dst  []byte
+		ok   bool
+	}{
+		{"zlib", Page{Compressed: true, Data: stream, blockSize: 4096}, nil, true},
+		{"zlib, caller-made page, size from dst", Page{Compressed: true, Data: stream}, make([]byte, 4096), true},
+		{"zlib, caller-made page, default size", Page{Compressed: true, Data: stream}, nil, true},
+		{"raw", Page{Data: page, blockSize: 4096}, make([]byte, 10, 8192), true},
+		{"raw of the wrong size", Page{Data: page[:100], blockSize: 4096}, nil, false},
+		{"inflates short", Page{Compressed: true, Data: short, blockSize: 4096}, nil, false},
+		{"inflates long", Page{Compressed: true, Data: long, blockSize: 4096}, nil, false},
+		{"no trailer", Page{Compressed: true, Data: stream[:len(stream)-4], blockSize: 4096}, nil, false},
+		{"bad trailer", Page{Compressed: true, Data: mod(func(b []byte) { b[len(b)-1] ^= 0x10 }), blockSize: 4096}, nil, false},
+		{"bad header", Page{Compressed: true, Data: mod(func(b []byte) { b[1] ^= 1 }), blockSize: 4096}, nil, false},
+		{"preset dictionary", Page{Compressed: true, Data: []byte{0x78, 0xbb, 0, 0, 0, 1}, blockSize: 4096}, nil, false},
+		{"garbage deflate", Page{Compressed: true, Data: mod(func(b []byte) { copy(b[2:], "\\xff\\xff\\xff\\xff\\xff") }), blockSize: 4096}, nil, false},
+		{"empty", Page{Compressed: true, blockSize: 4096}, nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.pg.PFN, tc.pg.Off = 77, 0x1234
+			out, err := tc.pg.Decompress(tc.dst)
+			if tc.ok {
+				require.NoError(t, err)
+				assert.Equal(t, page, out)
+				if cap(tc.dst) >= 4096 {
+					assert.Equal(t, &tc.dst[:1][0], &out[0], "dst storage reused")
+				}
+				return
+			}
+			require.Error(t, err)
+			var pe *PageError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, uint64(77), pe.PFN)
+			assert.Equal(t, int64(0x1234), pe.Off)
+			assert.ErrorIs(t, err, ErrCorrupt)
+		})
+	}
+}
+
+func TestLossReasonString(t *testing.T) {
+	for r := LostNotWritten; r < numLossReasons; r++ {
+		assert.NotContains(t, r.String(), "LossReason(")
+	}
+	assert.Equal(t, "LossReason(99)", LossReason(99).String())
+	err := &PageError{PFN: 5, Off: 0x2000, Err: &LostError{Reason: LostTruncated, Pages: 3, Err: ErrTruncated}}
+	assert.Equal(t, "diskdump: PFN 5 at offset 0x2000: 3 page(s) lost: beyond the end of the device: truncated", err.Error())
+	assert.ErrorIs(t, err, ErrTruncated)
+}
+
+// rdrFuzzSeeds are small partitions for the fuzz targets: the first blocks
+// of each golden sample (headers, bitmaps and some data) and hand-built
+// dumps of every mode.
+func rdrFuzzSeeds(f *testing.F) [][]byte {
+	var seeds [][]byte
+	for _, name := range rdrSampleNames {
+		gz, err := os.Open(filepath.Join(rdrSampleDir, name+".part.gz"))
+		if err != nil {
+			continue
+		}
+		zr, err := gzip.NewReader(gz)
+		require.NoError(f, err)
+		b := make([]byte, 12*4096)
+		_, err = io.ReadFull(zr, b)
+		require.NoError(f, err)
+		gz.Close()
+		seeds = append(seeds, b)
+	}
+	small := [][2]uint64{{0, 6}, {9, 20}}
+	for _, sp := range []rdrSpec{
+		{maxPFN: 20, ram: small},
+		{maxPFN: 20, ram: small, twoBitmaps: true, exclude: func(pfn uint64) bool { return pfn%3 == 0 }},
+		{maxPFN: 20, ram: small, compress: true},
+		{maxPFN: 20, ram: small, compress: true, arch: ArchPPC64, exclude: func(pfn uint64) bool { return pfn%3 == 0 }},
+		{maxPFN: 20, ram: small, compress: true, arch: ArchI386, status: StatusInProgress},
+		{maxPFN: 20, ram: small, status: StatusIncompleted},
+	} {
+		d := rdrBuild(f, sp)
+		if sp.status == StatusIncompleted {
+			d.setHeader("written_blocks", uint32(d.first))
+		}
+		seeds = append(seeds, d.img)
+	}
+	return seeds
+}
+
+// rdrRetained is the memory a Partition keeps, to check that it is
+// bounded by the input size.
+func rdrRetained(p *Partition) int {
+	n := len(p.ram.b) + len(p.dense) + len(p.sub.Raw) + len(p.buf)
+	if p.dumped != p.ram {
+		n += len(p.dumped.b)
+	}
+	if p.dumpable != p.dumped {
+		n += len(p.dumpable.b)
+	}
+	return n
+}
+
+func rdrCheckOpenErr(t *testing.T, err error) {
+	var fe *FormatError
+	require.ErrorAs(t, err, &fe, "%v", err)
+	require.True(t, strings.HasPrefix(err.Error(), "diskdump: "), err.Error())
+	require.True(t, errors.Is(err, ErrNoDump) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrTooSmall) ||
+		errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnsupportedVersion), "%v", err)
+}
+
+func FuzzOpenPartition(f *testing.F) {
+	for _, s := range rdrFuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, img []byte) {
+		p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
+		if err != nil {
+			rdrCheckOpenErr(t, err)
+			return
+		}
+		require.LessOrEqual(t, rdrRetained(p), 3*len(img), "retained memory")
+		h := p.Header()
+		require.Equal(t, int(h.BlockSize), p.BlockSize())
+		g := p.Geometry()
+		require.LessOrEqual(t, g.FirstDataBlock()*uint64(p.BlockSize()), uint64(len(img)))
+		// Re-encoding the header and parsing it again gives the same value.
+		blk, err := h.EncodeBlock(p.BlockSize())
+		require.NoError(t, err)
+		h2, err := ParseHeader(blk, HeaderCheck{DeviceBlocks: uint64(len(img)) / uint64(p.BlockSize()), BaseOff: int64(p.BlockSize()), BaseBlk: 1})
+		require.NoError(t, err)
+		require.Equal(t, h, h2)
+		require.LessOrEqual(t, p.DumpableBitmap().Count(), p.RAMBitmap().Count())
+		for pfn := range p.DumpableBitmap().All() {
+			require.True(t, p.RAMBitmap().Test(pfn))
+			require.Less(t, pfn, uint64(h.MaxMapnr))
+		}
+		_ = p.Incomplete()
+		_ = p.IsSwap()
+		_ = p.SubHeader()
+	})
+}
+
+func FuzzPages(f *testing.F) {
+	for _, s := range rdrFuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, img []byte) {
+		p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
+		if err != nil {
+			rdrCheckOpenErr(t, err)
+			return
+		}
+		var dst []byte
+		var last uint64
+		var yielded, lost uint64
+		seen := false
+		for pg, err := range p.Pages() {
+			if err != nil {
+				var pe *PageError
+				var le *LostError
+				require.ErrorAs(t, err, &pe)
+				require.ErrorAs(t, err, &le)
+				require.NotZero(t, le.Pages)
+				require.True(t, pe.Off >= 0)
+				lost += le.Pages
+				continue
+			}
+			yielded++
+			if seen {
+				require.Greater(t, pg.PFN, last, "PFN order")
+			}
+			last, seen = pg.PFN, true
+			require.True(t, p.DumpableBitmap().Test(pg.PFN))
+			require.LessOrEqual(t, pg.Off+int64(len(pg.Data)), int64(len(img)), "data beyond the device")
+			require.LessOrEqual(t, len(pg.Data), p.BlockSize())
+			dst, err = pg.Decompress(dst)
+			if err != nil {
+				var pe *PageError
+				require.ErrorAs(t, err, &pe)
+				require.ErrorIs(t, err, ErrCorrupt)
+				require.Equal(t, pg.PFN, pe.PFN)
+			} else {
+				require.Len(t, dst, p.BlockSize())
+			}
+		}
+		st := p.Stats()
+		require.Equal(t, yielded, st.Found)
+		require.Equal(t, lost, st.Lost)
+		require.Equal(t, st.Expected, st.Found+st.Lost, "%+v", st)
+		require.LessOrEqual(t, rdrRetained(p), 3*len(img)+readBufSize, "retained memory")
+	})
+}
+
+// rdrBenchDump builds a 64 MiB (16384-page) in-memory dump.
+func rdrBenchDump(b *testing.B, compress bool) (*Partition, int64) {
+	d := rdrBuild(b, rdrSpec{maxPFN: 16384, ram: [][2]uint64{{0, 16384}}, compress: compress})
+	p, err := OpenPartition(bytes.NewReader(d.img), int64(len(d.img)))
+	require.NoError(b, err)
+	return p, int64(d.written-d.first) * int64(d.bs)
+}
+
+func benchPages(b *testing.B, compress, decompress bool) {
+	p, area := rdrBenchDump(b, compress)
+	b.SetBytes(area)
+	b.ReportAllocs()
+	dst := make([]byte, p.BlockSize())
+	b.ResetTimer()
+	for b.Loop() {
+		var n int
+		for pg, err := range p.Pages() {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if decompress {
+				if dst, err = pg.Decompress(dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+			n++
+		}
+		if n != 16384 {
+			b.Fatalf("%d pages", n)
+		}
+	}
+}
+
+// BenchmarkPagesRaw measures the iteration over an uncompressed data area
+// (MB/s of partition data).
+func BenchmarkPagesRaw(b *testing.B) { benchPages(b, false, false) }
+
+// BenchmarkPagesCompressed measures the record-stream parser (MB/s of the
+// compressed data area), without and with Decompress.
+func BenchmarkPagesCompressed(b *testing.B) {
+	b.Run("iterate", func(b *testing.B) { benchPages(b, true, false) })
+	b.Run("decompress", func(b *testing.B) { benchPages(b, true, true) })
+}
