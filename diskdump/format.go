@@ -85,7 +85,7 @@ func FormatNormal(w io.WriterAt, r io.ReaderAt, deviceBlocks uint64, fp FormatPa
 		return fmt.Errorf("diskdump: format: device of %d blocks cannot hold blocks 0-2: %w", deviceBlocks, ErrTooSmall)
 	}
 	b0 := make([]byte, fp.BlockSize)
-	if err := readFull(r, b0, 0); err != nil {
+	if err := readAtFull(r, b0, 0); err != nil {
 		return err
 	}
 	if !CheckSignature(b0, 0, fp.Order) {
@@ -288,8 +288,8 @@ func writeFull(w io.WriterAt, b []byte, off int64) error {
 	return nil
 }
 
-// readFull reads len(b) bytes at off; a short read is ErrTruncated.
-func readFull(r io.ReaderAt, b []byte, off int64) error {
+// readAtFull reads len(b) bytes at off; a short read is ErrTruncated.
+func readAtFull(r io.ReaderAt, b []byte, off int64) error {
 	n, err := r.ReadAt(b, off)
 	if n == len(b) {
 		return nil
@@ -393,11 +393,11 @@ func CheckPartition(r io.ReaderAt, size int64, fp FormatParams) (*CheckResult, e
 		return res, nil
 	}
 	head := make([]byte, 2*bs)
-	if err := readFull(r, head, 0); err != nil {
+	if err := readAtFull(r, head, 0); err != nil {
 		return nil, err
 	}
 	b0, b1 := head[:bs], head[bs:]
-	res.Swap = isSwapHeader(b0, bs, fp.Order, res.DeviceBlocks)
+	res.Swap = IsSwapHeader(b0, bs, fp.Order, res.DeviceBlocks)
 	res.Block0Valid = CheckSignature(b0, 0, fp.Order)
 	holdsDump := bytes.HasPrefix(b1, []byte(DumpSignature))
 	if holdsDump {
@@ -447,7 +447,7 @@ func checkSampled(r io.ReaderAt, res *CheckResult, fp FormatParams) error {
 				buf = make([]byte, need)
 			}
 			b := buf[:n*bs]
-			if err := readFull(r, b, int64(blk*bs)); err != nil {
+			if err := readAtFull(r, b, int64(blk*bs)); err != nil {
 				return err
 			}
 			for i := range n {
@@ -466,20 +466,6 @@ func checkSampled(r io.ReaderAt, res *CheckResult, fp FormatParams) error {
 		}
 	}
 	return nil
-}
-
-// isSwapHeader is the kernel's swap test on block 0 (spec §3.4 tests 1-3).
-func isSwapHeader(block0 []byte, blockSize int, order binary.ByteOrder, deviceBlocks uint64) bool {
-	if blockSize < 1036 || len(block0) < blockSize {
-		return false
-	}
-	if string(block0[blockSize-10:blockSize]) != "SWAPSPACE2" {
-		return false
-	}
-	if order.Uint32(block0[1024:]) != 1 {
-		return false
-	}
-	return uint64(order.Uint32(block0[1028:]))+1 == deviceBlocks
 }
 
 // InvalidateDump removes a dump from a partition the way savecore -D / -X

@@ -526,7 +526,7 @@ func TestFormattedBlock0IsNotProbedAsSomethingElse(t *testing.T) {
 		for _, bs := range []int{4096, 16384} {
 			b := make([]byte, bs)
 			FillSignature(b, 0, o)
-			assert.False(t, isSwapHeader(b, bs, o, 100))
+			assert.False(t, IsSwapHeader(b, bs, o, 100))
 		}
 	}
 }
