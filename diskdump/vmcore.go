@@ -40,6 +40,15 @@ func ParseVmcoreFormat(s string) (VmcoreFormat, error) {
 	return FormatAuto, fmt.Errorf("diskdump: unknown vmcore format %q (want elf, diskdump or kdump): %w", s, ErrUnsupportedVersion)
 }
 
+// DefaultVmcoreFormat is what savecore wrote (spec §9.4 step 7, §13 item 1):
+// ELF for uncompressed dumps, DISKDUMP for compressed ones.
+func DefaultVmcoreFormat(p *Partition) VmcoreFormat {
+	if p.Header().Status.Compressed() {
+		return FormatDiskdump
+	}
+	return FormatELF
+}
+
 // VmcoreOptions selects the output format and its variants.
 type VmcoreOptions struct {
 	Format VmcoreFormat // FormatAuto (zero) = DefaultVmcoreFormat
@@ -94,16 +103,8 @@ type Truncater interface {
 	Truncate(size int64) error
 }
 
-// vpage is one page as the vmcore writers consume it: the fields of the
-// partition reader's Page.
-type vpage struct {
-	PFN        uint64
-	Off        int64
-	Data       []byte
-	Compressed bool
-	PageFlags  uint64
-	Flags      uint32
-}
+// vpage is one page as the vmcore writers consume it.
+type vpage = Page
 
 // vmSource is what the vmcore writers need from a dump: the partition
 // seen through the reader's API. It is separate from *Partition so the
@@ -111,9 +112,9 @@ type vpage struct {
 type vmSource struct {
 	hdr        *Header
 	sub        *SubHeader
-	ram        *Bitmap // PFN-indexed bitmap 1
-	dumpable   *Bitmap // PFN-indexed upper bound of stored pages
-	incomplete bool    // partial or incomplete dump
+	ram        *Bitmap     // PFN-indexed bitmap 1
+	dumpable   *Bitmap     // PFN-indexed upper bound of stored pages
+	incomplete func() bool // partial or incomplete dump (asked after the pages)
 	pages      iter.Seq2[*vpage, error]
 	total      int64 // bytes of the partition the pages come from (progress)
 }
@@ -175,6 +176,48 @@ func writeVmcore(w io.WriterAt, s *vmSource, f VmcoreFormat, opt VmcoreOptions) 
 		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, ErrUnsupportedVersion)
 	}
 	return res, err
+}
+
+func partitionSource(p *Partition) *vmSource {
+	h := p.Header()
+	bs := int64(p.BlockSize())
+	g := p.Geometry()
+	end := int64(h.WrittenBlocks)
+	if uint64(end) <= g.FirstDataBlock() {
+		end = int64(h.DeviceBlocks)
+	}
+	return &vmSource{
+		hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
+		incomplete: p.Incomplete, pages: p.Pages(), total: end * bs,
+	}
+}
+
+// EstimateVmcoreSize is an upper bound of the bytes the vmcore will occupy
+// on disk (allocated blocks, not the apparent size of a sparse ELF file):
+// the headers plus every page the partition may hold stored uncompressed.
+func EstimateVmcoreSize(p *Partition, opt VmcoreOptions) int64 {
+	return estimateVmcoreSize(partitionSource(p), resolveFormat(p, opt.Format))
+}
+
+func resolveFormat(p *Partition, f VmcoreFormat) VmcoreFormat {
+	if f == FormatAuto {
+		return DefaultVmcoreFormat(p)
+	}
+	return f
+}
+
+// WriteVmcore converts the dump on p into a vmcore file written to w in
+// one pass, in PFN order, with bounded memory. Pages the partition lost
+// are counted and reported in the result (Errors); they do not stop the
+// conversion. The returned error is set only when the vmcore cannot be
+// written (an error of w, an unknown format or an unusable dump); the
+// result then describes what was done.
+//
+// w should be empty or an output implementing Truncater: the writers skip
+// holes (ELF) and unused parts of the page_desc table (DISKDUMP, KDUMP),
+// which must read as zeros.
+func WriteVmcore(w io.WriterAt, p *Partition, opt VmcoreOptions) (*VmcoreResult, error) {
+	return writeVmcore(w, partitionSource(p), resolveFormat(p, opt.Format), opt)
 }
 
 // errCollector joins per-page errors up to maxJoinedErrors.

@@ -1,10 +1,7 @@
 package diskdump
 
 import (
-	"bytes"
-	"compress/zlib"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -34,46 +31,6 @@ func putPageDesc(b []byte, o binary.ByteOrder, off int64, size, flags uint32, pa
 	o.PutUint32(b[8:], size)
 	o.PutUint32(b[12:], flags)
 	o.PutUint64(b[16:], pageFlags)
-}
-
-// inflater decompresses zlib page records with reused state.
-type inflater struct {
-	br bytes.Reader
-	zr io.ReadCloser
-}
-
-// errZlib marks a record that is not a valid zlib stream of one page.
-var errZlib = errors.New("diskdump: bad zlib page data")
-
-// inflate decompresses src, which must hold a zlib stream of exactly
-// len(dst) bytes, into dst.
-func (f *inflater) inflate(dst, src []byte) ([]byte, error) {
-	f.br.Reset(src)
-	if f.zr == nil {
-		zr, err := zlib.NewReader(&f.br)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errZlib, err)
-		}
-		f.zr = zr
-	} else if err := f.zr.(zlib.Resetter).Reset(&f.br, nil); err != nil {
-		return nil, fmt.Errorf("%w: %w", errZlib, err)
-	}
-	if _, err := io.ReadFull(f.zr, dst); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: data shorter than a page: %w", errZlib, ErrCorrupt)
-		}
-		return nil, fmt.Errorf("%w: %w: %w", errZlib, err, ErrCorrupt)
-	}
-	// The stream must end here; reading on checks the Adler-32 trailer.
-	var one [1]byte
-	n, err := f.zr.Read(one[:])
-	if n > 0 {
-		return nil, fmt.Errorf("%w: data longer than a page: %w", errZlib, ErrCorrupt)
-	}
-	if err != io.EOF {
-		return nil, fmt.Errorf("%w: %w: %w", errZlib, err, ErrCorrupt)
-	}
-	return dst, nil
 }
 
 // tableWriter lays out the page_desc table and the page data of a
@@ -248,7 +205,6 @@ func writeDiskdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreRes
 	t := newTableWriter(w, hdr.Layout.Order, (1+sb+2*rb)*int64(b), nmax, rb*int64(b))
 	var (
 		errs   errCollector
-		inf    inflater
 		page   = make([]byte, b)
 		filter = pageFilter{s: s, b: b}
 		prog   = progress{fn: opt.Progress, total: s.total}
@@ -265,7 +221,7 @@ func writeDiskdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreRes
 		}
 		data, compressed := pg.Data, pg.Compressed
 		if compressed && opt.UncompressedMask != 0 && pg.PageFlags&opt.UncompressedMask != 0 {
-			if _, err := inf.inflate(page, pg.Data); err != nil {
+			if err := inflatePage(page, pg.Data); err != nil {
 				errs.add(&PageError{PFN: pg.PFN, Off: pg.Off, Err: err})
 				continue
 			}
@@ -281,7 +237,7 @@ func writeDiskdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreRes
 	}
 	res.Errors = errs.err()
 	res.Lost = nmax - res.Pages
-	res.Incomplete = s.incomplete || res.Lost > 0 || res.Errors != nil
+	res.Incomplete = s.incomplete() || res.Lost > 0 || res.Errors != nil
 	var sub []byte
 	if s.sub != nil {
 		sub = s.sub.Raw

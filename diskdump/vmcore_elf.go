@@ -324,7 +324,6 @@ func writeELF(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult) 
 
 	var (
 		errs    errCollector
-		inf     inflater
 		filter  = pageFilter{s: s, b: b}
 		prog    = progress{fn: opt.Progress, total: s.total}
 		lastPFN = ^uint64(0)
@@ -349,7 +348,7 @@ func writeELF(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult) 
 		}
 		dst := run[runN*uint64(b) : (runN+1)*uint64(b)]
 		if pg.Compressed {
-			if _, err := inf.inflate(dst, pg.Data); err != nil {
+			if err := inflatePage(dst, pg.Data); err != nil {
 				errs.add(&PageError{PFN: pg.PFN, Off: pg.Off, Err: err})
 				continue
 			}
@@ -365,7 +364,7 @@ func writeELF(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult) 
 	}
 	res.Errors = errs.err()
 	res.Lost = s.dumpable.Count() - min(res.Pages, s.dumpable.Count())
-	res.Incomplete = s.incomplete || res.Lost > 0 || res.Errors != nil
+	res.Incomplete = s.incomplete() || res.Lost > 0 || res.Errors != nil
 	res.Size = full
 
 	hdr, err := encodeELFHeader(newELFCoreInfo(s, res.Incomplete))

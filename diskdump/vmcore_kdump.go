@@ -152,7 +152,6 @@ func (f *fixedBuffer) Write(p []byte) (int, error) {
 // goroutine.
 type pageCodec struct {
 	b   int
-	inf inflater
 	zw  *zlib.Writer
 	out fixedBuffer
 }
@@ -224,7 +223,7 @@ func isZero(p []byte) bool { return bytes.Equal(p, zeroPage[:len(p)]) }
 func (c *pageCodec) process(j *kdumpJob, shareZero bool) {
 	if j.compressed {
 		if j.forceRaw || (shareZero && zeroCandidate(len(j.in), c.b)) {
-			if _, err := c.inf.inflate(j.page, j.in); err != nil {
+			if err := inflatePage(j.page, j.in); err != nil {
 				j.err = &PageError{PFN: j.pfn, Off: j.off, Err: err}
 				return
 			}
@@ -397,7 +396,7 @@ func writeKdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult
 	perrs.dropped += cerrs.dropped
 	res.Errors = perrs.err()
 	res.Lost = nmax - res.Pages
-	res.Incomplete = s.incomplete || res.Lost > 0 || res.Errors != nil
+	res.Incomplete = s.incomplete() || res.Lost > 0 || res.Errors != nil
 
 	hdr := kdumpHeader(s, rb, res.Incomplete)
 	sub := make([]byte, b)

@@ -47,7 +47,6 @@ type Vmcore struct {
 
 	buf  []byte // compressed data scratch
 	desc [pageDescSize]byte
-	inf  inflater
 }
 
 // ELFNote is one note of an ELF vmcore.
@@ -253,7 +252,7 @@ func (v *Vmcore) ReadPage(pfn uint64, dst []byte) ([]byte, error) {
 	if err := v.readFull(src, off, "page data"); err != nil {
 		return nil, &PageError{PFN: pfn, Off: off, Err: err}
 	}
-	if _, err := v.inf.inflate(dst, src); err != nil {
+	if err := inflatePage(dst, src); err != nil {
 		return nil, &PageError{PFN: pfn, Off: off, Err: err}
 	}
 	return dst, nil
@@ -335,7 +334,7 @@ func openDiskdump(r io.ReaderAt, size int64) (*Vmcore, error) {
 	}
 	v.npages = n
 	if tbl := n * pageDescSize; v.tableOff > size || tbl > uint64(size-v.tableOff) {
-		return nil, fieldErr(v.tableOff, (1+sb+int64(h.BitmapBlocks)), "page_desc", ErrTruncated,
+		return nil, fieldErr(v.tableOff, (1 + sb + int64(h.BitmapBlocks)), "page_desc", ErrTruncated,
 			"table of %d descriptors does not fit in the file (%d bytes)", n, size)
 	}
 	return v, nil

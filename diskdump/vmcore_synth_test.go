@@ -175,7 +175,7 @@ func newSynthDump(t testing.TB, cfg synthConfig) *synthDump {
 
 func (d *synthDump) source() *vmSource {
 	return &vmSource{
-		hdr: d.hdr, sub: d.sub, ram: d.ram, dumpable: d.dumpable, incomplete: d.incomplete,
+		hdr: d.hdr, sub: d.sub, ram: d.ram, dumpable: d.dumpable, incomplete: func() bool { return d.incomplete },
 		total: int64(d.hdr.WrittenBlocks) * int64(d.b),
 		pages: func(yield func(*vpage, error) bool) {
 			var pg vpage

@@ -2,7 +2,13 @@ package diskdump
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/dsnet/golib/memfile"
@@ -35,17 +41,17 @@ func synthCases() []struct {
 		name string
 		cfg  synthConfig
 	}{
-		{"x86_64 raw full", synthConfig{arch: ArchX86_64, maxPFN: 20000, holes: [][2]uint64{{159, 256}, {9000, 9100}}, seed: 1}},
-		{"x86_64 compressed", synthConfig{arch: ArchX86_64, maxPFN: 20000, holes: [][2]uint64{{159, 256}}, compressed: true, seed: 2}},
-		{"x86_64 partial lost", synthConfig{arch: ArchX86_64, maxPFN: 20000, holes: [][2]uint64{{0, 1}, {159, 256}}, compressed: true, seed: 3,
+		{"x86_64 raw full", synthConfig{arch: ArchX86_64, maxPFN: 17000, holes: [][2]uint64{{159, 256}, {9000, 9100}}, seed: 1}},
+		{"x86_64 compressed", synthConfig{arch: ArchX86_64, maxPFN: 6000, holes: [][2]uint64{{159, 256}}, compressed: true, seed: 2}},
+		{"x86_64 partial lost", synthConfig{arch: ArchX86_64, maxPFN: 6000, holes: [][2]uint64{{0, 1}, {159, 256}}, compressed: true, seed: 3,
 			excluded: func(p uint64) bool { return p%11 == 4 }, lost: func(p uint64) bool { return p%397 == 5 }}},
-		{"x86_64 interrupted", synthConfig{arch: ArchX86_64, maxPFN: 20000, compressed: true, stopAt: 12345, seed: 4}},
-		{"i386 raw", synthConfig{arch: ArchI386, maxPFN: 17000, holes: [][2]uint64{{159, 256}}, seed: 5}},
-		{"i386 compressed partial", synthConfig{arch: ArchI386, maxPFN: 17000, compressed: true, seed: 6,
+		{"x86_64 interrupted", synthConfig{arch: ArchX86_64, maxPFN: 6000, compressed: true, stopAt: 4321, seed: 4}},
+		{"i386 raw", synthConfig{arch: ArchI386, maxPFN: 6000, holes: [][2]uint64{{159, 256}}, seed: 5}},
+		{"i386 compressed partial", synthConfig{arch: ArchI386, maxPFN: 6000, compressed: true, seed: 6,
 			excluded: func(p uint64) bool { return p%13 == 0 }}},
-		{"ppc64 compressed", synthConfig{arch: ArchPPC64, maxPFN: 17000, compressed: true, seed: 7}},
-		{"ppc64 raw", synthConfig{arch: ArchPPC64, maxPFN: 17000, holes: [][2]uint64{{4000, 5000}}, seed: 8}},
-		{"ia64 compressed", synthConfig{arch: ArchIA64, maxPFN: 5000, holes: [][2]uint64{{100, 1000}}, compressed: true, seed: 9}},
+		{"ppc64 compressed", synthConfig{arch: ArchPPC64, maxPFN: 6000, compressed: true, seed: 7}},
+		{"ppc64 raw", synthConfig{arch: ArchPPC64, maxPFN: 6000, holes: [][2]uint64{{4000, 5000}}, seed: 8}},
+		{"ia64 compressed", synthConfig{arch: ArchIA64, maxPFN: 3000, holes: [][2]uint64{{100, 1000}}, compressed: true, seed: 9}},
 	}
 }
 
@@ -143,4 +149,129 @@ func allocatedEstimate(img []byte, b int) int64 {
 		}
 	}
 	return n
+}
+
+// vmSample is a golden partition of the shared samples folder.
+type vmSample struct {
+	name  string
+	image []byte
+	pages map[uint64]string // PFN -> SHA-256 of every recoverable page
+}
+
+const vmSampleDir = "../../shared/samples"
+
+var vmSampleNames = []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2", "partial-cmp-dl19-bo3"}
+
+var vmSampleCache = map[string]*vmSample{}
+
+func loadVmSample(t testing.TB, name string) *vmSample {
+	t.Helper()
+	if s, ok := vmSampleCache[name]; ok {
+		return s
+	}
+	gz := filepath.Join(vmSampleDir, name+".part.gz")
+	f, err := os.Open(gz)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skipf("golden sample %s not found in %s", name, vmSampleDir)
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	img, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	s := &vmSample{name: name, image: img, pages: map[uint64]string{}}
+	pb, err := os.ReadFile(filepath.Join(vmSampleDir, name+".pages"))
+	require.NoError(t, err)
+	for line := range strings.SplitSeq(strings.TrimSpace(string(pb)), "\n") {
+		pfnStr, sum, ok := strings.Cut(line, " ")
+		require.True(t, ok, line)
+		pfn, err := strconv.ParseUint(pfnStr, 10, 64)
+		require.NoError(t, err)
+		s.pages[pfn] = sum
+	}
+	vmSampleCache[name] = s
+	return s
+}
+
+func (s *vmSample) open(t testing.TB) *Partition {
+	t.Helper()
+	p, err := OpenPartition(bytes.NewReader(s.image), int64(len(s.image)))
+	require.NoError(t, err)
+	return p
+}
+
+// checkVmcorePages reads every PFN of a vmcore with OpenVmcore: the
+// recovered pages with their SHA-256, the rest absent (DISKDUMP, KDUMP) or
+// zero (ELF).
+func checkVmcorePages(t *testing.T, img []byte, f VmcoreFormat, want map[uint64]string, ram *Bitmap, maxPFN uint64) {
+	t.Helper()
+	v, err := OpenVmcore(bytes.NewReader(img), int64(len(img)))
+	require.NoError(t, err)
+	require.Equal(t, f, v.Format())
+	require.Equal(t, maxPFN, v.MaxPFN())
+	zero := sha(make([]byte, v.PageSize()))
+	buf := make([]byte, v.PageSize())
+	for pfn := range maxPFN {
+		got, err := v.ReadPage(pfn, buf)
+		w, ok := want[pfn]
+		switch {
+		case ok:
+			require.NoError(t, err, "PFN %d", pfn)
+			require.Equal(t, w, sha(got), "PFN %d", pfn)
+		case f == FormatELF:
+			require.NoError(t, err, "PFN %d", pfn)
+			require.Equal(t, zero, sha(got), "PFN %d", pfn)
+		case ram.Test(pfn):
+			require.ErrorIs(t, err, ErrPageExcluded, "PFN %d", pfn)
+		default:
+			require.ErrorIs(t, err, ErrNotInDump, "PFN %d", pfn)
+		}
+	}
+	if f != FormatELF {
+		assert.Equal(t, uint64(len(want)), v.NumPages())
+	}
+}
+
+func TestWriteVmcoreSamples(t *testing.T) {
+	for _, name := range vmSampleNames {
+		for _, f := range allFormats {
+			t.Run(name+"/"+f.String(), func(t *testing.T) {
+				s := loadVmSample(t, name)
+				p := s.open(t)
+				mf := memfile.New(nil)
+				res, err := WriteVmcore(mf, p, VmcoreOptions{Format: f})
+				require.NoError(t, err)
+				require.NoError(t, res.Errors)
+				assert.Equal(t, uint64(len(s.pages)), res.Pages)
+				assert.Equal(t, int64(len(mf.Bytes())), res.Size)
+				assert.Equal(t, p.Incomplete(), res.Incomplete)
+				assert.LessOrEqual(t, allocatedEstimate(mf.Bytes(), p.BlockSize()), EstimateVmcoreSize(p, VmcoreOptions{Format: f}))
+				checkVmcorePages(t, mf.Bytes(), f, s.pages, p.RAMBitmap(), uint64(p.Header().MaxMapnr))
+			})
+		}
+	}
+}
+
+func TestDefaultVmcoreFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want VmcoreFormat
+	}{
+		{"raw-x86_64-dl0-bo2", FormatELF},
+		{"cmp-x86_64-dl0-bo2", FormatDiskdump},
+		{"partial-cmp-dl19-bo3", FormatDiskdump},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := loadVmSample(t, tc.name).open(t)
+			assert.Equal(t, tc.want, DefaultVmcoreFormat(p))
+			mf := memfile.New(nil)
+			res, err := WriteVmcore(mf, p, VmcoreOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, res.Format)
+			v, err := OpenVmcore(bytes.NewReader(mf.Bytes()), int64(len(mf.Bytes())))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, v.Format())
+		})
+	}
 }
