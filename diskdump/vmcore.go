@@ -95,10 +95,10 @@ type VmcoreResult struct {
 const maxJoinedErrors = 64
 
 // Truncater is implemented by outputs that can set their length (*os.File,
-// memfile). WriteVmcore uses it to give the file its exact final length;
-// for other io.WriterAt outputs it writes the last byte of an ELF vmcore
-// whose last page is a hole, and otherwise relies on the output being
-// empty at the start.
+// memfile). WriteVmcore truncates such an output to zero before writing and
+// to the exact final length at the end. Other io.WriterAt outputs must be
+// empty; WriteVmcore then writes the last byte of a file whose end would
+// otherwise be a hole.
 type Truncater interface {
 	Truncate(size int64) error
 }
@@ -164,6 +164,16 @@ func writeVmcore(w io.WriterAt, s *vmSource, f VmcoreFormat, opt VmcoreOptions) 
 		return nil, err
 	}
 	res := &VmcoreResult{Format: f}
+	if f != FormatELF && f != FormatDiskdump && f != FormatKdump {
+		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, ErrUnsupportedVersion)
+	}
+	// Holes and unused table entries are never written: start from an
+	// empty file when the output can be truncated.
+	if tr, ok := w.(Truncater); ok {
+		if err := tr.Truncate(0); err != nil {
+			return nil, fmt.Errorf("diskdump: truncating the vmcore output: %w", err)
+		}
+	}
 	var err error
 	switch f {
 	case FormatELF:
@@ -213,9 +223,10 @@ func resolveFormat(p *Partition, f VmcoreFormat) VmcoreFormat {
 // written (an error of w, an unknown format or an unusable dump); the
 // result then describes what was done.
 //
-// w should be empty or an output implementing Truncater: the writers skip
-// holes (ELF) and unused parts of the page_desc table (DISKDUMP, KDUMP),
-// which must read as zeros.
+// The writers skip holes (ELF) and unused parts of the page_desc table
+// (DISKDUMP, KDUMP), which must read as zeros: an output implementing
+// Truncater is truncated to zero first and to its final size at the end;
+// any other output must be empty.
 func WriteVmcore(w io.WriterAt, p *Partition, opt VmcoreOptions) (*VmcoreResult, error) {
 	return writeVmcore(w, partitionSource(p), resolveFormat(p, opt.Format), opt)
 }
