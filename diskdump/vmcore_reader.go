@@ -143,8 +143,9 @@ func (v *Vmcore) Partial() bool {
 	return !v.hdr.Status.Complete() || v.npages != v.ram.Count()
 }
 
-// NumPages is the number of pages stored (DISKDUMP, KDUMP) or readable
-// (ELF: every page frame the PT_LOAD segments cover).
+// NumPages is the number of page descriptors (set bits of the dumpable
+// bitmap; DISKDUMP, KDUMP) or of page frames the PT_LOAD segments cover
+// (ELF).
 func (v *Vmcore) NumPages() uint64 {
 	if v.format != FormatELF {
 		return v.npages
@@ -156,13 +157,19 @@ func (v *Vmcore) NumPages() uint64 {
 	return n
 }
 
-// Pages yields the PFNs whose data the file holds in ascending order (ELF:
-// every PFN a PT_LOAD covers, holes included).
+// Pages yields the PFNs whose data the file holds in ascending order:
+// those set in both bitmaps (DISKDUMP, KDUMP), or every PFN a PT_LOAD
+// covers, holes included (ELF).
 func (v *Vmcore) Pages() iter.Seq[uint64] {
 	return func(yield func(uint64) bool) {
 		if v.format != FormatELF {
 			for p := range v.dump.All() {
-				if p >= v.maxPFN || !yield(p) {
+				if p >= v.maxPFN {
+					return
+				}
+				// A page outside bitmap 1 is not memory, whatever
+				// bitmap 2 says (crash refuses to read it too).
+				if v.ram.Test(p) && !yield(p) {
 					return
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -274,4 +275,96 @@ func TestDefaultVmcoreFormat(t *testing.T) {
 			assert.Equal(t, tc.want, v.Format())
 		})
 	}
+}
+
+// failingWriterAt fails every write that reaches byte failAt or later.
+type failingWriterAt struct {
+	writerAtBuffer
+	failAt int64
+}
+
+var errInjected = errors.New("injected write error")
+
+func (w *failingWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > w.failAt {
+		return 0, errInjected
+	}
+	return w.writerAtBuffer.WriteAt(p, off)
+}
+
+func TestWriteVmcoreWriteErrors(t *testing.T) {
+	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 3000, compressed: true, seed: 41})
+	for _, f := range allFormats {
+		for _, at := range []int64{0, 100, 20000, 2 << 20} {
+			t.Run(fmt.Sprintf("%v/%d", f, at), func(t *testing.T) {
+				w := &failingWriterAt{failAt: at}
+				_, err := writeVmcore(w, d.source(), f, VmcoreOptions{Workers: 4})
+				require.ErrorIs(t, err, errInjected)
+				assert.Regexp(t, "^diskdump: ", err.Error())
+			})
+		}
+	}
+}
+
+// discardWriterAt accepts and drops every write.
+type discardWriterAt struct{}
+
+func (discardWriterAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+// TestWriteVmcoreAllocations checks that the writers do not allocate per
+// page: converting a sample of about 4000 pages costs a bounded number of
+// allocations (buffers, bitmaps, headers), plus what compress/flate
+// allocates when pages are inflated.
+func TestWriteVmcoreAllocations(t *testing.T) {
+	if rdrRace {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	for _, name := range []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2"} {
+		for _, f := range allFormats {
+			t.Run(name+"/"+f.String(), func(t *testing.T) {
+				s := loadVmSample(t, name)
+				p := s.open(t)
+				allocs := testing.AllocsPerRun(3, func() {
+					if _, err := WriteVmcore(discardWriterAt{}, p, VmcoreOptions{Format: f, Workers: 1}); err != nil {
+						t.Fatal(err)
+					}
+				})
+				limit := 150.0
+				if f == FormatELF && p.Header().Status.Compressed() {
+					// Inflating costs compress/flate about one allocation
+					// per page (its dynamic Huffman tables), nothing of ours.
+					limit += 1.1 * float64(len(s.pages))
+				}
+				assert.Less(t, allocs, limit, "pages: %d", len(s.pages))
+			})
+		}
+	}
+}
+
+func benchWriteVmcore(b *testing.B, f VmcoreFormat, sample string) {
+	s := loadVmSample(b, sample)
+	p, err := OpenPartition(bytes.NewReader(s.image), int64(len(s.image)))
+	require.NoError(b, err)
+	b.SetBytes(int64(len(s.image)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := WriteVmcore(discardWriterAt{}, p, VmcoreOptions{Format: f}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriteVmcoreELF(b *testing.B) {
+	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatELF, "raw-x86_64-dl0-bo2") })
+	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatELF, "cmp-x86_64-dl0-bo2") })
+}
+
+func BenchmarkWriteVmcoreDiskdump(b *testing.B) {
+	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatDiskdump, "raw-x86_64-dl0-bo2") })
+	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatDiskdump, "cmp-x86_64-dl0-bo2") })
+}
+
+func BenchmarkWriteVmcoreKdump(b *testing.B) {
+	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatKdump, "raw-x86_64-dl0-bo2") })
+	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatKdump, "cmp-x86_64-dl0-bo2") })
 }
