@@ -658,19 +658,17 @@ func (d *dumpWriter) dumpable(pfn uint64, at PageAttrs, buf []byte) (ok, read bo
 	return true, read, nil
 }
 
+// zeroBlock is compared against to find zero pages quickly.
+var zeroBlock [65536]byte
+
 func isZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+	for len(b) > len(zeroBlock) {
+		if !bytes.Equal(b[:len(zeroBlock)], zeroBlock[:]) {
 			return false
 		}
-		b = b[8:]
+		b = b[len(zeroBlock):]
 	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return bytes.Equal(b, zeroBlock[:len(b)])
 }
 
 // content fills buf with what the kernel dumps for a dumpable page: a text
@@ -699,6 +697,16 @@ func (d *dumpWriter) content(pfn uint64, at PageAttrs, buf []byte, read bool) er
 	return nil
 }
 
+// deflate compresses one page the way diskdump_compress_gzip does: zlib
+// stream at level 1 (Z_BEST_SPEED), one Z_FINISH.
+func (d *dumpWriter) deflate(zw *zlib.Writer, out *bytes.Buffer, page []byte) []byte {
+	out.Reset()
+	zw.Reset(out)
+	_, _ = zw.Write(page)
+	_ = zw.Close()
+	return out.Bytes()
+}
+
 // writeMemory is write_memory: the pass over RAM. It reports whether it
 // stopped because the partition was full.
 func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
@@ -723,6 +731,7 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 	var fill, flushUnit uint64
 	var zw *zlib.Writer
 	var zout bytes.Buffer
+	var zeroZ []byte
 	if d.cfg.Compress {
 		cbo := max(d.cfg.BlockOrder, 2)
 		cbuf = make([]byte, (uint64(1)<<cbo)*bs)
@@ -778,13 +787,19 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 			if at.Anon {
 				flags |= 2
 			}
-			zout.Reset()
-			zw.Reset(&zout)
-			_, _ = zw.Write(buf)
-			_ = zw.Close()
+			var z []byte
+			if isZero(buf) {
+				// Deflate is deterministic: compress the zero page once.
+				if zeroZ == nil {
+					zeroZ = bytes.Clone(d.deflate(zw, &zout, buf))
+				}
+				z = zeroZ
+			} else {
+				z = d.deflate(zw, &zout, buf)
+			}
 			data := buf
-			if zout.Len() < d.bs {
-				data = zout.Bytes()
+			if len(z) < d.bs {
+				data = z
 				flags |= 1
 				d.res.PagesCompressed++
 			}
