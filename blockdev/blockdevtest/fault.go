@@ -39,7 +39,7 @@ func NewFaultDevice(b []byte) *FaultDevice {
 // access that touches a byte in [start, end).
 func BadRange(start, end int64) func(off int64, nbytes int) error {
 	return func(off int64, nbytes int) error {
-		if off < end && off+int64(nbytes) > start {
+		if nbytes > 0 && off < end && off+int64(nbytes) > start {
 			return syscall.EIO
 		}
 		return nil
