@@ -118,7 +118,7 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 			off = shoff + 44
 		}
 		var b [4]byte
-		if shoff == 0 || off > uint64(size) || !readFull(r, b[:], int64(off)) {
+		if shoff == 0 || off > uint64(size) || !elfReadFull(r, b[:], int64(off)) {
 			return nil, elfErr(int64(shoff), "sh_info", ErrTruncated, "e_phnum is PN_XNUM but section header 0 is unreadable")
 		}
 		phnum = int(o.Uint32(b[:]))
@@ -133,7 +133,7 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 		return nil, elfErr(int64(min(phoff, uint64(size))), "e_phoff", ErrTruncated, "%d program headers of %d bytes at offset %d do not fit in %d bytes", phnum, phentsize, phoff, size)
 	}
 	ph := make([]byte, phentsize*phnum)
-	if !readFull(r, ph, int64(phoff)) {
+	if !elfReadFull(r, ph, int64(phoff)) {
 		return nil, elfErr(int64(phoff), "Phdr", ErrTruncated, "program headers unreadable")
 	}
 	var notes [][2]uint64
@@ -208,7 +208,7 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 	return s, nil
 }
 
-func readFull(r io.ReaderAt, b []byte, off int64) bool {
+func elfReadFull(r io.ReaderAt, b []byte, off int64) bool {
 	n, err := r.ReadAt(b, off)
 	return n == len(b) && (err == nil || err == io.EOF)
 }
@@ -224,7 +224,7 @@ func (s *ELFCoreSource) readNotes(notes [][2]uint64) error {
 			return elfErr(int64(off), "PT_NOTE", ErrCorrupt, "notes exceed %d bytes", maxELFNoteBytes)
 		}
 		b := make([]byte, n)
-		if !readFull(s.r, b, int64(off)) {
+		if !elfReadFull(s.r, b, int64(off)) {
 			return elfErr(int64(off), "PT_NOTE", ErrTruncated, "notes unreadable")
 		}
 		for len(b) >= 12 {

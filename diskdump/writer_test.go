@@ -19,65 +19,65 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var formattedCache struct {
+var wrFormattedCache struct {
 	sync.Mutex
 	m map[string][]byte
 }
 
-// formatted returns a partition image whose every block carries its format
+// wrFormatted returns a partition image whose every block carries its format
 // signature (diskdumpfmt -f). Images are cut from a cached one.
-func formatted(blocks uint64, bs int, order binary.ByteOrder) []byte {
-	formattedCache.Lock()
-	defer formattedCache.Unlock()
-	if formattedCache.m == nil {
-		formattedCache.m = map[string][]byte{}
+func wrFormatted(blocks uint64, bs int, order binary.ByteOrder) []byte {
+	wrFormattedCache.Lock()
+	defer wrFormattedCache.Unlock()
+	if wrFormattedCache.m == nil {
+		wrFormattedCache.m = map[string][]byte{}
 	}
 	key := fmt.Sprint(bs, order)
-	b := formattedCache.m[key]
+	b := wrFormattedCache.m[key]
 	if uint64(len(b)) < blocks*uint64(bs) {
 		b = make([]byte, blocks*uint64(bs))
 		for i := uint64(0); i < blocks; i++ {
 			FillSignature(b[i*uint64(bs):(i+1)*uint64(bs)], i, order)
 		}
-		formattedCache.m[key] = b
+		wrFormattedCache.m[key] = b
 	}
 	return bytes.Clone(b[:blocks*uint64(bs)])
 }
 
-// logDev is an in-memory partition that records every write.
-type logDev struct {
+// wrLogDev is an in-memory partition that records every write.
+type wrLogDev struct {
 	f      *memfile.File
 	bs     int
-	writes []logWrite
+	writes []wrLogWrite
 }
 
-type logWrite struct {
+type wrLogWrite struct {
 	blk  uint64
 	data []byte
 }
 
-func newLogDev(b []byte, bs int) *logDev { return &logDev{f: memfile.New(b), bs: bs} }
+func wrNewLogDev(b []byte, bs int) *wrLogDev { return &wrLogDev{f: memfile.New(b), bs: bs} }
 
-func (l *logDev) ReadAt(p []byte, off int64) (int, error) { return l.f.ReadAt(p, off) }
+func (l *wrLogDev) ReadAt(p []byte, off int64) (int, error) { return l.f.ReadAt(p, off) }
 
-func (l *logDev) WriteAt(p []byte, off int64) (int, error) {
-	l.writes = append(l.writes, logWrite{blk: uint64(off) / uint64(l.bs), data: bytes.Clone(p)})
+func (l *wrLogDev) WriteAt(p []byte, off int64) (int, error) {
+	l.writes = append(l.writes, wrLogWrite{blk: uint64(off) / uint64(l.bs), data: bytes.Clone(p)})
 	return l.f.WriteAt(p, off)
 }
 
-func (l *logDev) Bytes() []byte { return l.f.Bytes() }
+func (l *wrLogDev) Bytes() []byte { return l.f.Bytes() }
 
-func (w logWrite) blocks(bs int) uint64 { return uint64(len(w.data) / bs) }
+func (w wrLogWrite) blocks(bs int) uint64 { return uint64(len(w.data) / bs) }
 
-// smallMachine: 16 MiB x86_64-like machine with the 640K hole and a
+// wrSmallMachine: 16 MiB x86_64-like machine with the 640K hole and a
 // few bad and unmapped pages.
-func smallMachine(a Arch, mem uint64, seed uint64) *SyntheticMachine {
+func wrSmallMachine(a Arch, mem uint64, seed uint64) *SyntheticMachine {
 	return NewSyntheticMachine(SyntheticConfig{Arch: a, MemBytes: mem, Seed: seed,
 		Mix:     PageMix{Zero: 40, Sparse: 40, Text: 8, Pattern: 8, Random: 4},
 		BadPFNs: []uint64{300, 301}, UnmappedPFNs: []uint64{400}})
 }
 
-func testConfig(a Arch, compress bool, level int, bo uint) WriterConfig {
+func wrTestConfig(a Arch, compress bool, level int, bo uint) WriterConfig {
 	cfg := DefaultWriterConfig(a)
 	cfg.Compress, cfg.DumpLevel, cfg.BlockOrder = compress, level, bo
 	cfg.Time = time.Unix(1246291200, 123456789)
@@ -86,9 +86,9 @@ func testConfig(a Arch, compress bool, level int, bo uint) WriterConfig {
 	return cfg
 }
 
-// decoded is what decodeTestDump finds on a partition: an independent
+// wrDecoded is what wrDecodeTestDump finds on a partition: an independent
 // decoder of complete dumps (spec §2, §6, §9.5) used to check the writer.
-type decoded struct {
+type wrDecoded struct {
 	hdr     *Header
 	ram     *Bitmap
 	dense   []byte
@@ -99,13 +99,13 @@ type decoded struct {
 	padding []byte  // bytes after the last record up to written_blocks
 }
 
-func decodeTestDump(t *testing.T, disk []byte, a Arch) *decoded {
+func wrDecodeTestDump(t *testing.T, disk []byte, a Arch) *wrDecoded {
 	t.Helper()
 	bs := a.PageSize()
 	o := a.ByteOrder()
 	h, err := ParseHeader(disk[bs:2*bs], HeaderCheck{DeviceBlocks: uint64(len(disk) / bs), BaseOff: int64(bs), BaseBlk: 1})
 	require.NoError(t, err)
-	d := &decoded{hdr: h, pages: map[uint64][]byte{}, flags: map[uint64]uint32{}, pflags: map[uint64]uint64{}}
+	d := &wrDecoded{hdr: h, pages: map[uint64][]byte{}, flags: map[uint64]uint32{}, pflags: map[uint64]uint64{}}
 	r := BitmapBlocksFor(uint64(h.MaxMapnr), bs)
 	hb := 2 + uint64(h.SubHdrSize)
 	d.ram = NewBitmap(disk[hb*uint64(bs) : (hb+r)*uint64(bs)])
@@ -160,8 +160,8 @@ func decodeTestDump(t *testing.T, disk []byte, a Arch) *decoded {
 	return d
 }
 
-// expectedPage is what the kernel dumps for pfn.
-func expectedPage(t *testing.T, src MemorySource, pfn uint64, bs int, is64 bool) []byte {
+// wrExpectedPage is what the kernel dumps for pfn.
+func wrExpectedPage(t *testing.T, src MemorySource, pfn uint64, bs int, is64 bool) []byte {
 	t.Helper()
 	at := src.Attrs(pfn)
 	p := make([]byte, bs)
@@ -187,15 +187,15 @@ func TestWriteDumpContent(t *testing.T) {
 				t.Run(fmt.Sprintf("%v/c%v/dl%d", a, compress, level), func(t *testing.T) {
 					t.Parallel()
 					bs := a.PageSize()
-					src := smallMachine(a, 700*uint64(bs), 5)
-					cfg := testConfig(a, compress, level, 2)
-					dev := newLogDev(formatted(800, bs, a.ByteOrder()), bs)
+					src := wrSmallMachine(a, 700*uint64(bs), 5)
+					cfg := wrTestConfig(a, compress, level, 2)
+					dev := wrNewLogDev(wrFormatted(800, bs, a.ByteOrder()), bs)
 					var savedOrder []uint64
 					cfg.OnSaved = func(pfn uint64, off int64, n int) { savedOrder = append(savedOrder, pfn) }
 					res, err := WriteDump(dev, 800, src, cfg)
 					require.NoError(t, err)
 					assert.Equal(t, OutcomeCompleted, res.Outcome)
-					d := decodeTestDump(t, dev.Bytes(), a)
+					d := wrDecodeTestDump(t, dev.Bytes(), a)
 					var c Status
 					if compress {
 						c = StatusCompressed
@@ -234,7 +234,7 @@ func TestWriteDumpContent(t *testing.T) {
 						require.Equal(t, ok, in, "PFN %d dumped", p)
 						require.Equal(t, ok, res.Saved.Test(p))
 						if ok {
-							require.Equal(t, expectedPage(t, src, p, bs, a.Is64()), got, "PFN %d", p)
+							require.Equal(t, wrExpectedPage(t, src, p, bs, a.Is64()), got, "PFN %d", p)
 						}
 						if ok && compress {
 							at := src.Attrs(p)
@@ -284,9 +284,9 @@ func TestWriteDumpSequence(t *testing.T) {
 			// and one at the end. Mostly zero pages keep the data area small.
 			src := NewSyntheticMachine(SyntheticConfig{Arch: ArchX86_64, MemBytes: tc.pfns * bs, Seed: 9,
 				Mix: PageMix{Zero: 95, Sparse: 4, Text: 1}})
-			cfg := testConfig(ArchX86_64, tc.compress, tc.level, tc.bo)
+			cfg := wrTestConfig(ArchX86_64, tc.compress, tc.level, tc.bo)
 			devBlocks := tc.dev
-			dev := newLogDev(formatted(devBlocks, bs, binary.LittleEndian), bs)
+			dev := wrNewLogDev(wrFormatted(devBlocks, bs, binary.LittleEndian), bs)
 			res, err := WriteDump(dev, devBlocks, src, cfg)
 			require.NoError(t, err)
 			require.Equal(t, OutcomeCompleted, res.Outcome)
@@ -390,7 +390,7 @@ func TestWriteDumpSequence(t *testing.T) {
 }
 
 // TestWriteDumpPowerCut: a cut after N blocks leaves exactly the first N
-// blocks of the full run on the formatted partition.
+// blocks of the full run on the wrFormatted partition.
 func TestWriteDumpPowerCut(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -404,10 +404,10 @@ func TestWriteDumpPowerCut(t *testing.T) {
 			const bs = 4096
 			src := NewSyntheticMachine(SyntheticConfig{Arch: ArchX86_64, MemBytes: tc.pfns * bs, Seed: 3,
 				Mix: PageMix{Zero: 95, Sparse: 4, Text: 1}})
-			cfg := testConfig(ArchX86_64, tc.compress, tc.level, 2)
+			cfg := wrTestConfig(ArchX86_64, tc.compress, tc.level, 2)
 			devBlocks := tc.devBlocks
-			clean := formatted(devBlocks, bs, binary.LittleEndian)
-			full := newLogDev(bytes.Clone(clean), bs)
+			clean := wrFormatted(devBlocks, bs, binary.LittleEndian)
+			full := wrNewLogDev(bytes.Clone(clean), bs)
 			fullRes, err := WriteDump(full, devBlocks, src, cfg)
 			require.NoError(t, err)
 			require.Equal(t, OutcomeCompleted, fullRes.Outcome)
@@ -445,7 +445,7 @@ func TestWriteDumpPowerCut(t *testing.T) {
 					}
 				}
 				cfg.StopAfterBlocks = cut
-				dev := newLogDev(bytes.Clone(clean), bs)
+				dev := wrNewLogDev(bytes.Clone(clean), bs)
 				res, err := WriteDump(dev, devBlocks, src, cfg)
 				require.NoError(t, err)
 				require.Equal(t, OutcomePowerCut, res.Outcome, "cut %d", cut)
@@ -465,7 +465,7 @@ func TestWriteDumpPowerCut(t *testing.T) {
 	}
 }
 
-func swapHeader(bs int, order binary.ByteOrder, lastPage uint32) []byte {
+func wrSwapHeader(bs int, order binary.ByteOrder, lastPage uint32) []byte {
 	b := make([]byte, bs)
 	copy(b[bs-10:], "SWAPSPACE2")
 	order.PutUint32(b[1024:], 1)
@@ -476,7 +476,7 @@ func swapHeader(bs int, order binary.ByteOrder, lastPage uint32) []byte {
 func TestWriteDumpRefusals(t *testing.T) {
 	const bs = 4096
 	le := binary.LittleEndian
-	src := smallMachine(ArchX86_64, 1200*bs, 1) // R = 1, total = 3 + 1 + RAM
+	src := wrSmallMachine(ArchX86_64, 1200*bs, 1) // R = 1, total = 3 + 1 + RAM
 	total := 4 + src.RAMPages()
 	cases := []struct {
 		name     string
@@ -506,12 +506,12 @@ func TestWriteDumpRefusals(t *testing.T) {
 			console: "disk_dump: check partition failed."},
 		{name: "strict-too-small-unchecked", dev: total - 10, sample: -1, outcome: OutcomeIncomplete},
 		{name: "nonstrict-too-small-is-clamped", compress: true, dev: 60, outcome: OutcomeShortArea},
-		{name: "swap", dev: total + 10, prep: func(b []byte) { clear(b); copy(b, swapHeader(bs, le, uint32(total+9))) }, outcome: OutcomeCompleted},
-		{name: "swap-wrong-size", dev: total + 10, prep: func(b []byte) { clear(b); copy(b, swapHeader(bs, le, uint32(total+10))) },
+		{name: "swap", dev: total + 10, prep: func(b []byte) { clear(b); copy(b, wrSwapHeader(bs, le, uint32(total+9))) }, outcome: OutcomeCompleted},
+		{name: "swap-wrong-size", dev: total + 10, prep: func(b []byte) { clear(b); copy(b, wrSwapHeader(bs, le, uint32(total+10))) },
 			wantErr: ErrBadSignature, wantBlk: 0, outcome: OutcomeRefused},
-		{name: "swap-strict-too-small", dev: total - 1, sample: 8, prep: func(b []byte) { copy(b, swapHeader(bs, le, uint32(total-2))) },
+		{name: "swap-strict-too-small", dev: total - 1, sample: 8, prep: func(b []byte) { copy(b, wrSwapHeader(bs, le, uint32(total-2))) },
 			wantErr: ErrBadSignature, wantBlk: 0, outcome: OutcomeRefused},
-		{name: "swap-nonstrict-small", level: 1, dev: 600, prep: func(b []byte) { clear(b); copy(b, swapHeader(bs, le, 599)) }, outcome: OutcomeShortArea},
+		{name: "swap-nonstrict-small", level: 1, dev: 600, prep: func(b []byte) { clear(b); copy(b, wrSwapHeader(bs, le, 599)) }, outcome: OutcomeShortArea},
 		{name: "no-room-for-a-page-raw", level: 1, dev: 5, sample: -1, wantErr: ErrTooSmall, wantBlk: -2, outcome: OutcomeFailed,
 			console: "disk_dump: writing memory failed. error -1"},
 		{name: "no-room-for-a-page-compressed", compress: true, dev: 7, sample: -1, wantErr: ErrTooSmall, wantBlk: -2, outcome: OutcomeFailed},
@@ -521,17 +521,17 @@ func TestWriteDumpRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			size := max(tc.dev, total+10)
-			img := formatted(size, bs, le)
+			img := wrFormatted(size, bs, le)
 			if tc.prep != nil {
 				tc.prep(img)
 			}
 			before := bytes.Clone(img)
-			cfg := testConfig(ArchX86_64, tc.compress, tc.level, 2)
+			cfg := wrTestConfig(ArchX86_64, tc.compress, tc.level, 2)
 			cfg.SampleRate = tc.sample
 			if tc.name == "bad-tail-block" || tc.name == "unsampled-block-ignored" {
 				cfg.SampleRate = 2 // chunks at 0, 16, 32, ...
 			}
-			dev := newLogDev(img, bs)
+			dev := wrNewLogDev(img, bs)
 			res, err := WriteDump(dev, tc.dev, src, cfg)
 			require.NotNil(t, res)
 			assert.Equal(t, tc.outcome, res.Outcome, "console: %q", res.Console)
@@ -569,11 +569,11 @@ func TestWriteDumpRefusals(t *testing.T) {
 // INCOMPLETED (spec §4.4, §6.5).
 func TestWriteDumpStrictShort(t *testing.T) {
 	const bs = 4096
-	src := smallMachine(ArchX86_64, 1500*bs, 2)
-	cfg := testConfig(ArchX86_64, false, 0, 2)
+	src := wrSmallMachine(ArchX86_64, 1500*bs, 2)
+	cfg := wrTestConfig(ArchX86_64, false, 0, 2)
 	cfg.SampleRate = -1
 	dev := uint64(1003)
-	img := newLogDev(formatted(dev, bs, binary.LittleEndian), bs)
+	img := wrNewLogDev(wrFormatted(dev, bs, binary.LittleEndian), bs)
 	res, err := WriteDump(img, dev, src, cfg)
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeIncomplete, res.Outcome)
@@ -582,10 +582,10 @@ func TestWriteDumpStrictShort(t *testing.T) {
 	assert.Equal(t, dev-4, res.PagesSaved)
 	assert.Contains(t, res.Console, fmt.Sprintf("disk_dump: dump partition is too small. actual blocks %d. expected blocks %d. whole memory will not be saved", dev, res.TotalBlocks))
 	assert.Equal(t, src.RAMPages()-(dev-4), res.PagesDisregarded)
-	d := decodeTestDump(t, img.Bytes(), ArchX86_64)
+	d := wrDecodeTestDump(t, img.Bytes(), ArchX86_64)
 	assert.Len(t, d.pages, int(dev-4))
 	for p, pg := range d.pages {
-		require.Equal(t, expectedPage(t, src, p, bs, true), pg)
+		require.Equal(t, wrExpectedPage(t, src, p, bs, true), pg)
 	}
 }
 
@@ -609,8 +609,8 @@ func TestWriteDumpShortArea(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := testConfig(ArchX86_64, tc.compress, tc.level, tc.bo)
-			img := newLogDev(formatted(tc.dev, bs, binary.LittleEndian), bs)
+			cfg := wrTestConfig(ArchX86_64, tc.compress, tc.level, tc.bo)
+			img := wrNewLogDev(wrFormatted(tc.dev, bs, binary.LittleEndian), bs)
 			res, err := WriteDump(img, tc.dev, src, cfg)
 			require.NoError(t, err)
 			var c Status
@@ -622,11 +622,11 @@ func TestWriteDumpShortArea(t *testing.T) {
 			assert.LessOrEqual(t, res.WrittenBlocks, tc.dev)
 			assert.Positive(t, res.PagesDisregarded)
 			assert.Contains(t, res.Console, fmt.Sprintf("disk_dump: dump device is too small. %d pages will be disregarded", res.PagesDisregarded))
-			d := decodeTestDump(t, img.Bytes(), ArchX86_64)
+			d := wrDecodeTestDump(t, img.Bytes(), ArchX86_64)
 			assert.Equal(t, res.Saved.Count(), uint64(len(d.pages)))
 			for p, pg := range d.pages {
 				require.True(t, res.Saved.Test(p))
-				require.Equal(t, expectedPage(t, src, p, bs, true), pg)
+				require.Equal(t, wrExpectedPage(t, src, p, bs, true), pg)
 			}
 			// Dense bits: the decided pages are a prefix of RAM.
 			decided := res.PagesSaved + res.PagesSkipped
@@ -664,13 +664,13 @@ func TestWriteDumpCompressedStream(t *testing.T) {
 		t.Run(fmt.Sprintf("bo%d", bo), func(t *testing.T) {
 			t.Parallel()
 			src := NewSyntheticMachine(SyntheticConfig{Arch: ArchPPC64, MemBytes: 1200 * bs, Seed: 11})
-			cfg := testConfig(ArchPPC64, true, 0, bo)
-			img := newLogDev(formatted(3000, bs, binary.BigEndian), bs)
+			cfg := wrTestConfig(ArchPPC64, true, 0, bo)
+			img := wrNewLogDev(wrFormatted(3000, bs, binary.BigEndian), bs)
 			res, err := WriteDump(img, 3000, src, cfg)
 			require.NoError(t, err)
-			d := decodeTestDump(t, img.Bytes(), ArchPPC64)
+			d := wrDecodeTestDump(t, img.Bytes(), ArchPPC64)
 			nr := uint64(1<<max(bo, 2)) - 2
-			var data []logWrite
+			var data []wrLogWrite
 			for _, w := range img.writes {
 				if w.blk >= res.Geometry.FirstDataBlock() {
 					data = append(data, w)
@@ -682,7 +682,7 @@ func TestWriteDumpCompressedStream(t *testing.T) {
 			last := data[len(data)-1]
 			stream := uint64(d.recEnd[len(d.recEnd)-1])
 			assert.Equal(t, (stream-uint64(len(data)-1)*nr*bs+bs-1)/bs, last.blocks(bs), "final flush: the carried-over rest, padded")
-			assert.Equal(t, res.PagesCompressed, countFlag(d.flags, 1))
+			assert.Equal(t, res.PagesCompressed, wrCountFlag(d.flags, 1))
 			var raw, random int
 			for p, f := range d.flags {
 				pg := make([]byte, bs)
@@ -707,7 +707,7 @@ func TestWriteDumpCompressedStream(t *testing.T) {
 	}
 }
 
-func countFlag(m map[uint64]uint32, bit uint32) uint64 {
+func wrCountFlag(m map[uint64]uint32, bit uint32) uint64 {
 	var n uint64
 	for _, f := range m {
 		if f&bit != 0 {
@@ -717,17 +717,17 @@ func countFlag(m map[uint64]uint32, bit uint32) uint64 {
 	return n
 }
 
-// fixedSource is a one-page-per-PFN memory source with given attributes
+// wrFixedSource is a one-page-per-PFN memory source with given attributes
 // and contents, for the dump_level table.
-type fixedSource struct {
+type wrFixedSource struct {
 	attrs []PageAttrs
 	zero  []bool
 }
 
-func (s *fixedSource) MaxPFN() uint64           { return uint64(len(s.attrs)) }
-func (s *fixedSource) IsRAM(uint64) bool        { return true }
-func (s *fixedSource) Attrs(p uint64) PageAttrs { return s.attrs[p] }
-func (s *fixedSource) ReadPage(p uint64, dst []byte) error {
+func (s *wrFixedSource) MaxPFN() uint64           { return uint64(len(s.attrs)) }
+func (s *wrFixedSource) IsRAM(uint64) bool        { return true }
+func (s *wrFixedSource) Attrs(p uint64) PageAttrs { return s.attrs[p] }
+func (s *wrFixedSource) ReadPage(p uint64, dst []byte) error {
 	clear(dst)
 	if !s.zero[p] {
 		dst[7] = 1
@@ -775,7 +775,7 @@ func TestDumpLevelDecisions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			src := &fixedSource{attrs: []PageAttrs{tc.at}, zero: []bool{tc.zero}}
+			src := &wrFixedSource{attrs: []PageAttrs{tc.at}, zero: []bool{tc.zero}}
 			w := &dumpWriter{cfg: WriterConfig{DumpLevel: tc.level}, src: src}
 			got, _, err := w.dumpable(0, tc.at, make([]byte, 4096))
 			require.NoError(t, err)
@@ -783,7 +783,7 @@ func TestDumpLevelDecisions(t *testing.T) {
 		})
 	}
 	t.Run("free-list-corrupt", func(t *testing.T) {
-		src := &fixedSource{attrs: []PageAttrs{free}, zero: []bool{false}}
+		src := &wrFixedSource{attrs: []PageAttrs{free}, zero: []bool{false}}
 		w := &dumpWriter{cfg: WriterConfig{DumpLevel: 4, FreeListCorrupt: true}, src: src}
 		got, _, err := w.dumpable(0, free, make([]byte, 4096))
 		require.NoError(t, err)
@@ -799,11 +799,11 @@ func TestWriteDumpTextPages(t *testing.T) {
 		src := NewSyntheticMachine(SyntheticConfig{Arch: a, MemBytes: 1024 * bs, Seed: 8, NoRandomBad: true, Mix: PageMix{Zero: 9, Sparse: 1},
 			BadPFNs: []uint64{10, 500}, UnmappedPFNs: []uint64{11, 600}})
 		for _, level := range []int{0, 1} {
-			cfg := testConfig(a, level == 0, level, 2)
-			img := newLogDev(formatted(1100, bs, binary.LittleEndian), bs)
+			cfg := wrTestConfig(a, level == 0, level, 2)
+			img := wrNewLogDev(wrFormatted(1100, bs, binary.LittleEndian), bs)
 			res, err := WriteDump(img, 1100, src, cfg)
 			require.NoError(t, err)
-			d := decodeTestDump(t, img.Bytes(), a)
+			d := wrDecodeTestDump(t, img.Bytes(), a)
 			for _, p := range []uint64{10, 500, 11, 600} {
 				if level != 0 {
 					assert.NotContains(t, d.pages, p)
@@ -841,7 +841,7 @@ func TestWriteDumpSubHeader(t *testing.T) {
 		t.Run(fmt.Sprintf("%v-bugs%v", tc.a, tc.bugs), func(t *testing.T) {
 			bs := tc.a.PageSize()
 			src := NewSyntheticMachine(SyntheticConfig{Arch: tc.a, MemBytes: 64 * uint64(bs), Seed: 1, Mix: PageMix{Zero: 1}})
-			cfg := testConfig(tc.a, true, 0, 2)
+			cfg := wrTestConfig(tc.a, true, 0, 2)
 			n := tc.a.GRegsSize() / 8
 			if !tc.a.Is64() {
 				n = tc.a.GRegsSize() / 4
@@ -849,7 +849,7 @@ func TestWriteDumpSubHeader(t *testing.T) {
 			cfg.Regs = regs[:min(n, len(regs))]
 			cfg.SwitchStacks = []uint64{0xa000, 0xb000}
 			cfg.KernelBugs = tc.bugs
-			img := newLogDev(formatted(100, bs, tc.a.ByteOrder()), bs)
+			img := wrNewLogDev(wrFormatted(100, bs, tc.a.ByteOrder()), bs)
 			_, err := WriteDump(img, 100, src, cfg)
 			require.NoError(t, err)
 			sh, err := DecodeSubHeader(tc.a, img.Bytes()[2*bs:3*bs])
@@ -869,7 +869,7 @@ func TestWriteDumpSubHeader(t *testing.T) {
 
 func TestWriteDumpConfigErrors(t *testing.T) {
 	src := NewSyntheticMachine(SyntheticConfig{Arch: ArchX86_64, MemBytes: 100 * 4096})
-	img := memfile.New(formatted(200, 4096, binary.LittleEndian))
+	img := memfile.New(wrFormatted(200, 4096, binary.LittleEndian))
 	for _, tc := range []struct {
 		name string
 		mod  func(*WriterConfig)
@@ -893,24 +893,24 @@ func TestWriteDumpConfigErrors(t *testing.T) {
 	}
 }
 
-// failingDev fails every write from a given block on.
-type failingDev struct {
-	*logDev
+// wrFailingDev fails every write from a given block on.
+type wrFailingDev struct {
+	*wrLogDev
 	from uint64
 }
 
-func (f *failingDev) WriteAt(p []byte, off int64) (int, error) {
+func (f *wrFailingDev) WriteAt(p []byte, off int64) (int, error) {
 	if uint64(off)/uint64(f.bs)+uint64(len(p)/f.bs) > f.from {
 		return 0, &os.PathError{Op: "write", Path: "dev", Err: errors.New("EIO")}
 	}
-	return f.logDev.WriteAt(p, off)
+	return f.wrLogDev.WriteAt(p, off)
 }
 
 func TestWriteDumpWriteError(t *testing.T) {
 	const bs = 4096
-	src := smallMachine(ArchX86_64, 2048*bs, 1)
-	cfg := testConfig(ArchX86_64, true, 1, 2)
-	dev := &failingDev{logDev: newLogDev(formatted(2100, bs, binary.LittleEndian), bs), from: 100}
+	src := wrSmallMachine(ArchX86_64, 2048*bs, 1)
+	cfg := wrTestConfig(ArchX86_64, true, 1, 2)
+	dev := &wrFailingDev{wrLogDev: wrNewLogDev(wrFormatted(2100, bs, binary.LittleEndian), bs), from: 100}
 	res, err := WriteDump(dev, 2100, src, cfg)
 	require.Error(t, err)
 	var pe *os.PathError
@@ -1001,7 +1001,7 @@ func TestSyntheticMachineMemory(t *testing.T) {
 }
 
 // BenchmarkWriteDump writes a 256 MiB synthetic machine to a sparse file
-// formatted only where the kernel samples (normal format).
+// wrFormatted only where the kernel samples (normal format).
 func BenchmarkWriteDump(b *testing.B) {
 	const mem = 256 << 20
 	for _, tc := range []struct {
