@@ -124,11 +124,11 @@ type SyntheticMachine struct {
 
 // Page content kinds of a synthetic machine.
 const (
-	kindZero = iota
-	kindSparse
-	kindText
-	kindPattern
-	kindRandom
+	synKindZero = iota
+	synKindSparse
+	synKindText
+	synKindPattern
+	synKindRandom
 )
 
 // NewSyntheticMachine builds a synthetic machine. A zero page size or an
@@ -229,8 +229,8 @@ func (m *SyntheticMachine) RAMPages() uint64 {
 	return n
 }
 
-// mix64 is the splitmix64 finaliser: a cheap, well-mixed hash of x.
-func mix64(x uint64) uint64 {
+// synMix64 is the splitmix64 finaliser: a cheap, well-mixed hash of x.
+func synMix64(x uint64) uint64 {
 	x ^= x >> 30
 	x *= 0xbf58476d1ce4e5b9
 	x ^= x >> 27
@@ -239,10 +239,10 @@ func mix64(x uint64) uint64 {
 	return x
 }
 
-const golden = 0x9e3779b97f4a7c15
+const synGolden = 0x9e3779b97f4a7c15
 
 func (m *SyntheticMachine) hash(pfn, salt uint64) uint64 {
-	return mix64(m.cfg.Seed*0xd1342543de82ef95 + pfn*golden + salt)
+	return synMix64(m.cfg.Seed*0xd1342543de82ef95 + pfn*synGolden + salt)
 }
 
 func (m *SyntheticMachine) kind(pfn uint64) int {
@@ -252,7 +252,7 @@ func (m *SyntheticMachine) kind(pfn uint64) int {
 			return i
 		}
 	}
-	return kindRandom
+	return synKindRandom
 }
 
 // Attrs derives the page's attributes from (Seed, PFN): about 20% free,
@@ -328,27 +328,27 @@ func (m *SyntheticMachine) ReadPage(pfn uint64, dst []byte) error {
 	}
 	p := dst[:m.pageSize]
 	k := m.kind(pfn)
-	if k == kindZero {
+	if k == synKindZero {
 		clear(p)
 		return nil
 	}
 	seed := m.hash(pfn, 3)
 	switch k {
-	case kindSparse:
+	case synKindSparse:
 		clear(p)
-	case kindText:
-		fillText(p, seed)
-	case kindPattern:
-		fillPattern(p, seed, pfn, m.pageSize)
-	case kindRandom:
-		fillRandom(p, seed)
+	case synKindText:
+		synFillText(p, seed)
+	case synKindPattern:
+		synFillPattern(p, seed, pfn, m.pageSize)
+	case synKindRandom:
+		synFillRandom(p, seed)
 	}
-	stamp(p, m.cfg.Seed, pfn)
+	synStamp(p, m.cfg.Seed, pfn)
 	return nil
 }
 
-// stamp writes "seed S pfn P\n" at the start of the page.
-func stamp(p []byte, seed, pfn uint64) {
+// synStamp writes "seed S pfn P\n" at the start of the page.
+func synStamp(p []byte, seed, pfn uint64) {
 	var b [64]byte
 	s := append(b[:0], "seed "...)
 	s = strconv.AppendUint(s, seed, 16)
@@ -358,21 +358,21 @@ func stamp(p []byte, seed, pfn uint64) {
 	copy(p, s)
 }
 
-func fillRandom(p []byte, x uint64) {
+func synFillRandom(p []byte, x uint64) {
 	i := 0
 	for ; i+8 <= len(p); i += 8 {
-		x += golden
-		v := mix64(x)
+		x += synGolden
+		v := synMix64(x)
 		p[i], p[i+1], p[i+2], p[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 		p[i+4], p[i+5], p[i+6], p[i+7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
 	}
 	for ; i < len(p); i++ {
-		x += golden
-		p[i] = byte(mix64(x))
+		x += synGolden
+		p[i] = byte(synMix64(x))
 	}
 }
 
-var words = [64]string{
+var synWords = [64]string{
 	"kernel", "eth0", "link", "up", "down", "scsi", "sda", "block", "error", "ok",
 	"task", "pid", "memory", "page", "cache", "zone", "DMA", "Normal", "free", "swap",
 	"ext3", "journal", "commit", "inode", "dentry", "irq", "timer", "cpu", "0x1f", "done",
@@ -382,15 +382,15 @@ var words = [64]string{
 	"oracle", "db", "sync", "panic",
 }
 
-// fillText writes lines of words chosen by a PRNG: about 3:1 compressible.
-func fillText(p []byte, x uint64) {
+// synFillText writes lines of words chosen by a PRNG: about 3:1 compressible.
+func synFillText(p []byte, x uint64) {
 	i := 0
 	col := 0
 	for i < len(p) {
-		x += golden
-		v := mix64(x)
+		x += synGolden
+		v := synMix64(x)
 		for j := 0; j < 10 && i < len(p); j++ {
-			w := words[v&63]
+			w := synWords[v&63]
 			v >>= 6
 			i += copy(p[i:], w)
 			col += len(w) + 1
@@ -407,24 +407,24 @@ func fillText(p []byte, x uint64) {
 	}
 }
 
-// fillPattern writes an array of 32-byte "structs": a kernel-looking
+// synFillPattern writes an array of 32-byte "structs": a kernel-looking
 // pointer, a counter, a flags word and a constant, like slab contents.
-func fillPattern(p []byte, x, pfn uint64, pageSize int) {
+func synFillPattern(p []byte, x, pfn uint64, pageSize int) {
 	base := 0xffff810000000000 + pfn*uint64(pageSize)
-	flags := mix64(x) & 0xffff
-	magic := mix64(x+1) | 1
+	flags := synMix64(x) & 0xffff
+	magic := synMix64(x+1) | 1
 	i := 0
 	for n := uint64(0); i+32 <= len(p); n++ {
-		putLE64(p[i:], base+n*32)
-		putLE64(p[i+8:], n)
-		putLE64(p[i+16:], flags^(n&3))
-		putLE64(p[i+24:], magic)
+		synPutLE64(p[i:], base+n*32)
+		synPutLE64(p[i+8:], n)
+		synPutLE64(p[i+16:], flags^(n&3))
+		synPutLE64(p[i+24:], magic)
 		i += 32
 	}
 	clear(p[i:])
 }
 
-func putLE64(b []byte, v uint64) {
+func synPutLE64(b []byte, v uint64) {
 	_ = b[7]
 	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 	b[4], b[5], b[6], b[7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)

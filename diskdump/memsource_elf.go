@@ -12,17 +12,17 @@ import (
 
 // ELF constants used by the ELF core source.
 const (
-	elfClass32  = 1
-	elfClass64  = 2
-	elfData2LSB = 1
-	elfData2MSB = 2
-	elfETCore   = 4
-	elfPTLoad   = 1
-	elfPTNote   = 4
-	elfPNXNum   = 0xffff
+	coreClass32  = 1
+	coreClass64  = 2
+	coreData2LSB = 1
+	coreData2MSB = 2
+	coreETCore   = 4
+	corePTLoad   = 1
+	corePTNote   = 4
+	corePNXNum   = 0xffff
 
-	// maxELFNoteBytes bounds what is read of PT_NOTE segments.
-	maxELFNoteBytes = 16 << 20
+	// coreMaxNoteBytes bounds what is read of PT_NOTE segments.
+	coreMaxNoteBytes = 16 << 20
 )
 
 // ELFSegment is a PT_LOAD segment of an ELF core: physical memory
@@ -49,7 +49,7 @@ type ELFCoreSource struct {
 	vmcoreinfo map[string]string
 }
 
-func elfErr(off int64, field string, err error, format string, args ...any) error {
+func coreErr(off int64, field string, err error, format string, args ...any) error {
 	return &FormatError{Off: off, Blk: -1, Field: field, Msg: "ELF core: " + fmt.Sprintf(format, args...), Err: err}
 }
 
@@ -65,37 +65,37 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 		if err == nil || err == io.EOF {
 			err = ErrTruncated
 		}
-		return nil, elfErr(0, "e_ident", err, "file of %d bytes has no ELF header", size)
+		return nil, coreErr(0, "e_ident", err, "file of %d bytes has no ELF header", size)
 	}
 	if !bytes.Equal(id[:4], []byte("\x7fELF")) {
-		return nil, elfErr(0, "e_ident", ErrCorrupt, "no ELF magic")
+		return nil, coreErr(0, "e_ident", ErrCorrupt, "no ELF magic")
 	}
 	s := &ELFCoreSource{r: r, size: size}
 	switch id[4] {
-	case elfClass32:
-	case elfClass64:
+	case coreClass32:
+	case coreClass64:
 		s.class64 = true
 	default:
-		return nil, elfErr(4, "e_ident[EI_CLASS]", ErrUnsupportedVersion, "class %d", id[4])
+		return nil, coreErr(4, "e_ident[EI_CLASS]", ErrUnsupportedVersion, "class %d", id[4])
 	}
 	switch id[5] {
-	case elfData2LSB:
+	case coreData2LSB:
 		s.order = binary.LittleEndian
-	case elfData2MSB:
+	case coreData2MSB:
 		s.order = binary.BigEndian
 	default:
-		return nil, elfErr(5, "e_ident[EI_DATA]", ErrUnsupportedVersion, "data encoding %d", id[5])
+		return nil, coreErr(5, "e_ident[EI_DATA]", ErrUnsupportedVersion, "data encoding %d", id[5])
 	}
 	ehsize := 52
 	if s.class64 {
 		ehsize = 64
 	}
 	if n < ehsize {
-		return nil, elfErr(int64(n), "Ehdr", ErrTruncated, "ELF header needs %d bytes, file has %d", ehsize, n)
+		return nil, coreErr(int64(n), "Ehdr", ErrTruncated, "ELF header needs %d bytes, file has %d", ehsize, n)
 	}
 	o := s.order
-	if t := o.Uint16(id[16:]); t != elfETCore {
-		return nil, elfErr(16, "e_type", ErrUnsupportedVersion, "e_type %d is not ET_CORE", t)
+	if t := o.Uint16(id[16:]); t != coreETCore {
+		return nil, coreErr(16, "e_type", ErrUnsupportedVersion, "e_type %d is not ET_CORE", t)
 	}
 	s.machine = o.Uint16(id[18:])
 	var phoff, shoff uint64
@@ -111,30 +111,30 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 	if s.class64 {
 		minEnt = 56
 	}
-	if phnum == elfPNXNum {
+	if phnum == corePNXNum {
 		// The real count is in sh_info of section header 0.
 		off := shoff + 28
 		if s.class64 {
 			off = shoff + 44
 		}
 		var b [4]byte
-		if shoff == 0 || off > uint64(size) || !elfReadFull(r, b[:], int64(off)) {
-			return nil, elfErr(int64(shoff), "sh_info", ErrTruncated, "e_phnum is PN_XNUM but section header 0 is unreadable")
+		if shoff == 0 || off > uint64(size) || !coreReadFull(r, b[:], int64(off)) {
+			return nil, coreErr(int64(shoff), "sh_info", ErrTruncated, "e_phnum is PN_XNUM but section header 0 is unreadable")
 		}
 		phnum = int(o.Uint32(b[:]))
 	}
 	if phentsize < minEnt {
-		return nil, elfErr(int64(ehsize-12), "e_phentsize", ErrCorrupt, "program header size %d < %d", phentsize, minEnt)
+		return nil, coreErr(int64(ehsize-12), "e_phentsize", ErrCorrupt, "program header size %d < %d", phentsize, minEnt)
 	}
 	if phnum == 0 {
-		return nil, elfErr(int64(ehsize-8), "e_phnum", ErrCorrupt, "no program headers")
+		return nil, coreErr(int64(ehsize-8), "e_phnum", ErrCorrupt, "no program headers")
 	}
 	if phoff >= uint64(size) || uint64(phnum) > (uint64(size)-phoff)/uint64(phentsize) {
-		return nil, elfErr(int64(min(phoff, uint64(size))), "e_phoff", ErrTruncated, "%d program headers of %d bytes at offset %d do not fit in %d bytes", phnum, phentsize, phoff, size)
+		return nil, coreErr(int64(min(phoff, uint64(size))), "e_phoff", ErrTruncated, "%d program headers of %d bytes at offset %d do not fit in %d bytes", phnum, phentsize, phoff, size)
 	}
 	ph := make([]byte, phentsize*phnum)
-	if !elfReadFull(r, ph, int64(phoff)) {
-		return nil, elfErr(int64(phoff), "Phdr", ErrTruncated, "program headers unreadable")
+	if !coreReadFull(r, ph, int64(phoff)) {
+		return nil, coreErr(int64(phoff), "Phdr", ErrTruncated, "program headers unreadable")
 	}
 	var notes [][2]uint64
 	for i := range phnum {
@@ -149,28 +149,28 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 			filesz, memsz = uint64(o.Uint32(p[16:])), uint64(o.Uint32(p[20:]))
 		}
 		switch typ {
-		case elfPTLoad:
+		case corePTLoad:
 			if filesz > memsz {
-				return nil, elfErr(pos, "p_filesz", ErrCorrupt, "PT_LOAD %d: p_filesz %d > p_memsz %d", i, filesz, memsz)
+				return nil, coreErr(pos, "p_filesz", ErrCorrupt, "PT_LOAD %d: p_filesz %d > p_memsz %d", i, filesz, memsz)
 			}
 			if off > uint64(size) || filesz > uint64(size)-off {
-				return nil, elfErr(pos, "p_offset", ErrTruncated, "PT_LOAD %d: %d bytes at offset %d are past the end of the %d-byte file", i, filesz, off, size)
+				return nil, coreErr(pos, "p_offset", ErrTruncated, "PT_LOAD %d: %d bytes at offset %d are past the end of the %d-byte file", i, filesz, off, size)
 			}
 			if paddr+memsz < paddr || paddr+memsz > 1<<62 {
-				return nil, elfErr(pos, "p_paddr", ErrCorrupt, "PT_LOAD %d: [%#x, +%#x) overflows", i, paddr, memsz)
+				return nil, coreErr(pos, "p_paddr", ErrCorrupt, "PT_LOAD %d: [%#x, +%#x) overflows", i, paddr, memsz)
 			}
 			if memsz > 0 {
 				s.segs = append(s.segs, ELFSegment{PAddr: paddr, Off: off, FileSize: filesz, MemSize: memsz})
 			}
-		case elfPTNote:
+		case corePTNote:
 			if off > uint64(size) || filesz > uint64(size)-off {
-				return nil, elfErr(pos, "p_offset", ErrTruncated, "PT_NOTE %d: %d bytes at offset %d are past the end of the %d-byte file", i, filesz, off, size)
+				return nil, coreErr(pos, "p_offset", ErrTruncated, "PT_NOTE %d: %d bytes at offset %d are past the end of the %d-byte file", i, filesz, off, size)
 			}
 			notes = append(notes, [2]uint64{off, filesz})
 		}
 	}
 	if len(s.segs) == 0 {
-		return nil, elfErr(int64(phoff), "Phdr", ErrCorrupt, "no PT_LOAD segment")
+		return nil, coreErr(int64(phoff), "Phdr", ErrCorrupt, "no PT_LOAD segment")
 	}
 	slices.SortFunc(s.segs, func(a, b ELFSegment) int {
 		switch {
@@ -183,7 +183,7 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 	})
 	for i := 1; i < len(s.segs); i++ {
 		if prev := s.segs[i-1]; prev.PAddr+prev.MemSize > s.segs[i].PAddr {
-			return nil, elfErr(int64(phoff), "p_paddr", ErrCorrupt, "PT_LOAD segments [%#x, %#x) and [%#x, ...) overlap",
+			return nil, coreErr(int64(phoff), "p_paddr", ErrCorrupt, "PT_LOAD segments [%#x, %#x) and [%#x, ...) overlap",
 				prev.PAddr, prev.PAddr+prev.MemSize, s.segs[i].PAddr)
 		}
 	}
@@ -200,7 +200,7 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 		}
 	}
 	if !ValidBlockSize(int64(pageSize)) {
-		return nil, elfErr(0, "PAGESIZE", ErrCorrupt, "page size %d is not a power of two from 4096 to 65536", pageSize)
+		return nil, coreErr(0, "PAGESIZE", ErrCorrupt, "page size %d is not a power of two from 4096 to 65536", pageSize)
 	}
 	s.pageSize = pageSize
 	last := s.segs[len(s.segs)-1]
@@ -208,7 +208,7 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 	return s, nil
 }
 
-func elfReadFull(r io.ReaderAt, b []byte, off int64) bool {
+func coreReadFull(r io.ReaderAt, b []byte, off int64) bool {
 	n, err := r.ReadAt(b, off)
 	return n == len(b) && (err == nil || err == io.EOF)
 }
@@ -220,12 +220,12 @@ func (s *ELFCoreSource) readNotes(notes [][2]uint64) error {
 	for _, nt := range notes {
 		off, n := nt[0], nt[1]
 		total += n
-		if total > maxELFNoteBytes {
-			return elfErr(int64(off), "PT_NOTE", ErrCorrupt, "notes exceed %d bytes", maxELFNoteBytes)
+		if total > coreMaxNoteBytes {
+			return coreErr(int64(off), "PT_NOTE", ErrCorrupt, "notes exceed %d bytes", coreMaxNoteBytes)
 		}
 		b := make([]byte, n)
-		if !elfReadFull(s.r, b, int64(off)) {
-			return elfErr(int64(off), "PT_NOTE", ErrTruncated, "notes unreadable")
+		if !coreReadFull(s.r, b, int64(off)) {
+			return coreErr(int64(off), "PT_NOTE", ErrTruncated, "notes unreadable")
 		}
 		for len(b) >= 12 {
 			namesz, descsz, _ := uint64(o.Uint32(b)), uint64(o.Uint32(b[4:])), o.Uint32(b[8:])
@@ -236,7 +236,7 @@ func (s *ELFCoreSource) readNotes(notes [][2]uint64) error {
 			}
 			name := string(bytes.TrimRight(b[12:12+namesz], "\x00"))
 			if name == "VMCOREINFO" && s.vmcoreinfo == nil {
-				s.vmcoreinfo = parseVmcoreinfo(b[nameEnd : nameEnd+descsz])
+				s.vmcoreinfo = coreParseVmcoreinfo(b[nameEnd : nameEnd+descsz])
 			}
 			b = b[descEnd:]
 		}
@@ -244,7 +244,7 @@ func (s *ELFCoreSource) readNotes(notes [][2]uint64) error {
 	return nil
 }
 
-func parseVmcoreinfo(b []byte) map[string]string {
+func coreParseVmcoreinfo(b []byte) map[string]string {
 	m := map[string]string{}
 	for line := range strings.SplitSeq(string(bytes.TrimRight(b, "\x00")), "\n") {
 		if k, v, ok := strings.Cut(line, "="); ok && k != "" {

@@ -96,11 +96,11 @@ const (
 	OutcomeFailed
 )
 
-var outcomeNames = [...]string{"completed", "short area", "incomplete", "power cut", "refused", "failed"}
+var wrOutcomeNames = [...]string{"completed", "short area", "incomplete", "power cut", "refused", "failed"}
 
 func (o WriteOutcome) String() string {
-	if o >= 0 && int(o) < len(outcomeNames) {
-		return outcomeNames[o]
+	if o >= 0 && int(o) < len(wrOutcomeNames) {
+		return wrOutcomeNames[o]
 	}
 	return fmt.Sprintf("WriteOutcome(%d)", int(o))
 }
@@ -145,13 +145,13 @@ type WriteResult struct {
 
 // Errors that end a write internally.
 var (
-	errPowerCut = errors.New("diskdump: power cut")
-	errNoRoom   = errors.New("diskdump: no room for a single page")
+	errWrPowerCut = errors.New("diskdump: power cut")
+	errWrNoRoom   = errors.New("diskdump: no room for a single page")
 )
 
-const maxConsoleBadPages = 64
+const wrMaxConsoleBadPages = 64
 
-type pendingPage struct {
+type wrPendingPage struct {
 	pfn      uint64
 	off, end int64 // byte range in the data area
 }
@@ -178,7 +178,7 @@ type dumpWriter struct {
 
 	// Accounting of what reached the partition.
 	first          uint64 // first data block
-	pending        []pendingPage
+	pending        []wrPendingPage
 	emitted        uint64 // pages handed to the data area
 	skipped        uint64 // pages excluded by dump_level
 	landed         uint64
@@ -206,7 +206,7 @@ func WriteDump(w ReadWriterAt, deviceBlocks uint64, src MemorySource, cfg Writer
 	}
 	err = d.run()
 	res := d.res
-	if errors.Is(err, errPowerCut) {
+	if errors.Is(err, errWrPowerCut) {
 		res.Outcome = OutcomePowerCut
 		d.console("dumpkit: power cut after %d block writes", res.BlocksWritten)
 		err = nil
@@ -315,7 +315,7 @@ func (d *dumpWriter) compressedBit() Status {
 
 // writeBlocks writes whole blocks at blk and returns how many landed. The
 // power-cut budget is applied here: a write that crosses it lands its first
-// blocks and returns errPowerCut.
+// blocks and returns errWrPowerCut.
 func (d *dumpWriter) writeBlocks(blk uint64, buf []byte) (int, error) {
 	n := len(buf) / d.bs
 	if n == 0 {
@@ -337,7 +337,7 @@ func (d *dumpWriter) writeBlocks(blk uint64, buf []byte) (int, error) {
 		}
 	}
 	if cut {
-		return n, errPowerCut
+		return n, errWrPowerCut
 	}
 	return n, nil
 }
@@ -463,11 +463,11 @@ func (d *dumpWriter) refused() {
 }
 
 func (d *dumpWriter) failed(err error) error {
-	if errors.Is(err, errPowerCut) {
+	if errors.Is(err, errWrPowerCut) {
 		return err
 	}
 	d.res.Outcome = OutcomeFailed
-	if errors.Is(err, errNoRoom) {
+	if errors.Is(err, errWrNoRoom) {
 		d.console("disk_dump: writing memory failed. error -1")
 		err = fmt.Errorf("diskdump: dump partition of %d blocks has no room for a single page: %w", d.devBlocks, ErrTooSmall)
 	}
@@ -645,7 +645,7 @@ func (d *dumpWriter) dumpable(pfn uint64, at PageAttrs, buf []byte) (ok, read bo
 			return false, false, err
 		}
 		read = true
-		if isZero(buf) {
+		if wrIsZero(buf) {
 			return false, true, nil
 		}
 	}
@@ -658,17 +658,17 @@ func (d *dumpWriter) dumpable(pfn uint64, at PageAttrs, buf []byte) (ok, read bo
 	return true, read, nil
 }
 
-// zeroBlock is compared against to find zero pages quickly.
-var zeroBlock [65536]byte
+// wrZeroBlock is compared against to find zero pages quickly.
+var wrZeroBlock [65536]byte
 
-func isZero(b []byte) bool {
-	for len(b) > len(zeroBlock) {
-		if !bytes.Equal(b[:len(zeroBlock)], zeroBlock[:]) {
+func wrIsZero(b []byte) bool {
+	for len(b) > len(wrZeroBlock) {
+		if !bytes.Equal(b[:len(wrZeroBlock)], wrZeroBlock[:]) {
 			return false
 		}
-		b = b[len(zeroBlock):]
+		b = b[len(wrZeroBlock):]
 	}
-	return bytes.Equal(b, zeroBlock[:len(b)])
+	return bytes.Equal(b, wrZeroBlock[:len(b)])
 }
 
 // content fills buf with what the kernel dumps for a dumpable page: a text
@@ -682,7 +682,7 @@ func (d *dumpWriter) content(pfn uint64, at PageAttrs, buf []byte, read bool) er
 		}
 		clear(buf)
 		copy(buf[:len(buf)-1], fmt.Sprintf("Bad page. PFN %d flags %x\n", pfn, flags))
-		if d.badLines < maxConsoleBadPages {
+		if d.badLines < wrMaxConsoleBadPages {
 			d.console("disk_dump: Bad page. PFN %d flags %x", pfn, flags)
 		}
 		d.badLines++
@@ -788,7 +788,7 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 				flags |= 2
 			}
 			var z []byte
-			if isZero(buf) {
+			if wrIsZero(buf) {
 				// Deflate is deterministic: compress the zero page once.
 				if zeroZ == nil {
 					zeroZ = bytes.Clone(d.deflate(zw, &zout, buf))
@@ -808,7 +808,7 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 			copy(rec[16:], data)
 			start := streamBase + fill
 			fill += 16 + uint64(len(data))
-			d.pending = append(d.pending, pendingPage{pfn: pfn, off: int64(start), end: int64(streamBase + fill)})
+			d.pending = append(d.pending, wrPendingPage{pfn: pfn, off: int64(start), end: int64(streamBase + fill)})
 			if fill >= flushUnit {
 				n := flushUnit / bs
 				err := d.writeData(dataBlk, cbuf[:flushUnit])
@@ -826,7 +826,7 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 				streamBase += flushUnit
 			}
 		} else {
-			d.pending = append(d.pending, pendingPage{pfn: pfn, off: int64(blocks * bs), end: int64((blocks + 1) * bs)})
+			d.pending = append(d.pending, wrPendingPage{pfn: pfn, off: int64(blocks * bs), end: int64((blocks + 1) * bs)})
 			inChunk++
 			blocks++
 			if inChunk >= chunkPages {
@@ -850,7 +850,7 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 		d.emitted++
 	}
 	if !processed {
-		return short, errNoRoom
+		return short, errWrNoRoom
 	}
 	if d.cfg.Compress {
 		if fill > 0 {

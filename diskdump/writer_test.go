@@ -250,7 +250,7 @@ func TestWriteDumpContent(t *testing.T) {
 					}
 					// Sub-header: registers at the start, rest zero.
 					sub := dev.Bytes()[2*bs : 3*bs]
-					assert.True(t, isZero(sub), "no registers configured: zero sub-header")
+					assert.True(t, wrIsZero(sub), "no registers configured: zero sub-header")
 				})
 			}
 		}
@@ -303,7 +303,7 @@ func TestWriteDumpSequence(t *testing.T) {
 				require.Len(t, ws[i].data, bs)
 				h, err := ParseHeader(ws[i].data, HeaderCheck{})
 				require.NoError(t, err)
-				assert.True(t, isZero(ws[i].data[h.Size():]), "header block zero after the struct")
+				assert.True(t, wrIsZero(ws[i].data[h.Size():]), "header block zero after the struct")
 				return h
 			}
 			// 1: INCOMPLETED header, written_blocks 2.
@@ -324,7 +324,7 @@ func TestWriteDumpSequence(t *testing.T) {
 			if !strict {
 				for nr := uint64(0); nr < g.RAMBitmapBlocks; nr++ {
 					assert.Equal(t, g.DumpBitmapBlock()+nr, ws[i].blk)
-					assert.True(t, isZero(ws[i].data))
+					assert.True(t, wrIsZero(ws[i].data))
 					i++
 				}
 			}
@@ -687,7 +687,7 @@ func TestWriteDumpCompressedStream(t *testing.T) {
 			for p, f := range d.flags {
 				pg := make([]byte, bs)
 				require.NoError(t, src.ReadPage(p, pg))
-				if src.kind(p) == kindRandom && !src.Attrs(p).BadPage && !src.Attrs(p).Unmapped {
+				if src.kind(p) == synKindRandom && !src.Attrs(p).BadPage && !src.Attrs(p).Unmapped {
 					random++
 					assert.Zero(t, f&1, "random page %d is stored raw", p)
 				}
@@ -821,7 +821,7 @@ func TestWriteDumpTextPages(t *testing.T) {
 					assert.Contains(t, res.Console, "disk_dump: "+strings.TrimSuffix(want, "\n"))
 				}
 				assert.Equal(t, want, string(pg[:len(want)]))
-				assert.True(t, isZero(pg[len(want):]))
+				assert.True(t, wrIsZero(pg[len(want):]))
 			}
 		}
 	}
@@ -951,14 +951,14 @@ func TestSyntheticMachine(t *testing.T) {
 		require.NoError(t, m2.ReadPage(p, b))
 		require.Equal(t, a, b, "deterministic")
 		require.Equal(t, m1.Attrs(p), m2.Attrs(p))
-		if !isZero(a) {
+		if !wrIsZero(a) {
 			prev, dup := seen[string(a)]
 			require.False(t, dup, "PFN %d duplicates PFN %d", p, prev)
 			seen[string(a)] = p
 		}
 		at := m1.Attrs(p)
 		for name, on := range map[string]bool{"free": at.Free, "lru": at.LRU, "anon": at.Anon, "private": at.Private,
-			"swapcache": at.SwapCache, "zero": isZero(a), "bad": at.BadPage, "unmapped": at.Unmapped} {
+			"swapcache": at.SwapCache, "zero": wrIsZero(a), "bad": at.BadPage, "unmapped": at.Unmapped} {
 			if on {
 				counts[name]++
 			}
