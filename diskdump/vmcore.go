@@ -110,6 +110,7 @@ type vpage = Page
 // seen through the reader's API. It is separate from *Partition so the
 // encoders can be tested on any page sequence.
 type vmSource struct {
+	arch       Arch // the partition's architecture (header machine or layout)
 	hdr        *Header
 	sub        *SubHeader
 	ram        *Bitmap     // PFN-indexed bitmap 1
@@ -117,6 +118,14 @@ type vmSource struct {
 	incomplete func() bool // partial or incomplete dump (asked after the pages)
 	pages      iter.Seq2[*vpage, error]
 	total      int64 // bytes of the partition the pages come from (progress)
+}
+
+// archOf is the dump's architecture: the reader's, else utsname.machine's.
+func (s *vmSource) archOf() Arch {
+	if s.arch != ArchUnknown {
+		return s.arch
+	}
+	return s.hdr.Arch()
 }
 
 func (s *vmSource) blockSize() int   { return int(s.hdr.BlockSize) }
@@ -147,7 +156,7 @@ func estimateVmcoreSize(s *vmSource, f VmcoreFormat) int64 {
 	switch f {
 	case FormatELF:
 		// Headers, the pages, and the block holding the last byte.
-		return elfHeaderSize(s.hdr.Arch(), s.blockSize()) + n*b + b
+		return elfHeaderSize(s.archOf(), s.blockSize()) + n*b + b
 	default:
 		meta := (1 + s.subBlocks() + 2*s.ramBlocks()) * b
 		// The table and the data, each rounded up to a block.
@@ -197,7 +206,7 @@ func partitionSource(p *Partition) *vmSource {
 		end = int64(h.DeviceBlocks)
 	}
 	return &vmSource{
-		hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
+		arch: p.Arch(), hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
 		incomplete: p.Incomplete, pages: p.Pages(), total: end * bs,
 	}
 }

@@ -238,3 +238,30 @@ func TestKdumpSubHeaderRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestKdumpUncompressedMask checks -P on KDUMP output: matching pages are
+// stored raw, from zlib records and raw pages alike.
+func TestKdumpUncompressedMask(t *testing.T) {
+	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 2000, compressed: true, seed: 23})
+	const mask = 0x40
+	for _, workers := range []int{1, 2} {
+		mf := memfile.New(nil)
+		_, err := writeVmcore(mf, d.source(), FormatKdump, VmcoreOptions{UncompressedMask: mask, Workers: workers})
+		require.NoError(t, err)
+		_, _, _, ds, _ := decodeTable(t, mf.Bytes())
+		recs := map[uint64]vpage{}
+		for _, r := range d.recs {
+			recs[r.pg.PFN] = r.pg
+		}
+		var masked int
+		for _, e := range ds {
+			if recs[e.pfn].PageFlags&mask != 0 {
+				masked++
+				assert.Zero(t, e.flags, "PFN %d", e.pfn)
+				assert.Equal(t, uint32(d.b), e.size)
+				assert.Equal(t, d.want[e.pfn], mf.Bytes()[e.off:e.off+int64(e.size)])
+			}
+		}
+		assert.Positive(t, masked)
+	}
+}
