@@ -49,6 +49,18 @@ func decodeTable(t *testing.T, img []byte) (*Header, *Bitmap, *Bitmap, []descEnt
 	return h, bm1, bm2, ds, tbl
 }
 
+var layoutDumps = map[Arch]*synthDump{}
+
+func layoutDump(t *testing.T, a Arch) *synthDump {
+	if d, ok := layoutDumps[a]; ok {
+		return d
+	}
+	d := newSynthDump(t, synthConfig{arch: a, maxPFN: 700, holes: [][2]uint64{{100, 200}}, compressed: true, seed: 21,
+		excluded: func(p uint64) bool { return p%9 == 2 }, lost: func(p uint64) bool { return p == 234 }})
+	layoutDumps[a] = d
+	return d
+}
+
 func TestDiskdumpLayout(t *testing.T) {
 	for _, a := range []Arch{ArchX86_64, ArchPPC64, ArchI386} {
 		for _, strict := range []bool{false, true} {
@@ -57,8 +69,7 @@ func TestDiskdumpLayout(t *testing.T) {
 				name += "/StrictAnon"
 			}
 			t.Run(name, func(t *testing.T) {
-				d := newSynthDump(t, synthConfig{arch: a, maxPFN: 3000, holes: [][2]uint64{{100, 200}}, compressed: true, seed: 21,
-					excluded: func(p uint64) bool { return p%9 == 2 }, lost: func(p uint64) bool { return p == 1234 }})
+				d := layoutDump(t, a)
 				mf := memfile.New(nil)
 				const mask = 0x40 // page_flags bit of every 4th PFN (pfn<<4)
 				res, err := writeVmcore(mf, d.source(), FormatDiskdump, VmcoreOptions{StrictAnon: strict, UncompressedMask: mask})
@@ -74,7 +85,7 @@ func TestDiskdumpLayout(t *testing.T) {
 				assert.Equal(t, d.ram.Bytes()[:len(bm1.Bytes())], bm1.Bytes(), "bitmap 1 copied")
 				assert.Equal(t, uint64(len(d.want)), bm2.Count())
 				assert.Equal(t, uint64(len(d.want)), res.Pages)
-				assert.False(t, bm2.Test(1234), "lost page absent")
+				assert.False(t, bm2.Test(234), "lost page absent")
 				assert.Equal(t, d.dumpable.Count()-uint64(len(d.want)), res.Lost)
 				assert.True(t, res.Incomplete)
 
@@ -137,7 +148,7 @@ func TestKdumpLayout(t *testing.T) {
 		{"ppc64 zlib input", ArchPPC64, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newSynthDump(t, synthConfig{arch: tc.arch, maxPFN: 3000, holes: [][2]uint64{{100, 200}}, compressed: tc.compressed, seed: 22,
+			d := newSynthDump(t, synthConfig{arch: tc.arch, maxPFN: 700, holes: [][2]uint64{{100, 200}}, compressed: tc.compressed, seed: 22,
 				excluded: func(p uint64) bool { return p%9 == 2 }})
 			mf := memfile.New(nil)
 			res, err := writeVmcore(mf, d.source(), FormatKdump, VmcoreOptions{ShareZeroPage: tc.shareZero, Workers: 2})
@@ -157,7 +168,7 @@ func TestKdumpLayout(t *testing.T) {
 
 			ks, err := DecodeKdumpSubHeader(img[d.b:2*d.b], h.Layout)
 			require.NoError(t, err)
-			assert.Equal(t, uint64(3000), ks.MaxMapnr64)
+			assert.Equal(t, uint64(700), ks.MaxMapnr64)
 			assert.Zero(t, ks.PhysBase)
 			assert.Zero(t, ks.DumpLevel)
 			info := string(img[ks.OffsetVmcoreinfo : ks.OffsetVmcoreinfo+ks.SizeVmcoreinfo])
@@ -165,10 +176,10 @@ func TestKdumpLayout(t *testing.T) {
 			o := h.Layout.Order
 			if tc.arch == ArchI386 {
 				// 4-byte aligned 64-bit members (spec §10.3).
-				assert.Equal(t, uint64(3000), o.Uint64(img[d.b+72:]))
+				assert.Equal(t, uint64(700), o.Uint64(img[d.b+72:]))
 				assert.Equal(t, uint64(d.b+80), o.Uint64(img[d.b+20:]), "offset_vmcoreinfo")
 			} else {
-				assert.Equal(t, uint64(3000), o.Uint64(img[d.b+96:]))
+				assert.Equal(t, uint64(700), o.Uint64(img[d.b+96:]))
 				assert.Equal(t, uint64(d.b+104), o.Uint64(img[d.b+32:]), "offset_vmcoreinfo")
 			}
 
@@ -213,7 +224,7 @@ func TestKdumpLayout(t *testing.T) {
 			}
 
 			// Any number of workers gives the same file.
-			for _, w := range []int{1, 3, 0} {
+			for _, w := range []int{1, 3} {
 				mf2 := memfile.New(nil)
 				_, err := writeVmcore(mf2, d.source(), FormatKdump, VmcoreOptions{ShareZeroPage: tc.shareZero, Workers: w})
 				require.NoError(t, err)
@@ -242,7 +253,7 @@ func TestKdumpSubHeaderRoundTrip(t *testing.T) {
 // TestKdumpUncompressedMask checks -P on KDUMP output: matching pages are
 // stored raw, from zlib records and raw pages alike.
 func TestKdumpUncompressedMask(t *testing.T) {
-	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 2000, compressed: true, seed: 23})
+	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 500, compressed: true, seed: 23})
 	const mask = 0x40
 	for _, workers := range []int{1, 2} {
 		mf := memfile.New(nil)
