@@ -55,7 +55,7 @@ func layoutDump(t *testing.T, a Arch) *synthDump {
 	if d, ok := layoutDumps[a]; ok {
 		return d
 	}
-	d := newSynthDump(t, synthConfig{arch: a, maxPFN: 700, holes: [][2]uint64{{100, 200}}, compressed: true, seed: 21,
+	d := newSynthDump(t, synthConfig{arch: a, maxPFN: 400, holes: [][2]uint64{{100, 200}}, compressed: true, seed: 21,
 		excluded: func(p uint64) bool { return p%9 == 2 }, lost: func(p uint64) bool { return p == 234 }})
 	layoutDumps[a] = d
 	return d
@@ -148,7 +148,7 @@ func TestKdumpLayout(t *testing.T) {
 		{"ppc64 zlib input", ArchPPC64, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newSynthDump(t, synthConfig{arch: tc.arch, maxPFN: 700, holes: [][2]uint64{{100, 200}}, compressed: tc.compressed, seed: 22,
+			d := newSynthDump(t, synthConfig{arch: tc.arch, maxPFN: 400, holes: [][2]uint64{{100, 200}}, compressed: tc.compressed, seed: 22,
 				excluded: func(p uint64) bool { return p%9 == 2 }})
 			mf := memfile.New(nil)
 			res, err := writeVmcore(mf, d.source(), FormatKdump, VmcoreOptions{ShareZeroPage: tc.shareZero, Workers: 2})
@@ -168,7 +168,7 @@ func TestKdumpLayout(t *testing.T) {
 
 			ks, err := DecodeKdumpSubHeader(img[d.b:2*d.b], h.Layout)
 			require.NoError(t, err)
-			assert.Equal(t, uint64(700), ks.MaxMapnr64)
+			assert.Equal(t, uint64(400), ks.MaxMapnr64)
 			assert.Zero(t, ks.PhysBase)
 			assert.Zero(t, ks.DumpLevel)
 			info := string(img[ks.OffsetVmcoreinfo : ks.OffsetVmcoreinfo+ks.SizeVmcoreinfo])
@@ -176,10 +176,10 @@ func TestKdumpLayout(t *testing.T) {
 			o := h.Layout.Order
 			if tc.arch == ArchI386 {
 				// 4-byte aligned 64-bit members (spec §10.3).
-				assert.Equal(t, uint64(700), o.Uint64(img[d.b+72:]))
+				assert.Equal(t, uint64(400), o.Uint64(img[d.b+72:]))
 				assert.Equal(t, uint64(d.b+80), o.Uint64(img[d.b+20:]), "offset_vmcoreinfo")
 			} else {
-				assert.Equal(t, uint64(700), o.Uint64(img[d.b+96:]))
+				assert.Equal(t, uint64(400), o.Uint64(img[d.b+96:]))
 				assert.Equal(t, uint64(d.b+104), o.Uint64(img[d.b+32:]), "offset_vmcoreinfo")
 			}
 

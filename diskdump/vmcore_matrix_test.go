@@ -32,19 +32,19 @@ type matrixCase struct {
 // check looks for block_size at offset 428 before 416, which in the 32-bit
 // header is max_mapnr, and takes a max_mapnr equal to the page size for it.
 var matrixCases = []matrixCase{
-	{name: "i386 raw", arch: ArchI386, mem: 10 << 20, devExtra: 64},
-	{name: "i386 compressed dl31", arch: ArchI386, mem: 10 << 20, compress: true, level: 31, devExtra: 64},
-	{name: "x86_64 compressed dl19", arch: ArchX86_64, mem: 12 << 20, compress: true, level: 19, devExtra: 64},
-	{name: "x86_64 raw partial dl1", arch: ArchX86_64, mem: 8 << 20, level: 1, devExtra: 64},
+	{name: "i386 raw", arch: ArchI386, mem: 6 << 20, devExtra: 64},
+	{name: "i386 compressed dl31", arch: ArchI386, mem: 6 << 20, compress: true, level: 31, devExtra: 64},
+	{name: "x86_64 compressed dl19", arch: ArchX86_64, mem: 5 << 20, compress: true, level: 19, devExtra: 64},
+	{name: "x86_64 raw partial dl1", arch: ArchX86_64, mem: 4 << 20, level: 1, devExtra: 64},
 	// Compressed and cut before the first bitmap-2 flush: nothing can be
 	// attributed, the vmcores hold no page.
-	{name: "x86_64 compressed interrupted", arch: ArchX86_64, mem: 8 << 20, compress: true, devExtra: 64, stop: 400},
+	{name: "x86_64 compressed interrupted", arch: ArchX86_64, mem: 4 << 20, compress: true, devExtra: 64, stop: 200},
 	// Strict raw dump cut before its final header: the reader's signature
 	// rule finds the pages written.
-	{name: "x86_64 raw interrupted", arch: ArchX86_64, mem: 8 << 20, devExtra: 64, stop: 1000},
-	{name: "x86_64 compressed short area", arch: ArchX86_64, mem: 8 << 20, compress: true, devExtra: -1700},
-	{name: "ppc64 compressed", arch: ArchPPC64, mem: 8 << 20, compress: true, devExtra: 64},
-	{name: "ia64 compressed 16k", arch: ArchIA64, mem: 16 << 20, compress: true, level: 19, devExtra: 64},
+	{name: "x86_64 raw interrupted", arch: ArchX86_64, mem: 4 << 20, devExtra: 64, stop: 500},
+	{name: "x86_64 compressed short area", arch: ArchX86_64, mem: 4 << 20, compress: true, devExtra: -850},
+	{name: "ppc64 compressed", arch: ArchPPC64, mem: 4 << 20, compress: true, devExtra: 64},
+	{name: "ia64 compressed 16k", arch: ArchIA64, mem: 8 << 20, compress: true, level: 19, devExtra: 64},
 }
 
 // matrixPage is the page the kernel saves for pfn (spec §6.1 step 3).

@@ -14,7 +14,7 @@ import (
 // smallVmcore writes a small vmcore of format f (x86_64 unless arch is set).
 func smallVmcore(t testing.TB, f VmcoreFormat, a Arch, opt VmcoreOptions) ([]byte, *synthDump) {
 	t.Helper()
-	d := newSynthDump(t, synthConfig{arch: a, maxPFN: 64, holes: [][2]uint64{{3, 5}}, compressed: true, seed: 31,
+	d := newSynthDump(t, synthConfig{arch: a, maxPFN: 40, holes: [][2]uint64{{3, 5}}, compressed: true, seed: 31,
 		excluded: func(p uint64) bool { return p%7 == 6 }})
 	mf := memfile.New(nil)
 	opt.Format = f
@@ -46,7 +46,19 @@ func TestVmcoreTruncation(t *testing.T) {
 			full, err := OpenVmcore(bytes.NewReader(img), int64(len(img)))
 			require.NoError(t, err)
 			var opened, truncatedPages int
-			for n := 0; n < len(img); n += 64 {
+			// Every 64 bytes through the headers, then every 1000 bytes
+			// (page data), and one byte short.
+			var cuts []int
+			for n := 0; n < len(img); {
+				cuts = append(cuts, n)
+				if n < 3*d.b {
+					n += 64
+				} else {
+					n += 1000
+				}
+			}
+			cuts = append(cuts, len(img)-1)
+			for _, n := range cuts {
 				v, err := OpenVmcore(bytes.NewReader(img[:n]), int64(n))
 				if err != nil {
 					requireTyped(t, err, ErrTruncated, "prefix %d", n)

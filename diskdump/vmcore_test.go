@@ -42,17 +42,15 @@ func synthCases() []struct {
 		name string
 		cfg  synthConfig
 	}{
-		{"x86_64 raw full", synthConfig{arch: ArchX86_64, maxPFN: 3000, holes: [][2]uint64{{159, 256}, {2000, 2100}}, seed: 1}},
-		{"x86_64 compressed", synthConfig{arch: ArchX86_64, maxPFN: 2000, holes: [][2]uint64{{159, 256}}, compressed: true, seed: 2}},
-		{"x86_64 partial lost", synthConfig{arch: ArchX86_64, maxPFN: 2000, holes: [][2]uint64{{0, 1}, {159, 256}}, compressed: true, seed: 3,
-			excluded: func(p uint64) bool { return p%11 == 4 }, lost: func(p uint64) bool { return p%397 == 5 }}},
-		{"x86_64 interrupted", synthConfig{arch: ArchX86_64, maxPFN: 2000, compressed: true, stopAt: 1432, seed: 4}},
-		{"i386 raw", synthConfig{arch: ArchI386, maxPFN: 2000, holes: [][2]uint64{{159, 256}}, seed: 5}},
-		{"i386 compressed partial", synthConfig{arch: ArchI386, maxPFN: 2000, compressed: true, seed: 6,
+		{"x86_64 raw full", synthConfig{arch: ArchX86_64, maxPFN: 1200, holes: [][2]uint64{{159, 256}, {700, 800}}, seed: 1}},
+		{"x86_64 compressed", synthConfig{arch: ArchX86_64, maxPFN: 800, holes: [][2]uint64{{159, 256}}, compressed: true, seed: 2}},
+		{"x86_64 partial lost", synthConfig{arch: ArchX86_64, maxPFN: 800, holes: [][2]uint64{{0, 1}, {159, 256}}, compressed: true, seed: 3,
+			excluded: func(p uint64) bool { return p%11 == 4 }, lost: func(p uint64) bool { return p%97 == 5 }}},
+		{"x86_64 interrupted", synthConfig{arch: ArchX86_64, maxPFN: 800, compressed: true, stopAt: 555, seed: 4}},
+		{"i386 compressed partial", synthConfig{arch: ArchI386, maxPFN: 800, compressed: true, seed: 6,
 			excluded: func(p uint64) bool { return p%13 == 0 }}},
-		{"ppc64 compressed", synthConfig{arch: ArchPPC64, maxPFN: 2000, compressed: true, seed: 7}},
-		{"ppc64 raw", synthConfig{arch: ArchPPC64, maxPFN: 2000, holes: [][2]uint64{{1000, 1500}}, seed: 8}},
-		{"ia64 compressed", synthConfig{arch: ArchIA64, maxPFN: 1200, holes: [][2]uint64{{100, 600}}, compressed: true, seed: 9}},
+		{"ppc64 raw", synthConfig{arch: ArchPPC64, maxPFN: 800, holes: [][2]uint64{{300, 500}}, seed: 8}},
+		{"ia64 compressed", synthConfig{arch: ArchIA64, maxPFN: 600, holes: [][2]uint64{{100, 300}}, compressed: true, seed: 9}},
 	}
 }
 
