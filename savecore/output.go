@@ -143,18 +143,26 @@ func (d *dumpDir) removeIfEmpty() {
 	}
 }
 
-// ctxWriterAt fails writes once ctx is done, so that an interrupted save
-// stops at the next page and its temporary file is removed.
-type ctxWriterAt struct {
+// ctxFile fails writes once ctx is done, so that an interrupted save stops
+// at the next page and its temporary file is removed. It passes Truncate
+// on, which lets the vmcore writer size a sparse file exactly.
+type ctxFile struct {
 	ctx context.Context
-	w   io.WriterAt
+	f   *os.File
 }
 
-func (c ctxWriterAt) WriteAt(p []byte, off int64) (int, error) {
+func (c ctxFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.w.WriteAt(p, off)
+	return c.f.WriteAt(p, off)
+}
+
+func (c ctxFile) Truncate(size int64) error {
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	return c.f.Truncate(size)
 }
 
 // writeDurable writes path atomically and durably. write gets a WriterAt on
@@ -174,7 +182,7 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 	if err := pf.Chmod(FileMode); err != nil {
 		return err
 	}
-	size, err := write(ctxWriterAt{ctx: ctx, w: pf.File})
+	size, err := write(ctxFile{ctx: ctx, f: pf.File})
 	if err != nil {
 		return err
 	}
