@@ -147,8 +147,10 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 		// first data block) the device, with the signature rule (§9.4
 		// step 8, §9.5).
 		n := p.rawExtent()
-		if n < p.want {
+		if n < p.want || p.devBlocks < p.first+n {
 			p.staticShort = true
+		}
+		if n < p.want {
 			d := &Bitmap{b: make([]byte, len(p.ram.b))}
 			copy(d.b, p.ram.b)
 			var k uint64
@@ -161,8 +163,11 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 			}
 			p.dumpable = d
 		}
-	} else if !hdr.Status.Compressed() && p.rawExtent() < p.want {
-		p.staticShort = true
+	} else if !hdr.Status.Compressed() {
+		n := p.rawExtent()
+		p.staticShort = n < p.want || p.devBlocks < p.first+min(n, p.want)
+	} else {
+		p.staticShort = uint64(size) < uint64(hdr.WrittenBlocks)*uint64(bs)
 	}
 	p.stats = Stats{Expected: p.want, RAMPages: p.ramPages, LostBy: map[LossReason]uint64{}}
 	if p.geo.TwoBitmaps() {
@@ -327,14 +332,11 @@ func (p *Partition) lostErr(pfn uint64, off int64, r LossReason, n uint64, cause
 	return &PageError{PFN: pfn, Off: off, Err: &LostError{Reason: r, Pages: n, Err: cause}}
 }
 
-// buffer returns the read buffer: readBufSize bytes, or less when the data
-// area is smaller.
+// buffer returns the read buffer: readBufSize bytes, or less (whole
+// blocks, at least one) when the data area is smaller.
 func (p *Partition) buffer(need int64) []byte {
-	n := int64(readBufSize)
-	if need < n {
-		n = max(need, 4*int64(p.bs))
-	}
-	n = (n + int64(p.bs) - 1) / int64(p.bs) * int64(p.bs)
+	bs := int64(p.bs)
+	n := min(int64(readBufSize), max((need+bs-1)/bs*bs, bs))
 	if int64(len(p.buf)) < n {
 		p.buf = make([]byte, n)
 	}
@@ -466,11 +468,23 @@ func (s *recordStream) ensure(pos, n int64) error {
 		to = s.start + int64(len(s.buf))
 	}
 	to = min(to, s.limit)
-	if err := readFull(s.r, s.buf[s.end-s.start:to-s.start], s.end); err != nil {
-		s.start, s.end = pos, pos
-		return err
+	if err := readFull(s.r, s.buf[s.end-s.start:to-s.start], s.end); err == nil {
+		s.end = to
+		return nil
 	}
-	s.end = to
+	// Something in the chunk is unreadable (a bad sector): read only the
+	// blocks needed, one by one, so that the damage costs as little of
+	// the stream as possible.
+	need := min((pos+n+s.bs-1)/s.bs*s.bs, s.limit)
+	for off := s.end; off < need; {
+		next := min((off/s.bs+1)*s.bs, need)
+		if err := readFull(s.r, s.buf[off-s.start:next-s.start], off); err != nil {
+			s.end = off
+			return err
+		}
+		off = next
+		s.end = off
+	}
 	return nil
 }
 
@@ -544,9 +558,10 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 			continue
 		}
 		if err := s.ensure(pos, end-pos); err != nil {
-			k--
-			done = true
-			if !yield(nil, p.lostErr(pfn, pos, LostIOError, p.want-k, err)) {
+			// The record's length is known: only its data is lost.
+			recOff := pos
+			pos = end
+			if !yield(nil, p.lostErr(pfn, recOff, LostIOError, 1, err)) {
 				return
 			}
 			continue
