@@ -423,7 +423,9 @@ type headerJSON struct {
 	TotalRAMBlocks uint32            `json:"total_ram_blocks"`
 	DeviceBlocks   uint32            `json:"device_blocks"`
 	WrittenBlocks  uint32            `json:"written_blocks"`
-	NeededBlocks   uint64            `json:"needed_blocks"`
+	HeaderBlocks   uint64            `json:"header_blocks"`    // 2 + sub_hdr_size
+	FirstDataBlock uint64            `json:"first_data_block"` // header_blocks + bitmap_blocks
+	NeededBlocks   uint64            `json:"needed_blocks"`    // first_data_block + total_ram_blocks: a full dump
 	CurrentCPU     uint32            `json:"current_cpu"`
 	NrCPUs         int32             `json:"nr_cpus"`
 	Tasks          []uint64          `json:"tasks"`
@@ -455,6 +457,7 @@ func newHeaderJSON(h *diskdump.Header) *headerJSON {
 		Complete: h.Status.Complete(), Compressed: h.Status.Compressed(),
 		BlockSize: h.BlockSize, SubHdrSize: h.SubHdrSize, BitmapBlocks: h.BitmapBlocks, MaxMapnr: h.MaxMapnr,
 		TotalRAMBlocks: h.TotalRAMBlocks, DeviceBlocks: h.DeviceBlocks, WrittenBlocks: h.WrittenBlocks,
+		HeaderBlocks: 2 + uint64(max(h.SubHdrSize, 0)), FirstDataBlock: 2 + uint64(max(h.SubHdrSize, 0)) + uint64(h.BitmapBlocks),
 		NeededBlocks: neededBlocks(h), CurrentCPU: h.CurrentCPU, NrCPUs: h.NrCPUs, Tasks: h.Tasks,
 	}
 }
@@ -768,6 +771,7 @@ func iec[T int64 | uint64 | float64](n T) string {
 // or a terminal) and prints one status line on SIGUSR1.
 type progress struct {
 	name       string
+	blockSize  int
 	w          io.Writer
 	log        *slog.Logger
 	show       bool
@@ -788,7 +792,7 @@ func (c *command) startProgress(name string, total uint64) *progress {
 	if f, ok := c.stderr.(*syncWriter).w.(*os.File); ok && !c.o.quiet && blockdev.IsTerminal(f) {
 		show = true
 	}
-	p := &progress{name: name, w: c.stderr, log: c.log, show: show, start: time.Now(), total: total,
+	p := &progress{name: name, blockSize: c.fp.BlockSize, w: c.stderr, log: c.log, show: show, start: time.Now(), total: total,
 		sig: make(chan os.Signal, 1), quit: make(chan struct{})}
 	signal.Notify(p.sig, statusSignal)
 	p.wg.Add(1)
@@ -839,7 +843,7 @@ func (p *progress) line() string {
 	s := fmt.Sprintf("%s: %d/%d blocks (%.1f%%)", p.name, done, p.total, pct)
 	if el > 0 && done > 0 {
 		rate := float64(done) / el
-		s += fmt.Sprintf(", %.0f blocks/s", rate)
+		s += fmt.Sprintf(", %s/s", iec(rate*float64(p.blockSize)))
 		if done < p.total {
 			eta := time.Duration(float64(p.total-done) / rate * float64(time.Second))
 			s += ", ETA " + eta.Round(time.Second).String()

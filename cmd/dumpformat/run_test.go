@@ -276,6 +276,9 @@ func TestCheckSample(t *testing.T) {
 	assert.True(t, h.Complete)
 	assert.Equal(t, meta["geometry"].(map[string]any)["min_device_blocks_for_complete_dump"], float64(h.NeededBlocks))
 	assert.Equal(t, 4, len(h.Tasks))
+	geo := meta["geometry"].(map[string]any)
+	assert.Equal(t, geo["header_blocks"], float64(h.HeaderBlocks))
+	assert.Equal(t, geo["data_start"], float64(h.FirstDataBlock))
 
 	code, stdout, _ := dumpformat(t, "-c", "-v", path)
 	assert.Equal(t, 1, code)
@@ -600,7 +603,7 @@ func TestProgress(t *testing.T) {
 	require.Equal(t, 0, code)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "\r"+path+": ")
-	assert.Contains(t, stderr, "3000/3000 blocks (100.0%)")
+	assert.Regexp(t, `3000/3000 blocks \(100\.0%\), [0-9.]+ [KMG]iB/s\s*\n`, stderr)
 
 	code, _, stderr = dumpformat(t, "-f", "-q", path)
 	require.Equal(t, 0, code)
