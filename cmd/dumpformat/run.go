@@ -68,7 +68,7 @@ Options:
                     SIGUSR1 prints one status line at any time
   -n                dry run: say what would be written, write nothing
   --json            with -c: the status, geometry and dump header as JSON;
-                    with -n: the plan as JSON
+                    with -n: the plan as JSON; with -R: what was written
   --arch A          x86_64, i386, ia64 or ppc64: block (page) size and byte
                     order of the signatures (default: the host, %s)
   --block-order N   module parameter block_order (default: the loaded
@@ -87,8 +87,9 @@ Rehearsal (-R):
                     default the largest whose uncompressed dump fits DEVICE,
                     at most 1 GiB
   --seed N          content seed of the synthetic machine (default 1)
-  --release R       utsname.release (default 2.6.9-89.ELsmp)
-  --nodename N      utsname.nodename (default rehearsal.example.com)
+  --release R       utsname.release (default 2.6.9-89.ELsmp; 2.6.9-89.EL on
+                    ia64 and ppc64)
+  --nodename N      utsname.nodename (default dumpkit.example.com)
 
 Exit codes when formatting or rehearsing:
   0    done
@@ -163,8 +164,8 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.IntVar(&o.dumpLevel, "dump-level", 0, "dump_level")
 	fs.StringVar(&o.ram, "ram", "", "RAM size")
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
-	fs.StringVar(&o.release, "release", "2.6.9-89.ELsmp", "utsname.release")
-	fs.StringVar(&o.nodename, "nodename", "rehearsal.example.com", "utsname.nodename")
+	fs.StringVar(&o.release, "release", "", "utsname.release")
+	fs.StringVar(&o.nodename, "nodename", "", "utsname.nodename")
 	return fs
 }
 
