@@ -221,6 +221,11 @@ func TestCheck(t *testing.T) {
 			formatFile(t, p)
 			writeAt(t, p, dumpHeader(t, blocks), bs)
 		}, nil, diskdump.CheckHoldsDump},
+		{"after a rehearsal dump", blocks, func(t *testing.T, p string) {
+			formatFile(t, p)
+			code, _, stderr := dumpformat(t, "-R", "-q", "--ram", "2M", p)
+			require.Equal(t, 0, code, stderr)
+		}, nil, diskdump.CheckHoldsDump},
 		{"mkswap", blocks, func(t *testing.T, p string) { mkswap(t, p) }, nil, diskdump.CheckSwap},
 		{"swap holding a dump", blocks, func(t *testing.T, p string) {
 			mkswap(t, p)
