@@ -69,7 +69,51 @@ func FormatInitial(w io.WriterAt, deviceBlocks uint64, fp FormatParams, progress
 	if deviceBlocks < minFormatBlocks {
 		return fmt.Errorf("diskdump: format: device of %d blocks cannot hold blocks 0-2: %w", deviceBlocks, ErrTooSmall)
 	}
-	return writeSignatures(w, 0, deviceBlocks, fp, progress)
+	// Block 0 is what CheckPartition takes for "initially formatted". It is
+	// cleared first and written last, after a flush, so that a format
+	// interrupted anywhere (killed, power cut, write error) leaves a device
+	// that checks as needing an initial format, never as ready: with a
+	// small total_blocks the kernel samples only the first blocks, which
+	// are done long before the rest of the device.
+	b0 := make([]byte, fp.BlockSize)
+	if err := writeFull(w, b0, 0); err != nil {
+		return err
+	}
+	var p func(done, total uint64)
+	if progress != nil {
+		p = func(done, _ uint64) { progress(done, deviceBlocks) }
+	}
+	if err := writeSignatures(w, 1, deviceBlocks, fp, p); err != nil {
+		return err
+	}
+	if err := flushWriter(w); err != nil {
+		return err
+	}
+	FillSignature(b0, 0, fp.Order)
+	if err := writeFull(w, b0, 0); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(deviceBlocks, deviceBlocks)
+	}
+	return nil
+}
+
+// flushWriter flushes w to stable storage when it can be (a
+// blockdev.Device has Flush, an *os.File Sync), so that writes issued
+// after it cannot reach the medium before those issued before it.
+func flushWriter(w io.WriterAt) error {
+	var err error
+	switch f := w.(type) {
+	case interface{ Flush() error }:
+		err = f.Flush()
+	case interface{ Sync() error }:
+		err = f.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("diskdump: format: flush: %w", err)
+	}
+	return nil
 }
 
 // FormatNormal is diskdumpfmt without -f (spec §11.1): block 0 must already

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/renameio/v2"
 
@@ -143,18 +144,32 @@ func (d *dumpDir) removeIfEmpty() {
 	}
 }
 
-// ctxWriterAt fails writes once ctx is done, so that an interrupted save
-// stops at the next page and its temporary file is removed.
-type ctxWriterAt struct {
-	ctx context.Context
-	w   io.WriterAt
+// ctxFile fails writes once ctx is done, so that an interrupted save stops
+// at the next page and its temporary file is removed. It passes Truncate
+// on, which lets the vmcore writer size a sparse file exactly.
+type ctxFile struct {
+	ctx     context.Context
+	f       *os.File
+	written *atomic.Int64 // bytes written, for the "write" failpoint
 }
 
-func (c ctxWriterAt) WriteAt(p []byte, off int64) (int, error) {
+func (c ctxFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.w.WriteAt(p, off)
+	n, err := c.f.WriteAt(p, off)
+	w := c.written.Add(int64(n))
+	for mib := (w - int64(n)) >> 20; mib < w>>20; mib++ {
+		Failpoint("write")
+	}
+	return n, err
+}
+
+func (c ctxFile) Truncate(size int64) error {
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	return c.f.Truncate(size)
 }
 
 // writeDurable writes path atomically and durably. write gets a WriterAt on
@@ -174,7 +189,8 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 	if err := pf.Chmod(FileMode); err != nil {
 		return err
 	}
-	size, err := write(ctxWriterAt{ctx: ctx, w: pf.File})
+	Failpoint("before-write")
+	size, err := write(ctxFile{ctx: ctx, f: pf.File, written: new(atomic.Int64)})
 	if err != nil {
 		return err
 	}
@@ -186,12 +202,18 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 	if err := pf.Truncate(size); err != nil {
 		return err
 	}
+	Failpoint("before-rename")
 	// CloseAtomicallyReplace fsyncs the file before the rename.
 	if err := pf.CloseAtomicallyReplace(); err != nil {
 		return err
 	}
+	Failpoint("after-rename")
 	if err := blockdev.SyncDir(dir); err != nil {
 		return err
 	}
-	return blockdev.SyncDir(filepath.Dir(dir))
+	if err := blockdev.SyncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	Failpoint("after-dirsync")
+	return nil
 }
