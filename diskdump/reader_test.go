@@ -1761,3 +1761,17 @@ func TestWriterRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+func TestPageRecordLayout(t *testing.T) {
+	assert.Equal(t, PageRecordSize, binary.Size(rawPageRecord{}))
+	for _, o := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
+		want := rawPageRecord{PageFlags: 0x0102030405060708, Size: 41, Flags: PageCompressed | PageMappingAnon}
+		b, err := binary.Append(nil, o, &want)
+		require.NoError(t, err)
+		r := decodePageRecord(b, o)
+		assert.Equal(t, pageRecord{pageFlags: want.PageFlags, size: want.Size, flags: want.Flags}, r)
+		var b2 [PageRecordSize]byte
+		encodePageRecord(b2[:], o, r)
+		assert.Equal(t, b, b2[:])
+	}
+}
