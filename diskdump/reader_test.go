@@ -229,6 +229,7 @@ type rdrSpec struct {
 	exclude    func(pfn uint64) bool // two-bitmap dumps: pages the dump_level excluded
 	status     Status                // state; StatusCompressed is added for compress
 	spare      uint64                // formatted blocks after the data area
+	oneBitmap  bool                  // compressed with one bitmap (a damaged header)
 }
 
 // rdrDump is a built partition and what it holds.
@@ -309,7 +310,7 @@ func rdrBuild(t testing.TB, sp rdrSpec) *rdrDump {
 		sp.ram = [][2]uint64{{0, 20}, {40, sp.maxPFN}}
 	}
 	if sp.compress {
-		sp.twoBitmaps = true
+		sp.twoBitmaps = !sp.oneBitmap
 		sp.status |= StatusCompressed
 	}
 	bs := sp.arch.PageSize()
@@ -470,6 +471,7 @@ func TestBuiltDumps(t *testing.T) {
 		{"compressed ia64 16KiB", rdrSpec{compress: true, arch: ArchIA64, maxPFN: 60}, false},
 		{"compressed partial", rdrSpec{compress: true, exclude: odd}, true},
 		{"compressed everything excluded", rdrSpec{compress: true, exclude: func(uint64) bool { return true }}, true},
+		{"compressed with one bitmap", rdrSpec{compress: true, oneBitmap: true}, false},
 		{"large bitmap", rdrSpec{maxPFN: 70000, ram: [][2]uint64{{0, 10}, {69990, 70000}}, compress: true}, false},
 	}
 	for _, tc := range tests {
