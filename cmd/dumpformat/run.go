@@ -23,6 +23,7 @@ import (
 
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/savecore"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -817,6 +818,7 @@ func (c *command) startProgress(name string, total uint64) *progress {
 
 // update is the callback of the formatter.
 func (p *progress) update(done, total uint64) {
+	savecore.Failpoint("format") // crash-consistency tests (DUMPKIT_FAILPOINT)
 	p.done.Store(done)
 	if !p.show {
 		return
