@@ -125,14 +125,23 @@ func CheckInUse(path string) (*InUseError, error) {
 		ie.Swap, ie.Part = true, part
 		return ie, nil
 	}
+	if h, part := t.holder(); h != "" {
+		ie.Holder, ie.Part = h, part
+		return ie, nil
+	}
+	return nil, nil
+}
+
+// holder returns a kernel holder (device-mapper, md, bcache, ...) of the
+// device or one of its partitions (named by part), as listed in sysfs.
+func (t *target) holder() (holder, part string) {
 	for dev, part := range t.devs {
 		ents, err := os.ReadDir(filepath.Join(sysDevBlock, devNum(dev), "holders"))
 		if err == nil && len(ents) > 0 {
-			ie.Holder, ie.Part = ents[0].Name(), part
-			return ie, nil
+			return ents[0].Name(), part
 		}
 	}
-	return nil, nil
+	return "", ""
 }
 
 // SwapActive reports whether path, a block device (or one of its partitions)

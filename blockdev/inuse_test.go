@@ -149,3 +149,65 @@ func TestCheckInUseErrors(t *testing.T) {
 	_, err = SwapActive("/dev/null")
 	assert.ErrorIs(t, err, ErrNotDevice)
 }
+
+// fakeSysfs builds /sys/dev/block entries for a disk 7:0 with partition
+// 259:1 (loop0p1), and for an unrelated partition 8:1.
+func fakeSysfs(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, data string) {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(data), 0o644))
+	}
+	write("7:0/dev", "7:0\n")
+	write("7:0/loop0p1/dev", "259:1\n")
+	write("7:0/loop0p1/partition", "1\n")
+	write("7:0/queue/dev", "not a partition\n") // a directory without "partition"
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "7:0/holders"), 0o755))
+	write("8:1/partition", "1\n")
+	write("8:1/holders/dm-3", "")
+	old := sysDevBlock
+	sysDevBlock = dir
+	t.Cleanup(func() { sysDevBlock = old })
+	return dir
+}
+
+func TestBlockFamily(t *testing.T) {
+	fakeSysfs(t)
+	tests := []struct {
+		name string
+		dev  uint64
+		want map[uint64]string
+	}{
+		{"whole disk", unix.Mkdev(7, 0), map[uint64]string{unix.Mkdev(7, 0): "", unix.Mkdev(259, 1): "/dev/loop0p1"}},
+		{"partition", unix.Mkdev(8, 1), map[uint64]string{unix.Mkdev(8, 1): ""}},
+		{"unknown to sysfs", unix.Mkdev(9, 9), map[uint64]string{unix.Mkdev(9, 9): ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, blockFamily(tc.dev))
+		})
+	}
+}
+
+func TestHolder(t *testing.T) {
+	fakeSysfs(t)
+	tests := []struct {
+		name string
+		devs map[uint64]string
+		want string
+		part string
+	}{
+		{"held", map[uint64]string{unix.Mkdev(8, 1): ""}, "dm-3", ""},
+		{"partition held", map[uint64]string{unix.Mkdev(8, 0): "", unix.Mkdev(8, 1): "/dev/sda1"}, "dm-3", "/dev/sda1"},
+		{"empty holders", map[uint64]string{unix.Mkdev(7, 0): ""}, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			holder, part := (&target{devs: tc.devs}).holder()
+			assert.Equal(t, tc.want, holder)
+			assert.Equal(t, tc.part, part)
+		})
+	}
+}

@@ -11,21 +11,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AttachLoop attaches file to a free loop device with 512-byte sectors and
-// returns the device path, e.g. "/dev/loop3". See [AttachLoopSectorSize].
-func AttachLoop(t testing.TB, file string) string {
-	t.Helper()
-	return AttachLoopSectorSize(t, file, 0)
+// LoopOptions configures [AttachLoopWith].
+type LoopOptions struct {
+	// SectorSize is the logical sector size, like `losetup --sector-size`;
+	// 0 means the kernel default, 512.
+	SectorSize uint32
+	// PartScan makes the kernel read the partition table and create
+	// /dev/loopNpM nodes (LO_FLAGS_PARTSCAN, `losetup --partscan`).
+	PartScan bool
 }
 
-// AttachLoopSectorSize attaches file to a free loop device whose logical
-// sector size is sectorSize (0 means the kernel default, 512), like
-// `losetup --find --show --sector-size`. The device is configured with
+// AttachLoop attaches file to a free loop device with 512-byte sectors and
+// returns the device path, e.g. "/dev/loop3". See [AttachLoopWith].
+func AttachLoop(t testing.TB, file string) string {
+	t.Helper()
+	return AttachLoopWith(t, file, LoopOptions{})
+}
+
+// AttachLoopWith attaches file to a free loop device configured by opts,
+// like `losetup --find --show`. The device is configured with
 // LO_FLAGS_AUTOCLEAR, so the kernel detaches it when the last opener closes
 // it even if the test process dies; t.Cleanup also detaches it explicitly.
 // It skips (or fails under DISKDUMP_REQUIRE_LOOP=1) without root or loop
 // support.
-func AttachLoopSectorSize(t testing.TB, file string, sectorSize uint32) string {
+func AttachLoopWith(t testing.TB, file string, opts LoopOptions) string {
 	t.Helper()
 	RequireLoop(t)
 	backing, err := os.OpenFile(file, os.O_RDWR, 0)
@@ -45,7 +54,7 @@ func AttachLoopSectorSize(t testing.TB, file string, sectorSize uint32) string {
 		path := fmt.Sprintf("/dev/loop%d", n)
 		loop, err := openNode(path)
 		require.NoError(t, err)
-		err = configure(loop, backing, file, sectorSize)
+		err = configure(loop, backing, file, opts)
 		if errors.Is(err, unix.EBUSY) {
 			loop.Close()
 			continue
@@ -69,6 +78,24 @@ func AttachLoopSectorSize(t testing.TB, file string, sectorSize uint32) string {
 	return ""
 }
 
+// Partition returns the path of partition n of a loop device attached with
+// PartScan, e.g. "/dev/loop3p1", waiting briefly for its node to appear.
+// Kernels built without partition-table support (some minimal VM kernels)
+// never create it; the test is then skipped even under
+// DISKDUMP_REQUIRE_LOOP=1, since no set-up on the host can fix that.
+func Partition(t testing.TB, dev string, n int) string {
+	t.Helper()
+	path := fmt.Sprintf("%sp%d", dev, n)
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Skipf("kernel created no partition %s (no partition-table support?)", path)
+	return ""
+}
+
 // openNode opens a loop device node, waiting briefly for devtmpfs to create
 // a node that LOOP_CTL_GET_FREE has just added.
 func openNode(path string) (*os.File, error) {
@@ -84,8 +111,12 @@ func openNode(path string) (*os.File, error) {
 // configure binds backing to loop with LOOP_CONFIGURE (Linux 5.8+), which
 // sets the file, flags and sector size in one step, falling back to
 // LOOP_SET_FD, LOOP_SET_STATUS64 and LOOP_SET_BLOCK_SIZE on older kernels.
-func configure(loop, backing *os.File, name string, sectorSize uint32) error {
+func configure(loop, backing *os.File, name string, opts LoopOptions) error {
+	sectorSize := opts.SectorSize
 	info := unix.LoopInfo64{Flags: unix.LO_FLAGS_AUTOCLEAR}
+	if opts.PartScan {
+		info.Flags |= unix.LO_FLAGS_PARTSCAN
+	}
 	copy(info.File_name[:len(info.File_name)-1], name)
 	cfg := unix.LoopConfig{Fd: uint32(backing.Fd()), Size: sectorSize, Info: info}
 	fd := int(loop.Fd())

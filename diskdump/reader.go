@@ -1,0 +1,611 @@
+package diskdump
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+)
+
+// readBufSize is the size of the sequential reads of the data area.
+const readBufSize = 1 << 20
+
+// Partition is an open dump partition (spec §2): header, sub-header and
+// bitmaps are read by OpenPartition and kept in memory; page data is read
+// on demand by Pages with one fixed buffer. A Partition is not safe for
+// concurrent use.
+type Partition struct {
+	r         io.ReaderAt
+	size      int64
+	hdr       *Header
+	sub       *SubHeader
+	geo       Geometry
+	arch      Arch
+	bs        int
+	swap      bool
+	devBlocks uint64 // whole blocks in the reader (size / B)
+
+	ram      *Bitmap // bitmap 1, PFN-indexed, bits >= max_mapnr cleared
+	dense    []byte  // bitmap 2 as on disk (two-bitmap dumps)
+	dumped   *Bitmap // pages whose data should be in the data area: bitmap 2 in PFN order, or ram
+	dumpable *Bitmap // DumpableBitmap: dumped limited to what may be present
+	ramPages uint64
+	want     uint64 // pages of dumped: records or blocks expected in the data area
+
+	first       uint64 // first data block
+	heuristic   bool   // strict dump interrupted before its final header: signature rule (§9.4 step 8)
+	extraDense  uint64 // bits of the dense bitmap beyond the RAM pages (ignored)
+	staticShort bool   // the written extent cannot hold all expected pages
+
+	buf   []byte
+	page  Page
+	stats Stats
+	ran   bool
+}
+
+// Stats counts the pages of the last iteration of Pages. Expected = Found +
+// Lost when the iteration ran to its end.
+type Stats struct {
+	// Expected is the number of pages the header and bitmaps say are in
+	// the data area, plus pages found written but not attributable to a
+	// PFN (LostUnflushed).
+	Expected uint64
+	// Found is the number of pages yielded.
+	Found uint64
+	// Lost is the number of expected pages not yielded: the sum of LostBy.
+	Lost uint64
+	// LostBy counts lost pages per reason.
+	LostBy map[LossReason]uint64
+	// RAMPages is the number of RAM pages (set bits of bitmap 1).
+	RAMPages uint64
+	// Excluded is the number of RAM pages the kernel excluded or did not
+	// reach (zero bits of a dumpable bitmap); 0 for one-bitmap dumps.
+	Excluded uint64
+}
+
+// OpenPartition reads the dump header, sub-header and bitmaps of a dump
+// partition of size bytes. It returns an error wrapping ErrNoDump if block 1
+// is not a DISKDUMP header, and a *FormatError naming the field for headers
+// and bitmaps that cannot be right or do not fit in size. Memory use is
+// bounded by the bitmaps, which must fit in size.
+func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
+	if size < 0 {
+		size = 0
+	}
+	hdr, err := findHeader(r, size)
+	if err != nil {
+		return nil, err
+	}
+	bs := int(hdr.BlockSize)
+	p := &Partition{r: r, size: size, hdr: hdr, bs: bs, arch: hdr.Arch(), devBlocks: uint64(size) / uint64(bs)}
+	o := hdr.Layout.Order
+	p.geo = Geometry{BlockSize: bs, SubHdrBlocks: uint64(hdr.SubHdrSize), MaxPFN: uint64(hdr.MaxMapnr),
+		RAMBlocks: uint64(hdr.TotalRAMBlocks), RAMBitmapBlocks: BitmapBlocksFor(uint64(hdr.MaxMapnr), bs),
+		BitmapBlocks: uint64(hdr.BitmapBlocks)}
+	p.first = p.geo.FirstDataBlock()
+
+	// Swap mode: block 0 is a swap header (spec §3.4). Test 3 compares with
+	// the device size the kernel saw, which the header records; an image
+	// of a swap partition may be longer or shorter than that.
+	block0 := make([]byte, bs)
+	if err := readFull(r, block0, 0); err == nil {
+		p.swap = IsSwapHeader(block0, bs, o, uint64(hdr.DeviceBlocks)) || IsSwapHeader(block0, bs, o, p.devBlocks)
+	}
+
+	// written_blocks: at least the first data block once the bitmaps are
+	// written (§4.5); never more than the device the kernel wrote to.
+	wOff := int64(bs) + int64(hdr.Layout.FieldOffset("written_blocks"))
+	if uint64(hdr.WrittenBlocks) < p.first {
+		return nil, fieldErr(wOff, 1, "written_blocks", ErrTruncated,
+			"written_blocks %d is below the first data block %d: the dump was interrupted before its bitmaps were written", hdr.WrittenBlocks, p.first)
+	}
+	if hdr.WrittenBlocks > hdr.DeviceBlocks {
+		return nil, fieldErr(wOff, 1, "written_blocks", ErrCorrupt,
+			"written_blocks %d exceeds device_blocks %d", hdr.WrittenBlocks, hdr.DeviceBlocks)
+	}
+
+	// Sub-header, blocks 2 .. 1+S (ParseHeader checked it fits in size).
+	raw := make([]byte, int(p.geo.SubHdrBlocks)*bs)
+	if err := readFull(r, raw, 2*int64(bs)); err != nil {
+		return nil, fieldErr(2*int64(bs), 2, "sub_header", readSentinel(err), "reading %d sub-header blocks", p.geo.SubHdrBlocks)
+	}
+	if p.sub, err = DecodeSubHeader(p.arch, raw); err != nil {
+		var fe *FormatError
+		if errors.As(err, &fe) {
+			fe.Off += 2 * int64(bs)
+			fe.Blk = 2
+		}
+		return nil, err
+	}
+
+	// Bitmap 1, PFN-indexed.
+	rb := p.geo.RAMBitmapBlock()
+	bm := make([]byte, p.geo.RAMBitmapBlocks*uint64(bs))
+	if err := readFull(r, bm, int64(rb)*int64(bs)); err != nil {
+		return nil, fieldErr(int64(rb)*int64(bs), int64(rb), "bitmap", readSentinel(err), "reading %d blocks of bitmap 1", p.geo.RAMBitmapBlocks)
+	}
+	p.ram = NewBitmap(bm)
+	p.ram.Truncate(p.geo.MaxPFN) // bits >= max_mapnr are zero on a sane dump (§2)
+	p.ramPages = p.ram.Count()
+
+	if p.geo.TwoBitmaps() {
+		db := p.geo.DumpBitmapBlock()
+		p.dense = make([]byte, p.geo.RAMBitmapBlocks*uint64(bs))
+		if err := readFull(r, p.dense, int64(db)*int64(bs)); err != nil {
+			return nil, fieldErr(int64(db)*int64(bs), int64(db), "bitmap", readSentinel(err), "reading %d blocks of bitmap 2", p.geo.RAMBitmapBlocks)
+		}
+		p.dumped, p.extraDense = DenseToPFN(p.ram, p.dense)
+	} else {
+		p.dumped = p.ram
+	}
+	p.want = p.dumped.Count()
+	p.dumpable = p.dumped
+	if !p.geo.TwoBitmaps() {
+		// Full dump: page k is block first+k. The data extent is
+		// written_blocks, or for a strict dump interrupted before its final
+		// header write (status INCOMPLETED, written_blocks still at the
+		// first data block) the device, with the signature rule (§9.4
+		// step 8, §9.5).
+		n := p.rawExtent()
+		if n < p.want || p.devBlocks < p.first+n {
+			p.staticShort = true
+		}
+		if n < p.want {
+			d := &Bitmap{b: make([]byte, len(p.ram.b))}
+			copy(d.b, p.ram.b)
+			var k uint64
+			for pfn := range p.ram.All() {
+				if k == n {
+					d.Truncate(pfn)
+					break
+				}
+				k++
+			}
+			p.dumpable = d
+		}
+	} else if !hdr.Status.Compressed() {
+		n := p.rawExtent()
+		p.staticShort = n < p.want || p.devBlocks < p.first+min(n, p.want)
+	} else {
+		p.staticShort = uint64(size) < uint64(hdr.WrittenBlocks)*uint64(bs)
+	}
+	p.stats = Stats{Expected: p.want, RAMPages: p.ramPages, LostBy: map[LossReason]uint64{}}
+	if p.geo.TwoBitmaps() {
+		p.stats.Excluded = p.ramPages - p.want
+	}
+	return p, nil
+}
+
+// rawExtent is the number of data blocks of an uncompressed data area that
+// may hold pages, before the device-size limit.
+func (p *Partition) rawExtent() uint64 {
+	w := uint64(p.hdr.WrittenBlocks) - p.first
+	if w == 0 && !p.geo.TwoBitmaps() && p.hdr.Status.State() == StatusIncompleted {
+		p.heuristic = true
+		dev := uint64(p.hdr.DeviceBlocks)
+		if dev < p.first {
+			return 0
+		}
+		return min(p.want, dev-p.first)
+	}
+	return w
+}
+
+// findHeader reads block 1 for each possible block size, 4096 first, and
+// parses the first DISKDUMP header whose block_size matches.
+func findHeader(r io.ReaderAt, size int64) (*Header, error) {
+	var firstErr error
+	for bs := int64(4096); bs <= 65536; bs <<= 1 {
+		if size < bs+8 {
+			break
+		}
+		n := min(bs, size-bs)
+		b := make([]byte, n)
+		if err := readFull(r, b, bs); err != nil {
+			return nil, fieldErr(bs, 1, "signature", readSentinel(err), "reading block 1")
+		}
+		if string(b[:8]) != DumpSignature {
+			continue
+		}
+		h, err := ParseHeader(b, HeaderCheck{DeviceBlocks: uint64(size) / uint64(bs), BaseOff: bs, BaseBlk: 1})
+		if err == nil && int64(h.BlockSize) == bs {
+			return h, nil
+		}
+		if err == nil {
+			// A header at 4096 whose block size is larger: block 1 of such a
+			// partition would be at block_size; the loop tries it next.
+			err = fieldErr(bs+int64(LayoutOf(h.Arch()).FieldOffset("block_size")), 1, "block_size", ErrCorrupt,
+				"header found at offset %d but its block_size is %d", bs, h.BlockSize)
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if size < 4096+8 {
+		return nil, fieldErr(4096, 1, "signature", ErrNoDump, "device of %d bytes is too small to hold a dump header", size)
+	}
+	return nil, fieldErr(4096, 1, "signature", ErrNoDump, "block 1 does not start with %q", DumpSignature)
+}
+
+// readFull reads len(b) bytes at off; a ReaderAt may return io.EOF with a
+// full read.
+func readFull(r io.ReaderAt, b []byte, off int64) error {
+	n, err := r.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readSentinel maps a short read to ErrTruncated and keeps other errors.
+func readSentinel(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return ErrTruncated
+	}
+	return err
+}
+
+// Header returns the dump header.
+func (p *Partition) Header() *Header { return p.hdr }
+
+// SubHeader returns the architecture sub-header.
+func (p *Partition) SubHeader() *SubHeader { return p.sub }
+
+// Geometry returns the block layout the header describes.
+func (p *Partition) Geometry() Geometry { return p.geo }
+
+// Arch returns the architecture named by utsname.machine (ArchUnknown if
+// the header's layout had to be probed).
+func (p *Partition) Arch() Arch { return p.arch }
+
+// BlockSize returns the block (and page) size B.
+func (p *Partition) BlockSize() int { return p.bs }
+
+// IsSwap reports whether block 0 is a swap header (spec §3.4): the dump was
+// written to a swap partition, which must be invalidated with zeros.
+func (p *Partition) IsSwap() bool { return p.swap }
+
+// RAMBitmap returns bitmap 1, PFN-indexed (bits at or above max_mapnr are
+// cleared). Callers must not modify it.
+func (p *Partition) RAMBitmap() *Bitmap { return p.ram }
+
+// DumpableBitmap returns a PFN-indexed upper bound of the pages whose data
+// may be on the partition: bitmap 2 converted to PFN order for two-bitmap
+// dumps, else the RAM pages within the written extent. Pages yields a
+// subset of it. Callers must not modify it.
+func (p *Partition) DumpableBitmap() *Bitmap { return p.dumpable }
+
+// Incomplete reports whether the dump is partial or incomplete: its status
+// is not COMPLETED, pages were lost (known from the header, or found by the
+// last run of Pages), or it has two bitmaps and excludes RAM pages.
+func (p *Partition) Incomplete() bool {
+	return !p.hdr.Status.Complete() || p.staticShort || p.stats.Lost > 0 ||
+		(p.geo.TwoBitmaps() && p.want < p.ramPages)
+}
+
+// Stats returns the counts of the last run of Pages (Expected, RAMPages and
+// Excluded are known before it).
+func (p *Partition) Stats() Stats {
+	s := p.stats
+	s.LostBy = make(map[LossReason]uint64, len(p.stats.LostBy))
+	for k, v := range p.stats.LostBy {
+		s.LostBy[k] = v
+	}
+	return s
+}
+
+// Pages yields the recoverable pages in PFN order (spec §9.5). Lost pages
+// are yielded as *PageError wrapping a *LostError; runs of pages lost for
+// one reason give one error at the first of them (PFN NoPFN when the pages
+// cannot be attributed). Iteration goes on after a corrupt record while its
+// length is plausible; when the position of the next record is unknown, or
+// on a read error in the record stream, one last error covers the rest and
+// the iteration ends. The *Page and its Data are reused: valid until the
+// next step. Stats is updated as the iteration goes.
+func (p *Partition) Pages() iter.Seq2[*Page, error] {
+	return func(yield func(*Page, error) bool) {
+		p.stats.Found, p.stats.Lost = 0, 0
+		p.stats.Expected = p.want
+		clear(p.stats.LostBy)
+		p.page = Page{blockSize: p.bs}
+		if p.hdr.Status.Compressed() {
+			p.compressedPages(yield)
+		} else {
+			p.rawPages(yield)
+		}
+	}
+}
+
+func (p *Partition) lose(r LossReason, n uint64) {
+	p.stats.Lost += n
+	p.stats.LostBy[r] += n
+}
+
+func (p *Partition) lostErr(pfn uint64, off int64, r LossReason, n uint64, cause error) error {
+	p.lose(r, n)
+	return &PageError{PFN: pfn, Off: off, Err: &LostError{Reason: r, Pages: n, Err: cause}}
+}
+
+// buffer returns the read buffer: readBufSize bytes, or less (whole
+// blocks, at least one) when the data area is smaller.
+func (p *Partition) buffer(need int64) []byte {
+	bs := int64(p.bs)
+	n := min(int64(readBufSize), max((need+bs-1)/bs*bs, bs))
+	if int64(len(p.buf)) < n {
+		p.buf = make([]byte, n)
+	}
+	return p.buf
+}
+
+// rawPages walks an uncompressed data area: page k is block first+k, for
+// the k-th PFN of the dumped bitmap.
+func (p *Partition) rawPages(yield func(*Page, error) bool) {
+	bs := uint64(p.bs)
+	o := p.hdr.Layout.Order
+	ext := p.rawExtent() // blocks that may hold pages
+	n := min(ext, p.want)
+	avail := n // pages whose block lies within the device
+	if p.devBlocks < p.first+n {
+		avail = 0
+		if p.devBlocks > p.first {
+			avail = p.devBlocks - p.first
+		}
+	}
+	readEnd := avail // pages [0, readEnd) are read; lowered by the signature rule
+	buf := p.buffer(int64(avail * bs))
+	bufBlocks := uint64(len(buf)) / bs
+	var bufK, bufN uint64 // the buffer holds pages [bufK, bufK+bufN)
+	var chunkErr error    // read error of the buffered chunk: read its blocks one by one
+	var k, skipUntil uint64
+	for pfn := range p.dumped.All() {
+		if k < skipUntil {
+			k++
+			continue
+		}
+		off := int64(p.first+k) * int64(bs)
+		var data []byte
+		if k < readEnd {
+			if k >= bufK+bufN {
+				bufK, bufN = k, min(bufBlocks, avail-k)
+				chunkErr = readFull(p.r, buf[:bufN*bs], int64(p.first+bufK)*int64(bs))
+			}
+			data = buf[(k-bufK)*bs : (k-bufK+1)*bs]
+			if chunkErr != nil {
+				if err := readFull(p.r, data, off); err != nil {
+					k++
+					if !yield(nil, p.lostErr(pfn, off, LostIOError, 1, err)) {
+						return
+					}
+					continue
+				}
+			}
+			// Strict dump interrupted before its final header (§9.4 step
+			// 8) [REC]: a block that still carries its own signature was
+			// never written. The kernel writes the data area in order, so
+			// nothing after it belongs to this dump either: later blocks
+			// hold signatures or stale data of an earlier dump.
+			if p.heuristic && IsSignatureBlock(data, p.first+k, o) {
+				readEnd = k
+			}
+		}
+		if k >= readEnd {
+			var r LossReason
+			var end uint64
+			var cause error
+			switch {
+			case k < avail:
+				r, end = LostNeverWritten, avail
+			case k < n:
+				r, end, cause = LostTruncated, n, ErrTruncated
+			default:
+				r, end = LostNotWritten, p.want
+			}
+			skipUntil = end
+			k++
+			if !yield(nil, p.lostErr(pfn, off, r, end-(k-1), cause)) {
+				return
+			}
+			continue
+		}
+		k++
+		pg := &p.page
+		pg.PFN, pg.Off, pg.Data = pfn, off, data
+		p.stats.Found++
+		if !yield(pg, nil) {
+			return
+		}
+	}
+	if ext > p.want {
+		// Written blocks beyond the pages the bitmaps account for: pages of
+		// an interrupted dump written after the last bitmap-2 flush (their
+		// bits are still zero), or garbage. Their PFNs are unknown.
+		extra := ext - p.want
+		in := uint64(0)
+		if p.devBlocks > p.first+p.want {
+			in = min(extra, p.devBlocks-p.first-p.want)
+		}
+		p.stats.Expected += extra
+		if in > 0 && !yield(nil, p.lostErr(NoPFN, int64(p.first+p.want)*int64(bs), LostUnflushed, in, nil)) {
+			return
+		}
+		if extra > in {
+			yield(nil, p.lostErr(NoPFN, int64(p.first+p.want+in)*int64(bs), LostTruncated, extra-in, ErrTruncated))
+		}
+	}
+}
+
+// recordStream is a window of the compressed data area in the read
+// buffer: bytes [start, end) of the device are in buf[:end-start].
+type recordStream struct {
+	r          io.ReaderAt
+	buf        []byte
+	bs         int64
+	start, end int64
+	limit      int64 // never read at or beyond this offset
+}
+
+// ensure makes bytes [pos, pos+n) available; pos+n must not exceed limit.
+// The window only moves forward: data before pos is dropped.
+func (s *recordStream) ensure(pos, n int64) error {
+	if pos >= s.start && pos+n <= s.end {
+		return nil
+	}
+	if pos >= s.start && pos < s.end {
+		copy(s.buf, s.buf[pos-s.start:s.end-s.start])
+		s.start = pos
+	} else {
+		s.start, s.end = pos, pos
+	}
+	// Fill the buffer up to a block boundary, so that reads stay aligned.
+	to := (s.start + int64(len(s.buf))) / s.bs * s.bs
+	if to < pos+n {
+		to = s.start + int64(len(s.buf))
+	}
+	to = min(to, s.limit)
+	if err := readFull(s.r, s.buf[s.end-s.start:to-s.start], s.end); err == nil {
+		s.end = to
+		return nil
+	}
+	// Something in the chunk is unreadable (a bad sector): read only the
+	// blocks needed, one by one, so that the damage costs as little of
+	// the stream as possible.
+	need := min((pos+n+s.bs-1)/s.bs*s.bs, s.limit)
+	for off := s.end; off < need; {
+		next := min((off/s.bs+1)*s.bs, need)
+		if err := readFull(s.r, s.buf[off-s.start:next-s.start], off); err != nil {
+			s.end = off
+			return err
+		}
+		off = next
+		s.end = off
+	}
+	return nil
+}
+
+func (s *recordStream) bytes(pos, n int64) []byte { return s.buf[pos-s.start : pos+n-s.start] }
+
+// compressedPages parses the record stream of a compressed data area (spec
+// §6.3, §9.5): record k belongs to the k-th PFN of the dumped bitmap; stop
+// after that many records or at written_blocks.
+func (p *Partition) compressedPages(yield func(*Page, error) bool) {
+	bs := int64(p.bs)
+	o := p.hdr.Layout.Order
+	start := int64(p.first) * bs
+	wEnd := int64(p.hdr.WrittenBlocks) * bs
+	limit := min(wEnd, p.size)
+	// atLimit says why data ending at end is missing.
+	atLimit := func(end int64) (LossReason, error) {
+		if end > wEnd {
+			return LostNotWritten, nil
+		}
+		return LostTruncated, ErrTruncated
+	}
+	s := &recordStream{r: p.r, buf: p.buffer(limit - start), bs: bs, start: start, end: start, limit: limit}
+	pos := start
+	var k uint64
+	done := false // a run error covered the rest of the expected pages
+	var pending *LostError
+	for pfn := range p.dumped.All() {
+		if done {
+			continue
+		}
+		if pending != nil {
+			done = true
+			if !yield(nil, p.lostErr(pfn, pos, pending.Reason, p.want-k, pending.Err)) {
+				return
+			}
+			continue
+		}
+		if pos+PageRecordSize > limit {
+			r, cause := atLimit(pos + PageRecordSize)
+			done = true
+			if !yield(nil, p.lostErr(pfn, pos, r, p.want-k, cause)) {
+				return
+			}
+			continue
+		}
+		if err := s.ensure(pos, PageRecordSize); err != nil {
+			done = true
+			if !yield(nil, p.lostErr(pfn, pos, LostIOError, p.want-k, err)) {
+				return
+			}
+			continue
+		}
+		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
+		k++
+		if !rec.sizeKnown(p.bs) {
+			cause := fmt.Errorf("diskdump: record size %d is not in 1..%d, the next record cannot be found: %w", rec.size, bs, ErrCorrupt)
+			pending = &LostError{Reason: LostDesync, Err: cause}
+			if !yield(nil, p.lostErr(pfn, pos, LostCorrupt, 1, cause)) {
+				return
+			}
+			continue
+		}
+		end := pos + PageRecordSize + int64(rec.size)
+		if end > limit {
+			k--
+			r, cause := atLimit(end)
+			done = true
+			if !yield(nil, p.lostErr(pfn, pos, r, p.want-k, cause)) {
+				return
+			}
+			continue
+		}
+		if err := s.ensure(pos, end-pos); err != nil {
+			// The record's length is known: only its data is lost.
+			recOff := pos
+			pos = end
+			if !yield(nil, p.lostErr(pfn, recOff, LostIOError, 1, err)) {
+				return
+			}
+			continue
+		}
+		data := s.bytes(pos+PageRecordSize, int64(rec.size))
+		if err := rec.check(data, p.bs); err != nil {
+			recOff := pos
+			pos = end
+			if !yield(nil, p.lostErr(pfn, recOff, LostCorrupt, 1, err)) {
+				return
+			}
+			continue
+		}
+		pg := &p.page
+		pg.PFN, pg.Off, pg.Data = pfn, pos+PageRecordSize, data
+		pg.Compressed, pg.PageFlags, pg.Flags = rec.flags&PageCompressed != 0, rec.pageFlags, rec.flags
+		pos = end
+		p.stats.Found++
+		if !yield(pg, nil) {
+			return
+		}
+	}
+	if done || pending != nil {
+		return
+	}
+	// Records after the expected ones, before written_blocks: pages of an
+	// interrupted (IN_PROGRESS) dump whose bitmap-2 block was never
+	// flushed. A complete dump has only 'm' padding here, which reads as an
+	// impossible record size.
+	first := pos
+	var extra uint64
+	for pos+PageRecordSize <= limit {
+		if s.ensure(pos, PageRecordSize) != nil {
+			break
+		}
+		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
+		if !rec.sizeKnown(p.bs) || rec.flags&^(PageCompressed|PageMappingAnon) != 0 {
+			break
+		}
+		extra++
+		pos += PageRecordSize + int64(rec.size)
+	}
+	if extra > 0 {
+		p.stats.Expected += extra
+		yield(nil, p.lostErr(NoPFN, first, LostUnflushed, extra, nil))
+	}
+}

@@ -1,0 +1,296 @@
+package diskdump
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+)
+
+// VmcoreFormat is the file format of a vmcore written by WriteVmcore (spec
+// §10).
+type VmcoreFormat int
+
+// Vmcore formats. FormatAuto, the zero value, means DefaultVmcoreFormat.
+const (
+	FormatAuto     VmcoreFormat = iota // DefaultVmcoreFormat of the partition
+	FormatELF                          // netdump-style ELF core (§10.1)
+	FormatDiskdump                     // DISKDUMP vmcore (§10.2)
+	FormatKdump                        // makedumpfile kdump-compressed "KDUMP" vmcore (§10.3)
+)
+
+var vmcoreFormatNames = [...]string{FormatAuto: "auto", FormatELF: "elf", FormatDiskdump: "diskdump", FormatKdump: "kdump"}
+
+func (f VmcoreFormat) String() string {
+	if f >= 0 && int(f) < len(vmcoreFormatNames) {
+		return vmcoreFormatNames[f]
+	}
+	return fmt.Sprintf("VmcoreFormat(%d)", int(f))
+}
+
+// ParseVmcoreFormat maps "elf", "diskdump", "kdump" or "auto" (case
+// insensitive) to a VmcoreFormat.
+func ParseVmcoreFormat(s string) (VmcoreFormat, error) {
+	for i, n := range vmcoreFormatNames {
+		if strings.EqualFold(strings.TrimSpace(s), n) {
+			return VmcoreFormat(i), nil
+		}
+	}
+	return FormatAuto, fmt.Errorf("diskdump: unknown vmcore format %q (want elf, diskdump or kdump): %w", s, ErrUnsupportedVersion)
+}
+
+// DefaultVmcoreFormat is what savecore wrote (spec §9.4 step 7, §13 item 1):
+// ELF for uncompressed dumps, DISKDUMP for compressed ones.
+func DefaultVmcoreFormat(p *Partition) VmcoreFormat {
+	if p.Header().Status.Compressed() {
+		return FormatDiskdump
+	}
+	return FormatELF
+}
+
+// VmcoreOptions selects the output format and its variants.
+type VmcoreOptions struct {
+	Format VmcoreFormat // FormatAuto (zero) = DefaultVmcoreFormat
+	// UncompressedMask is savecore -P: pages whose record page_flags&mask
+	// != 0 are stored uncompressed (DISKDUMP and KDUMP).
+	UncompressedMask uint64
+	// StrictAnon keeps MAPPING_ANON (page_desc flag 0x2) on raw pages of a
+	// DISKDUMP vmcore too, as the original savecore very likely did. By
+	// default it is kept only on zlib pages, because modern readers take a
+	// lone 0x2 for LZO (spec §10.2).
+	StrictAnon bool
+	// ShareZeroPage (KDUMP): write one zero page first and let every
+	// all-zero page share its descriptor, as makedumpfile does.
+	ShareZeroPage bool
+	// Workers is the number of KDUMP compression goroutines; 0 means
+	// GOMAXPROCS.
+	Workers int
+	// Progress, when not nil, is called with the bytes of the partition
+	// consumed so far and the total to consume (the extent the kernel
+	// wrote). It is called from the goroutine that called WriteVmcore.
+	Progress func(done, total int64)
+}
+
+// VmcoreResult describes a written vmcore.
+type VmcoreResult struct {
+	Format VmcoreFormat
+	// Size is the length of the file (ELF: H + max_mapnr*B, sparse).
+	Size int64
+	// Pages is the number of pages stored; Lost is the number of pages the
+	// partition could hold (its dumpable upper bound) that were not
+	// recovered.
+	Pages, Lost uint64
+	// ZeroPages counts KDUMP pages that share the zero page.
+	ZeroPages uint64
+	// Incomplete is set when the dump was partial or incomplete or pages
+	// were lost; the vmcore records it (ELF NT_DISKDUMP 1, KDUMP status
+	// INCOMPLETE, DISKDUMP keeps the partition's status).
+	Incomplete bool
+	// Errors joins the per-page errors met (up to a cap), or nil.
+	Errors error
+}
+
+// maxJoinedErrors caps VmcoreResult.Errors.
+const maxJoinedErrors = 64
+
+// Truncater is implemented by outputs that can set their length (*os.File,
+// memfile). WriteVmcore uses it to give the file its exact final length;
+// for other io.WriterAt outputs it writes the last byte of an ELF vmcore
+// whose last page is a hole, and otherwise relies on the output being
+// empty at the start.
+type Truncater interface {
+	Truncate(size int64) error
+}
+
+// vpage is one page as the vmcore writers consume it.
+type vpage = Page
+
+// vmSource is what the vmcore writers need from a dump: the partition
+// seen through the reader's API. It is separate from *Partition so the
+// encoders can be tested on any page sequence.
+type vmSource struct {
+	hdr        *Header
+	sub        *SubHeader
+	ram        *Bitmap     // PFN-indexed bitmap 1
+	dumpable   *Bitmap     // PFN-indexed upper bound of stored pages
+	incomplete func() bool // partial or incomplete dump (asked after the pages)
+	pages      iter.Seq2[*vpage, error]
+	total      int64 // bytes of the partition the pages come from (progress)
+}
+
+func (s *vmSource) blockSize() int   { return int(s.hdr.BlockSize) }
+func (s *vmSource) maxPFN() uint64   { return uint64(s.hdr.MaxMapnr) }
+func (s *vmSource) ramBlocks() int64 { return int64(BitmapBlocksFor(s.maxPFN(), s.blockSize())) }
+func (s *vmSource) subBlocks() int64 {
+	if s.hdr.SubHdrSize < 1 {
+		return 1
+	}
+	return int64(s.hdr.SubHdrSize)
+}
+
+// check rejects a source the writers cannot encode. Partitions that
+// OpenPartition accepted always pass.
+func (s *vmSource) check() error {
+	if s.hdr == nil || s.ram == nil || s.dumpable == nil || s.pages == nil {
+		return fmt.Errorf("diskdump: vmcore: incomplete dump description: %w", ErrCorrupt)
+	}
+	if !ValidBlockSize(int64(s.hdr.BlockSize)) || s.hdr.MaxMapnr == 0 || s.hdr.Layout.Order == nil {
+		return fmt.Errorf("diskdump: vmcore: block size %d, max_mapnr %d: %w", s.hdr.BlockSize, s.hdr.MaxMapnr, ErrCorrupt)
+	}
+	return nil
+}
+
+func estimateVmcoreSize(s *vmSource, f VmcoreFormat) int64 {
+	b := int64(s.blockSize())
+	n := int64(s.dumpable.Count())
+	switch f {
+	case FormatELF:
+		// Headers, the pages, and the block holding the last byte.
+		return elfHeaderSize(s.hdr.Arch(), s.blockSize()) + n*b + b
+	default:
+		meta := (1 + s.subBlocks() + 2*s.ramBlocks()) * b
+		// The table and the data, each rounded up to a block.
+		est := meta + (n*pageDescSize+b-1)/b*b + n*b + b
+		if f == FormatKdump {
+			est += b // shared zero page
+		}
+		return est
+	}
+}
+
+func writeVmcore(w io.WriterAt, s *vmSource, f VmcoreFormat, opt VmcoreOptions) (*VmcoreResult, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	res := &VmcoreResult{Format: f}
+	var err error
+	switch f {
+	case FormatELF:
+		err = writeELF(w, s, opt, res)
+	case FormatDiskdump:
+		err = writeDiskdump(w, s, opt, res)
+	case FormatKdump:
+		err = writeKdump(w, s, opt, res)
+	default:
+		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, ErrUnsupportedVersion)
+	}
+	return res, err
+}
+
+func partitionSource(p *Partition) *vmSource {
+	h := p.Header()
+	bs := int64(p.BlockSize())
+	g := p.Geometry()
+	end := int64(h.WrittenBlocks)
+	if uint64(end) <= g.FirstDataBlock() {
+		end = int64(h.DeviceBlocks)
+	}
+	return &vmSource{
+		hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
+		incomplete: p.Incomplete, pages: p.Pages(), total: end * bs,
+	}
+}
+
+// EstimateVmcoreSize is an upper bound of the bytes the vmcore will occupy
+// on disk (allocated blocks, not the apparent size of a sparse ELF file):
+// the headers plus every page the partition may hold stored uncompressed.
+func EstimateVmcoreSize(p *Partition, opt VmcoreOptions) int64 {
+	return estimateVmcoreSize(partitionSource(p), resolveFormat(p, opt.Format))
+}
+
+func resolveFormat(p *Partition, f VmcoreFormat) VmcoreFormat {
+	if f == FormatAuto {
+		return DefaultVmcoreFormat(p)
+	}
+	return f
+}
+
+// WriteVmcore converts the dump on p into a vmcore file written to w in
+// one pass, in PFN order, with bounded memory. Pages the partition lost
+// are counted and reported in the result (Errors); they do not stop the
+// conversion. The returned error is set only when the vmcore cannot be
+// written (an error of w, an unknown format or an unusable dump); the
+// result then describes what was done.
+//
+// w should be empty or an output implementing Truncater: the writers skip
+// holes (ELF) and unused parts of the page_desc table (DISKDUMP, KDUMP),
+// which must read as zeros.
+func WriteVmcore(w io.WriterAt, p *Partition, opt VmcoreOptions) (*VmcoreResult, error) {
+	return writeVmcore(w, partitionSource(p), resolveFormat(p, opt.Format), opt)
+}
+
+// errCollector joins per-page errors up to maxJoinedErrors.
+type errCollector struct {
+	errs    []error
+	dropped int
+}
+
+func (c *errCollector) add(err error) {
+	if len(c.errs) < maxJoinedErrors {
+		c.errs = append(c.errs, err)
+		return
+	}
+	c.dropped++
+}
+
+func (c *errCollector) err() error {
+	if c.dropped > 0 {
+		c.errs = append(c.errs, fmt.Errorf("diskdump: %d more page errors not shown", c.dropped))
+	}
+	return errors.Join(c.errs...)
+}
+
+// progress rate-limits the Progress callback.
+type progress struct {
+	fn    func(done, total int64)
+	total int64
+	last  int64
+}
+
+const progressStep = 4 << 20
+
+func (p *progress) page(pg *vpage) {
+	if p.fn == nil {
+		return
+	}
+	done := min(pg.Off+int64(len(pg.Data)), p.total)
+	if done-p.last >= progressStep {
+		p.last = done
+		p.fn(done, p.total)
+	}
+}
+
+func (p *progress) finish() {
+	if p.fn != nil {
+		p.fn(p.total, p.total)
+	}
+}
+
+// pageFilter applies the checks every writer makes to each page of the
+// sequence: known PFN, strictly ascending, within the dumpable bound and
+// of a plausible size. It returns false with the error for pages to skip.
+type pageFilter struct {
+	s       *vmSource
+	b       int
+	next    uint64 // lowest PFN acceptable next
+	started bool
+}
+
+func (f *pageFilter) accept(pg *vpage) error {
+	switch {
+	case pg.PFN >= f.s.maxPFN():
+		return &PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: PFN beyond max_mapnr %d: %w", f.s.maxPFN(), ErrCorrupt)}
+	case f.started && pg.PFN < f.next:
+		return &PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: page out of PFN order: %w", ErrCorrupt)}
+	case !f.s.dumpable.Test(pg.PFN):
+		return &PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: page outside the dumpable bitmap: %w", ErrCorrupt)}
+	case pg.Compressed && (len(pg.Data) == 0 || len(pg.Data) > f.b):
+		return &PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: compressed record of %d bytes: %w", len(pg.Data), ErrCorrupt)}
+	case !pg.Compressed && len(pg.Data) != f.b:
+		return &PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: raw page of %d bytes: %w", len(pg.Data), ErrCorrupt)}
+	}
+	f.started = true
+	f.next = pg.PFN + 1
+	return nil
+}

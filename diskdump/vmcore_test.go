@@ -1,0 +1,277 @@
+package diskdump
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/dsnet/golib/memfile"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var allFormats = []VmcoreFormat{FormatELF, FormatDiskdump, FormatKdump}
+
+func TestParseVmcoreFormat(t *testing.T) {
+	for _, f := range []VmcoreFormat{FormatAuto, FormatELF, FormatDiskdump, FormatKdump} {
+		got, err := ParseVmcoreFormat(f.String())
+		require.NoError(t, err)
+		assert.Equal(t, f, got)
+	}
+	got, err := ParseVmcoreFormat(" KDUMP ")
+	require.NoError(t, err)
+	assert.Equal(t, FormatKdump, got)
+	_, err = ParseVmcoreFormat("lkcd")
+	assert.ErrorIs(t, err, ErrUnsupportedVersion)
+	assert.Equal(t, "VmcoreFormat(9)", VmcoreFormat(9).String())
+}
+
+// synthCases is the encoder matrix on synthetic page sequences.
+func synthCases() []struct {
+	name string
+	cfg  synthConfig
+} {
+	return []struct {
+		name string
+		cfg  synthConfig
+	}{
+		{"x86_64 raw full", synthConfig{arch: ArchX86_64, maxPFN: 17000, holes: [][2]uint64{{159, 256}, {9000, 9100}}, seed: 1}},
+		{"x86_64 compressed", synthConfig{arch: ArchX86_64, maxPFN: 6000, holes: [][2]uint64{{159, 256}}, compressed: true, seed: 2}},
+		{"x86_64 partial lost", synthConfig{arch: ArchX86_64, maxPFN: 6000, holes: [][2]uint64{{0, 1}, {159, 256}}, compressed: true, seed: 3,
+			excluded: func(p uint64) bool { return p%11 == 4 }, lost: func(p uint64) bool { return p%397 == 5 }}},
+		{"x86_64 interrupted", synthConfig{arch: ArchX86_64, maxPFN: 6000, compressed: true, stopAt: 4321, seed: 4}},
+		{"i386 raw", synthConfig{arch: ArchI386, maxPFN: 6000, holes: [][2]uint64{{159, 256}}, seed: 5}},
+		{"i386 compressed partial", synthConfig{arch: ArchI386, maxPFN: 6000, compressed: true, seed: 6,
+			excluded: func(p uint64) bool { return p%13 == 0 }}},
+		{"ppc64 compressed", synthConfig{arch: ArchPPC64, maxPFN: 6000, compressed: true, seed: 7}},
+		{"ppc64 raw", synthConfig{arch: ArchPPC64, maxPFN: 6000, holes: [][2]uint64{{4000, 5000}}, seed: 8}},
+		{"ia64 compressed", synthConfig{arch: ArchIA64, maxPFN: 3000, holes: [][2]uint64{{100, 1000}}, compressed: true, seed: 9}},
+	}
+}
+
+// checkReadBack opens a written vmcore with OpenVmcore and compares every
+// page with what the dump holds.
+func checkReadBack(t *testing.T, img []byte, d *synthDump, f VmcoreFormat) {
+	t.Helper()
+	v, err := OpenVmcore(bytes.NewReader(img), int64(len(img)))
+	require.NoError(t, err)
+	assert.Equal(t, f, v.Format())
+	assert.Equal(t, d.b, v.PageSize())
+	assert.Equal(t, uint64(d.hdr.MaxMapnr), v.MaxPFN())
+	buf := make([]byte, d.b)
+	zero := make([]byte, d.b)
+	var n uint64
+	for pfn := range uint64(d.hdr.MaxMapnr) {
+		got, err := v.ReadPage(pfn, buf)
+		want, stored := d.want[pfn]
+		switch {
+		case stored:
+			require.NoError(t, err, "PFN %d", pfn)
+			require.True(t, bytes.Equal(want, got), "PFN %d content", pfn)
+			n++
+		case f == FormatELF:
+			require.NoError(t, err, "PFN %d", pfn)
+			require.True(t, bytes.Equal(zero, got), "PFN %d: ELF hole must read as zeros", pfn)
+		case d.ram.Test(pfn):
+			require.ErrorIs(t, err, ErrPageExcluded, "PFN %d", pfn)
+		default:
+			require.ErrorIs(t, err, ErrNotInDump, "PFN %d", pfn)
+		}
+	}
+	assert.Equal(t, uint64(len(d.want)), n)
+	_, err = v.ReadPage(uint64(d.hdr.MaxMapnr), buf)
+	assert.ErrorIs(t, err, ErrNotInDump)
+	var pe *PageError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, uint64(d.hdr.MaxMapnr), pe.PFN)
+	if f != FormatELF {
+		var listed []uint64
+		for p := range v.Pages() {
+			listed = append(listed, p)
+		}
+		assert.Len(t, listed, len(d.want))
+		for _, p := range listed {
+			_, ok := d.want[p]
+			require.True(t, ok, "PFN %d listed but not stored", p)
+		}
+	}
+	assert.Equal(t, d.incomplete || d.lostCount() > 0, v.Partial(), "partial flag")
+}
+
+func TestWriteVmcoreSynthetic(t *testing.T) {
+	for _, tc := range synthCases() {
+		d := newSynthDump(t, tc.cfg)
+		for _, f := range allFormats {
+			t.Run(tc.name+"/"+f.String(), func(t *testing.T) {
+				mf := memfile.New(nil)
+				var calls int
+				var last int64
+				opt := VmcoreOptions{Format: f, Workers: 3, Progress: func(done, total int64) {
+					calls++
+					assert.GreaterOrEqual(t, done, last)
+					assert.LessOrEqual(t, done, total)
+					last = done
+				}}
+				res, err := writeVmcore(mf, d.source(), f, opt)
+				require.NoError(t, err)
+				img := mf.Bytes()
+				assert.Equal(t, int64(len(img)), res.Size)
+				assert.Equal(t, uint64(len(d.want)), res.Pages)
+				assert.Equal(t, d.lostCount(), res.Lost)
+				assert.Equal(t, d.incomplete || d.lostCount() > 0, res.Incomplete)
+				if d.lostCount() > d.dumpable.Count()-uint64(len(d.recs)) {
+					var pe *PageError
+					assert.True(t, errors.As(res.Errors, &pe), "lost pages are reported")
+				}
+				assert.Positive(t, calls)
+				assert.Equal(t, last, d.source().total)
+				assert.LessOrEqual(t, allocatedEstimate(img, d.b), estimateVmcoreSize(d.source(), f))
+				checkReadBack(t, img, d, f)
+			})
+		}
+	}
+}
+
+// allocatedEstimate is the number of bytes of img a sparse file would
+// allocate: blocks that are not all zero.
+func allocatedEstimate(img []byte, b int) int64 {
+	var n int64
+	for i := 0; i < len(img); i += b {
+		blk := img[i:min(i+b, len(img))]
+		if !isZero(blk) {
+			n += int64(b)
+		}
+	}
+	return n
+}
+
+// vmSample is a golden partition of the shared samples folder.
+type vmSample struct {
+	name  string
+	image []byte
+	pages map[uint64]string // PFN -> SHA-256 of every recoverable page
+}
+
+const vmSampleDir = "../../shared/samples"
+
+var vmSampleNames = []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2", "partial-cmp-dl19-bo3"}
+
+var vmSampleCache = map[string]*vmSample{}
+
+func loadVmSample(t testing.TB, name string) *vmSample {
+	t.Helper()
+	if s, ok := vmSampleCache[name]; ok {
+		return s
+	}
+	gz := filepath.Join(vmSampleDir, name+".part.gz")
+	f, err := os.Open(gz)
+	if errors.Is(err, os.ErrNotExist) {
+		t.Skipf("golden sample %s not found in %s", name, vmSampleDir)
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	img, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	s := &vmSample{name: name, image: img, pages: map[uint64]string{}}
+	pb, err := os.ReadFile(filepath.Join(vmSampleDir, name+".pages"))
+	require.NoError(t, err)
+	for line := range strings.SplitSeq(strings.TrimSpace(string(pb)), "\n") {
+		pfnStr, sum, ok := strings.Cut(line, " ")
+		require.True(t, ok, line)
+		pfn, err := strconv.ParseUint(pfnStr, 10, 64)
+		require.NoError(t, err)
+		s.pages[pfn] = sum
+	}
+	vmSampleCache[name] = s
+	return s
+}
+
+func (s *vmSample) open(t testing.TB) *Partition {
+	t.Helper()
+	p, err := OpenPartition(bytes.NewReader(s.image), int64(len(s.image)))
+	require.NoError(t, err)
+	return p
+}
+
+// checkVmcorePages reads every PFN of a vmcore with OpenVmcore: the
+// recovered pages with their SHA-256, the rest absent (DISKDUMP, KDUMP) or
+// zero (ELF).
+func checkVmcorePages(t *testing.T, img []byte, f VmcoreFormat, want map[uint64]string, ram *Bitmap, maxPFN uint64) {
+	t.Helper()
+	v, err := OpenVmcore(bytes.NewReader(img), int64(len(img)))
+	require.NoError(t, err)
+	require.Equal(t, f, v.Format())
+	require.Equal(t, maxPFN, v.MaxPFN())
+	zero := sha(make([]byte, v.PageSize()))
+	buf := make([]byte, v.PageSize())
+	for pfn := range maxPFN {
+		got, err := v.ReadPage(pfn, buf)
+		w, ok := want[pfn]
+		switch {
+		case ok:
+			require.NoError(t, err, "PFN %d", pfn)
+			require.Equal(t, w, sha(got), "PFN %d", pfn)
+		case f == FormatELF:
+			require.NoError(t, err, "PFN %d", pfn)
+			require.Equal(t, zero, sha(got), "PFN %d", pfn)
+		case ram.Test(pfn):
+			require.ErrorIs(t, err, ErrPageExcluded, "PFN %d", pfn)
+		default:
+			require.ErrorIs(t, err, ErrNotInDump, "PFN %d", pfn)
+		}
+	}
+	if f != FormatELF {
+		assert.Equal(t, uint64(len(want)), v.NumPages())
+	}
+}
+
+func TestWriteVmcoreSamples(t *testing.T) {
+	for _, name := range vmSampleNames {
+		for _, f := range allFormats {
+			t.Run(name+"/"+f.String(), func(t *testing.T) {
+				s := loadVmSample(t, name)
+				p := s.open(t)
+				mf := memfile.New(nil)
+				res, err := WriteVmcore(mf, p, VmcoreOptions{Format: f})
+				require.NoError(t, err)
+				require.NoError(t, res.Errors)
+				assert.Equal(t, uint64(len(s.pages)), res.Pages)
+				assert.Equal(t, int64(len(mf.Bytes())), res.Size)
+				assert.Equal(t, p.Incomplete(), res.Incomplete)
+				assert.LessOrEqual(t, allocatedEstimate(mf.Bytes(), p.BlockSize()), EstimateVmcoreSize(p, VmcoreOptions{Format: f}))
+				checkVmcorePages(t, mf.Bytes(), f, s.pages, p.RAMBitmap(), uint64(p.Header().MaxMapnr))
+			})
+		}
+	}
+}
+
+func TestDefaultVmcoreFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want VmcoreFormat
+	}{
+		{"raw-x86_64-dl0-bo2", FormatELF},
+		{"cmp-x86_64-dl0-bo2", FormatDiskdump},
+		{"partial-cmp-dl19-bo3", FormatDiskdump},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := loadVmSample(t, tc.name).open(t)
+			assert.Equal(t, tc.want, DefaultVmcoreFormat(p))
+			mf := memfile.New(nil)
+			res, err := WriteVmcore(mf, p, VmcoreOptions{})
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, res.Format)
+			v, err := OpenVmcore(bytes.NewReader(mf.Bytes()), int64(len(mf.Bytes())))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, v.Format())
+		})
+	}
+}

@@ -1,0 +1,27 @@
+// Package savecore saves crash dumps from diskdump partitions at boot: it is
+// the library behind cmd/savecore (spec §9).
+//
+// For every device it is given, in order, savecore reads the dump header
+// (diskdump.OpenPartition), picks the dump directory
+// DIR/127.0.0.1-%Y-%m-%d-%H:%M from the crash time (local time, spec §9.2),
+// checks the free space (running DIR/scripts/diskdump-nospace when it is
+// short), streams the vmcore into that directory through renameio, fsyncs the
+// file, the dump directory and the dump root, and only then, with
+// Options.Delete, invalidates the dump on the partition
+// (diskdump.InvalidateDump) and flushes the device. After a save it runs
+// DIR/scripts/diskdump-success.
+//
+// When the kernel fell back to a second device in the middle of a dump, two
+// devices hold copies of the same crash: the most complete copy is saved once
+// and, with Options.Delete, both are erased.
+//
+// Nothing named "vmcore" exists until the file is complete and synced: an
+// interrupted run leaves only renameio's temporary ".vmcore<random>" file,
+// which the next run removes. A dump is never erased unless its vmcore is
+// durable.
+//
+// The package does its OS access through os, renameio and blockdev only, and
+// takes io.ReaderAt/io.WriterAt devices, so tests run it on in-memory images
+// as well as on loop devices. It logs to an optional *slog.Logger and never
+// prints.
+package savecore

@@ -1,0 +1,219 @@
+package savecore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/google/renameio/v2"
+
+	"github.com/dumpkit/dumpkit/blockdev"
+)
+
+// VmcoreName is the name of the saved dump in its directory (spec §9.2).
+const VmcoreName = "vmcore"
+
+// Modes of what savecore creates (spec §9.2 [REC]): a crash dump holds all
+// of the machine's memory, passwords and keys included.
+const (
+	DirMode  os.FileMode = 0o700
+	FileMode os.FileMode = 0o600
+)
+
+// checkRoot makes sure the dump root exists (creating it, mode 0700, when it
+// does not) and refuses one that others may write to without the sticky
+// bit: anyone could then plant a symlink or a directory where savecore is
+// about to write as root.
+func checkRoot(root string) error {
+	fi, err := os.Stat(root)
+	if errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(root, DirMode); err != nil {
+			return err
+		}
+		fi, err = os.Stat(root)
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &os.PathError{Op: "savecore", Path: root, Err: errors.New("dump root is not a directory")}
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0 {
+		uid, _ := fileOwner(fi)
+		return &UnsafeError{Path: root, Mode: fi.Mode(), UID: uid,
+			Why: "dump root is group- or world-writable without the sticky bit"}
+	}
+	return nil
+}
+
+// isStaleTemp reports whether name is a temporary file renameio made for
+// the vmcore: "." + VmcoreName + decimal digits.
+func isStaleTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, "."+VmcoreName)
+	if !ok || rest == "" {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] < '0' || rest[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// dumpDir is the directory one crash is saved into.
+type dumpDir struct {
+	root    string // dump root
+	path    string // root/127.0.0.1-...
+	existed bool   // the directory was there before this run
+}
+
+// prepareDir looks at the dump directory of a crash before anything is
+// written. A directory that does not exist is left for create. One that
+// exists is refused (ErrDirExists) unless force is set or it holds nothing
+// but temporary files of an interrupted save, which are removed: a rerun
+// after an interruption then succeeds without -f, and nothing of a finished
+// save is ever overwritten without it. A symlink is refused in every case.
+func prepareDir(root, name string, force bool, log *slog.Logger) (*dumpDir, error) {
+	d := &dumpDir{root: root, path: filepath.Join(root, name)}
+	fi, err := os.Lstat(d.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return d, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("savecore: %s exists and is not a directory: %w", d.path, ErrDirExists)
+	}
+	d.existed = true
+	ents, err := os.ReadDir(d.path)
+	if err != nil {
+		return nil, err
+	}
+	var other []string
+	var stale []string
+	for _, e := range ents {
+		if isStaleTemp(e.Name()) && e.Type().IsRegular() {
+			stale = append(stale, e.Name())
+		} else {
+			other = append(other, e.Name())
+		}
+	}
+	if len(other) > 0 && !force {
+		return nil, fmt.Errorf("savecore: %s holds %s (use -f to save anyway): %w",
+			d.path, strings.Join(other, ", "), ErrDirExists)
+	}
+	for _, s := range stale {
+		p := filepath.Join(d.path, s)
+		log.Info("removing temporary file of an interrupted save", "file", p)
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// create makes the dump directory (mode 0700) if it does not exist yet.
+func (d *dumpDir) create() error {
+	if d.existed {
+		return nil
+	}
+	if err := os.Mkdir(d.path, DirMode); err != nil {
+		return err
+	}
+	// Mkdir applies the umask; a crash dump directory must be 0700 whatever
+	// the umask says.
+	return os.Chmod(d.path, DirMode)
+}
+
+// removeIfEmpty undoes create after a failed save: a directory this run
+// made is removed when nothing is left in it.
+func (d *dumpDir) removeIfEmpty() {
+	if d.existed {
+		return
+	}
+	if err := os.Remove(d.path); err == nil {
+		_ = blockdev.SyncDir(d.root)
+	}
+}
+
+// ctxFile fails writes once ctx is done, so that an interrupted save stops
+// at the next page and its temporary file is removed. It passes Truncate
+// on, which lets the vmcore writer size a sparse file exactly.
+type ctxFile struct {
+	ctx     context.Context
+	f       *os.File
+	written *atomic.Int64 // bytes written, for the "write" failpoint
+}
+
+func (c ctxFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.f.WriteAt(p, off)
+	w := c.written.Add(int64(n))
+	for mib := (w - int64(n)) >> 20; mib < w>>20; mib++ {
+		Failpoint("write")
+	}
+	return n, err
+}
+
+func (c ctxFile) Truncate(size int64) error {
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	return c.f.Truncate(size)
+}
+
+// writeDurable writes path atomically and durably. write gets a WriterAt on
+// a renameio temporary file in the same directory and returns the file's
+// final size; the file is truncated to it (an ELF vmcore may end in a hole),
+// made mode 0600, fsynced and renamed over path; then the directory and its
+// parent are fsynced, because a rename is atomic but not durable until the
+// directory entries reach the disk. On any error the temporary file is
+// removed and path is untouched.
+func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (int64, error)) error {
+	dir := filepath.Dir(path)
+	pf, err := renameio.TempFile(dir, path)
+	if err != nil {
+		return err
+	}
+	defer pf.Cleanup()
+	if err := pf.Chmod(FileMode); err != nil {
+		return err
+	}
+	Failpoint("before-write")
+	size, err := write(ctxFile{ctx: ctx, f: pf.File, written: new(atomic.Int64)})
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// WriteAt only makes the file as long as its last written byte; holes
+	// at the end need the size set explicitly.
+	if err := pf.Truncate(size); err != nil {
+		return err
+	}
+	Failpoint("before-rename")
+	// CloseAtomicallyReplace fsyncs the file before the rename.
+	if err := pf.CloseAtomicallyReplace(); err != nil {
+		return err
+	}
+	Failpoint("after-rename")
+	if err := blockdev.SyncDir(dir); err != nil {
+		return err
+	}
+	if err := blockdev.SyncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	Failpoint("after-dirsync")
+	return nil
+}

@@ -1,0 +1,179 @@
+package savecore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// Names of the scripts in DIR/scripts (spec §9.3).
+const (
+	ScriptsDir    = "scripts"
+	NospaceScript = "diskdump-nospace"
+	SuccessScript = "diskdump-success"
+)
+
+// DefaultScriptTimeout bounds how long a script may run: savecore runs
+// during boot, and a hung mail command must not hold the boot forever.
+const DefaultScriptTimeout = 5 * time.Minute
+
+// maxScriptOutput bounds how much of a script's output is kept for the log.
+const maxScriptOutput = 16 << 10
+
+// ScriptStatus says what happened when savecore looked for a script.
+type ScriptStatus int
+
+// Script statuses.
+const (
+	ScriptAbsent    ScriptStatus = iota // no such file, or not executable
+	ScriptUntrusted                     // refused: ownership or mode (logged)
+	ScriptExited                        // ran; Exit holds its status
+	ScriptFailed                        // could not be started, killed, or timed out
+)
+
+func (s ScriptStatus) String() string {
+	switch s {
+	case ScriptAbsent:
+		return "absent"
+	case ScriptUntrusted:
+		return "not trusted"
+	case ScriptExited:
+		return "exited"
+	case ScriptFailed:
+		return "failed"
+	}
+	return fmt.Sprintf("ScriptStatus(%d)", int(s))
+}
+
+// ScriptResult is the outcome of one script run.
+type ScriptResult struct {
+	Path   string
+	Status ScriptStatus
+	Exit   int    // exit status when Status is ScriptExited
+	Output []byte // combined stdout and stderr, at most 16 KiB
+	Err    error  // why it was not trusted or failed
+}
+
+// checkTrusted refuses a file or directory that someone other than root or
+// the current user could have changed: savecore runs as root at boot, so a
+// script anyone can edit is a way to run code as root.
+func checkTrusted(path string, fi os.FileInfo) error {
+	uid, ok := fileOwner(fi)
+	if !ok {
+		return &UnsafeError{Path: path, Mode: fi.Mode(), Why: "owner unknown"}
+	}
+	if uid != 0 && int(uid) != os.Getuid() {
+		return &UnsafeError{Path: path, Mode: fi.Mode(), UID: uid, Why: "not owned by root or the current user"}
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return &UnsafeError{Path: path, Mode: fi.Mode(), UID: uid, Why: "writable by group or others"}
+	}
+	return nil
+}
+
+// runScript runs root/scripts/name with the arguments "127.0.0.1" and
+// dumpDir (spec §9.3) if it exists, is executable and is trusted. Its
+// output and exit status are logged; what they mean is up to the caller.
+func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Duration, log *slog.Logger) ScriptResult {
+	dir := filepath.Join(root, ScriptsDir)
+	path := filepath.Join(dir, name)
+	res := ScriptResult{Path: path}
+	fi, err := os.Stat(path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			res.Err = err
+			log.Warn("cannot look at script", "script", path, "err", err)
+		} else {
+			log.Debug("no script", "script", path)
+		}
+		return res
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		log.Info("script is not an executable file: not run", "script", path, "mode", fi.Mode())
+		return res
+	}
+	dfi, err := os.Stat(dir)
+	if err == nil {
+		err = checkTrusted(dir, dfi)
+	}
+	if err == nil {
+		err = checkTrusted(path, fi)
+	}
+	if err != nil {
+		res.Status, res.Err = ScriptUntrusted, err
+		log.Warn("script not run", "script", path, "err", err)
+		return res
+	}
+	if timeout <= 0 {
+		timeout = DefaultScriptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, Host, dumpDir)
+	cmd.Dir = root
+	out := &limitedBuffer{max: maxScriptOutput}
+	cmd.Stdout, cmd.Stderr = out, out
+	// A script that leaves a background child holding our pipes must not
+	// keep savecore waiting after the script itself exited.
+	cmd.WaitDelay = time.Second
+	log.Info("running script", "script", path, "args", []string{Host, dumpDir})
+	err = cmd.Run()
+	res.Output = out.Bytes()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		res.Status = ScriptExited
+	case errors.As(err, &ee) && ee.Exited():
+		res.Status, res.Exit = ScriptExited, ee.ExitCode()
+	default:
+		res.Status, res.Err = ScriptFailed, err
+	}
+	attrs := []any{"script", path, "status", res.Status.String()}
+	if res.Status == ScriptExited {
+		attrs = append(attrs, "exit", res.Exit)
+	}
+	if res.Err != nil {
+		attrs = append(attrs, "err", res.Err)
+	}
+	if len(res.Output) > 0 {
+		attrs = append(attrs, "output", string(bytes.TrimRight(res.Output, "\n")))
+	}
+	if res.Status == ScriptExited && res.Exit == 0 {
+		log.Info("script finished", attrs...)
+	} else {
+		log.Warn("script finished", attrs...)
+	}
+	return res
+}
+
+// limitedBuffer keeps the first max bytes written to it and drops the rest,
+// reporting success so the script is never stopped by a full pipe.
+type limitedBuffer struct {
+	buf       bytes.Buffer
+	max       int
+	truncated bool
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.buf.Len(); room < len(p) {
+		b.truncated = true
+		if room > 0 {
+			b.buf.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return b.buf.Write(p)
+}
+
+func (b *limitedBuffer) Bytes() []byte {
+	if b.truncated {
+		return append(b.buf.Bytes(), "\n[output truncated]"...)
+	}
+	return b.buf.Bytes()
+}
