@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dumpformat -f vs dd if=/dev/zero bs=1M oflag=direct on 1 GiB (issue 7 and 8, benchmark 4).
+# dumpformat -f (signatures in every block, then fsync) vs dd if=/dev/zero bs=1M oflag=direct conv=fsync on 1 GiB (issue 7 and 8, benchmark 4).
 #   bench/dumpformat.sh file|loop [SIZE]
 source "$(dirname "$0")/lib.sh"
 kind=${1:-file}; size=${2:-1G}
@@ -12,9 +12,9 @@ if [ "$kind" = loop ]; then dev=$(losetup --find --show "$img"); trap 'losetup -
 RESULTS=$(mktemp)
 for _ in $(seq "$REPS"); do
   if [ "$kind" = file ]; then rm -f "$img"; truncate -s "$bytes" "$img"; fi
-  drop_caches; timed dd dd if=/dev/zero of="$dev" bs=1M count=$((bytes >> 20)) oflag=direct conv=notrunc status=none
+  drop_caches; timed dd dd if=/dev/zero of="$dev" bs=1M count=$((bytes >> 20)) oflag=direct conv=notrunc,fsync status=none
   if [ "$kind" = file ]; then rm -f "$img"; truncate -s "$bytes" "$img"; fi
-  drop_caches; timed dumpformat "$BIN/dumpformat" -f "$dev"
+  drop_caches; timed dumpformat "$BIN/dumpformat" -f -q "$dev"
 done
 echo "### dumpformat -f vs dd oflag=direct, $size $kind ($REPS runs each, alternating)"
 summarize dd "$bytes"
