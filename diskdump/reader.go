@@ -61,6 +61,9 @@ type Stats struct {
 	// Excluded is the number of RAM pages the kernel excluded or did not
 	// reach (zero bits of a dumpable bitmap); 0 for one-bitmap dumps.
 	Excluded uint64
+	// StrayDenseBits counts set bits of the dense bitmap 2 beyond the
+	// number of RAM pages: corruption, ignored.
+	StrayDenseBits uint64
 }
 
 // OpenPartition reads the dump header, sub-header and bitmaps of a dump
@@ -169,7 +172,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 	} else {
 		p.staticShort = uint64(size) < uint64(hdr.WrittenBlocks)*uint64(bs)
 	}
-	p.stats = Stats{Expected: p.want, RAMPages: p.ramPages, LostBy: map[LossReason]uint64{}}
+	p.stats = Stats{Expected: p.want, RAMPages: p.ramPages, StrayDenseBits: p.extraDense, LostBy: map[LossReason]uint64{}}
 	if p.geo.TwoBitmaps() {
 		p.stats.Excluded = p.ramPages - p.want
 	}

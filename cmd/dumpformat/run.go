@@ -24,6 +24,7 @@ import (
 
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/savecore"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -68,7 +69,7 @@ Options:
                     SIGUSR1 prints one status line at any time
   -n                dry run: say what would be written, write nothing
   --json            with -c: the status, geometry and dump header as JSON;
-                    with -n: the plan as JSON
+                    with -n: the plan as JSON; with -R: what was written
   --arch A          x86_64, i386, ia64 or ppc64: block (page) size and byte
                     order of the signatures (default: the host, %s)
   --block-order N   module parameter block_order (default: the loaded
@@ -87,8 +88,9 @@ Rehearsal (-R):
                     default the largest whose uncompressed dump fits DEVICE,
                     at most 1 GiB
   --seed N          content seed of the synthetic machine (default 1)
-  --release R       utsname.release (default 2.6.9-89.ELsmp)
-  --nodename N      utsname.nodename (default rehearsal.example.com)
+  --release R       utsname.release (default 2.6.9-89.ELsmp; 2.6.9-89.EL on
+                    ia64 and ppc64)
+  --nodename N      utsname.nodename (default dumpkit.example.com)
 
 Exit codes when formatting or rehearsing:
   0    done
@@ -163,8 +165,8 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.IntVar(&o.dumpLevel, "dump-level", 0, "dump_level")
 	fs.StringVar(&o.ram, "ram", "", "RAM size")
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
-	fs.StringVar(&o.release, "release", "2.6.9-89.ELsmp", "utsname.release")
-	fs.StringVar(&o.nodename, "nodename", "rehearsal.example.com", "utsname.nodename")
+	fs.StringVar(&o.release, "release", "", "utsname.release")
+	fs.StringVar(&o.nodename, "nodename", "", "utsname.nodename")
 	return fs
 }
 
@@ -423,7 +425,9 @@ type headerJSON struct {
 	TotalRAMBlocks uint32            `json:"total_ram_blocks"`
 	DeviceBlocks   uint32            `json:"device_blocks"`
 	WrittenBlocks  uint32            `json:"written_blocks"`
-	NeededBlocks   uint64            `json:"needed_blocks"`
+	HeaderBlocks   uint64            `json:"header_blocks"`    // 2 + sub_hdr_size
+	FirstDataBlock uint64            `json:"first_data_block"` // header_blocks + bitmap_blocks
+	NeededBlocks   uint64            `json:"needed_blocks"`    // first_data_block + total_ram_blocks: a full dump
 	CurrentCPU     uint32            `json:"current_cpu"`
 	NrCPUs         int32             `json:"nr_cpus"`
 	Tasks          []uint64          `json:"tasks"`
@@ -455,6 +459,7 @@ func newHeaderJSON(h *diskdump.Header) *headerJSON {
 		Complete: h.Status.Complete(), Compressed: h.Status.Compressed(),
 		BlockSize: h.BlockSize, SubHdrSize: h.SubHdrSize, BitmapBlocks: h.BitmapBlocks, MaxMapnr: h.MaxMapnr,
 		TotalRAMBlocks: h.TotalRAMBlocks, DeviceBlocks: h.DeviceBlocks, WrittenBlocks: h.WrittenBlocks,
+		HeaderBlocks: 2 + uint64(max(h.SubHdrSize, 0)), FirstDataBlock: 2 + uint64(max(h.SubHdrSize, 0)) + uint64(h.BitmapBlocks),
 		NeededBlocks: neededBlocks(h), CurrentCPU: h.CurrentCPU, NrCPUs: h.NrCPUs, Tasks: h.Tasks,
 	}
 }
@@ -768,6 +773,7 @@ func iec[T int64 | uint64 | float64](n T) string {
 // or a terminal) and prints one status line on SIGUSR1.
 type progress struct {
 	name       string
+	blockSize  int
 	w          io.Writer
 	log        *slog.Logger
 	show       bool
@@ -788,7 +794,7 @@ func (c *command) startProgress(name string, total uint64) *progress {
 	if f, ok := c.stderr.(*syncWriter).w.(*os.File); ok && !c.o.quiet && blockdev.IsTerminal(f) {
 		show = true
 	}
-	p := &progress{name: name, w: c.stderr, log: c.log, show: show, start: time.Now(), total: total,
+	p := &progress{name: name, blockSize: c.fp.BlockSize, w: c.stderr, log: c.log, show: show, start: time.Now(), total: total,
 		sig: make(chan os.Signal, 1), quit: make(chan struct{})}
 	signal.Notify(p.sig, statusSignal)
 	p.wg.Add(1)
@@ -813,6 +819,7 @@ func (c *command) startProgress(name string, total uint64) *progress {
 
 // update is the callback of the formatter.
 func (p *progress) update(done, total uint64) {
+	savecore.Failpoint("format") // crash-consistency tests (DUMPKIT_FAILPOINT)
 	p.done.Store(done)
 	if !p.show {
 		return
@@ -839,7 +846,7 @@ func (p *progress) line() string {
 	s := fmt.Sprintf("%s: %d/%d blocks (%.1f%%)", p.name, done, p.total, pct)
 	if el > 0 && done > 0 {
 		rate := float64(done) / el
-		s += fmt.Sprintf(", %.0f blocks/s", rate)
+		s += fmt.Sprintf(", %s/s", iec(rate*float64(p.blockSize)))
 		if done < p.total {
 			eta := time.Duration(float64(p.total-done) / rate * float64(time.Second))
 			s += ", ETA " + eta.Round(time.Second).String()
