@@ -178,6 +178,27 @@ func TestRehearsalThenFormat(t *testing.T) {
 	assert.Equal(t, 0, code)
 }
 
+func TestDumpOfAnotherArchIsKept(t *testing.T) {
+	// An ia64 dump (16 KiB blocks) looked at with the host's 4 KiB
+	// parameters: the first 4 KiB of its block 0 pass for a valid block 0,
+	// so only the checker's search for other block sizes protects it.
+	path := imageFile(t, 2100, 0)
+	formatFile(t, path, "--arch", "ia64")
+	code, _, stderr := rehearse(t, "--arch", "ia64", "--ram", "4M", path)
+	require.Equal(t, 0, code, stderr)
+	before := readFile(t, path)
+	for _, args := range [][]string{{}, {"-a"}} {
+		code, _, stderr = dumpformat(t, append(args, path)...)
+		assert.Equal(t, 255, code)
+		assert.Contains(t, stderr, "holds a dump, run savecore first")
+	}
+	assert.Equal(t, before, readFile(t, path))
+	code, out := checkJSONOf(t, path)
+	assert.Equal(t, int(diskdump.CheckHoldsDump), code)
+	require.NotNil(t, out.Header)
+	assert.Equal(t, int32(16384), out.Header.BlockSize)
+}
+
 func TestParseRAM(t *testing.T) {
 	tests := []struct {
 		in   string

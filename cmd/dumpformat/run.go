@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -683,20 +682,20 @@ func (c *command) format() error {
 // overwritten. It returns descriptions of what was found.
 func (c *command) inspect(dev *blockdev.Device, name string) ([]string, error) {
 	o := c.o
-	bs := c.fp.BlockSize
 	sigs, err := blockdev.Probe(dev, dev.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	head := make([]byte, 2*bs)
-	if _, err := dev.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: reading blocks 0-1: %w", name, err)
+	// The checker also finds dumps written with another block size.
+	res, err := diskdump.CheckPartition(dev, dev.Size(), c.fp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var found []string
 	for _, s := range sigs {
 		found = append(found, s.String())
 	}
-	holdsDump := bytes.HasPrefix(head[bs:], []byte(diskdump.DumpSignature))
+	holdsDump := res.Status == diskdump.CheckHoldsDump || res.Status == diskdump.CheckSwapDump
 	if holdsDump {
 		found = append(found, "a dump in block 1")
 	}
@@ -720,7 +719,7 @@ func (c *command) inspect(dev *blockdev.Device, name string) ([]string, error) {
 	if holdsDump {
 		return nil, fmt.Errorf("%s holds a dump, run savecore first (or use -f to discard it)", name)
 	}
-	if !diskdump.CheckSignature(head[:bs], 0, c.fp.Order) {
+	if !res.Block0Valid {
 		return nil, fmt.Errorf("%s: block 0 carries no diskdump signature: needs initial format (dumpformat -f)", name)
 	}
 	return found, nil
