@@ -51,6 +51,8 @@ Flags:
   -F FORMAT  vmcore format: elf, diskdump or kdump (default: elf for
              uncompressed dumps, diskdump for compressed ones)
   -D         delete the dump from the partition once its vmcore is durable
+             and restore the format signatures the kernel checks (a dump
+             that met read errors is kept)
   -X         delete the dump from the partition without saving it
   -f         save even if the dump directory already exists
   -P FLAGS   page-flag mask (C integer: 8, 0x8, 010): pages whose page_flags
