@@ -227,10 +227,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	done := make(chan struct{})
-	defer close(done)
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		for {
 			select {
 			case <-usr1:
@@ -238,6 +237,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case <-done:
 				return
 			}
+		}
+	}()
+	defer func() {
+		signal.Stop(usr1)
+		close(done)
+		<-exited
+		// A status request that arrived as the save ended is still answered.
+		select {
+		case <-usr1:
+			con.status()
+		default:
 		}
 	}()
 
