@@ -569,6 +569,18 @@ func FuzzCheckPartition(f *testing.F) {
 	f.Add(bytes.Clone(img))
 	f.Add(img[:3*bs])
 	f.Add([]byte("diskdump"))
+	// The first blocks of partitions holding dumps from the writer, raw and
+	// compressed.
+	for _, compress := range []bool{false, true} {
+		const devBlocks = 600
+		part := formatted(f, devBlocks, defaultFP)
+		cfg := DefaultWriterConfig(ArchX86_64)
+		cfg.Compress = compress
+		m := NewSyntheticMachine(SyntheticConfig{Arch: ArchX86_64, MemBytes: 2 << 20, Seed: 3})
+		_, err := WriteDump(memfile.New(part), devBlocks, m, cfg)
+		require.NoError(f, err)
+		f.Add(part[:8*bs])
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, fp := range []FormatParams{defaultFP, withTotal(defaultFP, 5)} {
 			res, err := CheckPartition(bytes.NewReader(data), int64(len(data)), fp)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dumpkit/dumpkit/diskdump"
@@ -222,6 +223,8 @@ func TestParseRAM(t *testing.T) {
 	code, _, stderr := dumpformat(t, "-R", "--ram", "lots", path)
 	assert.Equal(t, 255, code)
 	assert.Contains(t, stderr, `--ram "lots"`)
+	assert.Contains(t, stderr, "see dumpformat -h")
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
 }
 
 // writeELFCore writes a minimal little-endian ELF64 x86_64 core file whose

@@ -115,14 +115,19 @@ func usageErr(format string, args ...any) error {
 
 // options are the parsed command line.
 type options struct {
-	verbose, quiet, ignored, all, progress, initial, check, dryRun, json, version bool
-	rehearse                                                                      bool
-	arch                                                                          diskdump.Arch
-	blockOrder, sampleRate                                                        int
-	totalBlocks                                                                   uint64
-	set                                                                           map[string]bool // flags given explicitly
-	device                                                                        string
+	// Modes and switches.
+	check, initial, all, rehearse, dryRun, version bool
+	verbose, quiet, ignored, progress, json        bool
 
+	// Format parameters.
+	arch                   diskdump.Arch
+	blockOrder, sampleRate int
+	totalBlocks            uint64
+
+	set    map[string]bool // flags given explicitly
+	device string
+
+	// Rehearsal (-R).
 	core, ram, release, nodename string
 	compress                     bool
 	dumpLevel                    int
@@ -300,7 +305,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		default:
 			err = c.format()
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, errUsage) {
 			c.log.Error(err.Error())
 		}
 	}
@@ -309,7 +314,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "dumpformat: %s (see dumpformat -h)\n", strings.TrimPrefix(err.Error(), "usage: "))
 		return 255
-	case o.check:
+	case o != nil && o.check:
 		return int(status) // 0..7
 	case err == nil:
 		return 0
