@@ -79,7 +79,9 @@ type dumpDir struct {
 // exists is refused (ErrDirExists) unless force is set or it holds nothing
 // but temporary files of an interrupted save, which are removed: a rerun
 // after an interruption then succeeds without -f, and nothing of a finished
-// save is ever overwritten without it. A symlink is refused in every case.
+// save is ever overwritten without it. A symlink is refused in every case,
+// and so is a directory not owned by root (or us) or writable by group or
+// others (ErrUnsafe), even with force.
 func prepareDir(root, name string, force bool, log *slog.Logger) (*dumpDir, error) {
 	d := &dumpDir{root: root, path: filepath.Join(root, name)}
 	fi, err := os.Lstat(d.path)
@@ -91,6 +93,12 @@ func prepareDir(root, name string, force bool, log *slog.Logger) (*dumpDir, erro
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("savecore: %s exists and is not a directory: %w", d.path, ErrDirExists)
+	}
+	// In a dump root where others may create entries (mode 1777) the
+	// directory may have been planted; one that others may write to lets
+	// them replace the vmcore. Never write into either.
+	if err := checkTrusted(d.path, fi); err != nil {
+		return nil, err
 	}
 	d.existed = true
 	ents, err := os.ReadDir(d.path)

@@ -88,7 +88,7 @@ func (r rehearsal) write(t testing.TB, dev diskdump.ReadWriterAt, devBlocks uint
 	if r.cut > 0 {
 		// A full run on a scratch device tells how many block writes the
 		// dump takes; the real run stops part-way.
-		scratch := memfile.New(make([]byte, devBlocks*uint64(r.blockSize())))
+		scratch := sparseFile(t, int64(devBlocks)*int64(r.blockSize()))
 		require.NoError(t, diskdump.FormatInitial(scratch, devBlocks, r.formatParams(), nil))
 		full, err := diskdump.WriteDump(scratch, devBlocks, m, cfg)
 		require.NoError(t, err)
@@ -150,13 +150,35 @@ func (r rehearsal) memImage(t testing.TB) (memDev, *diskdump.SyntheticMachine, *
 }
 
 // fileImage writes the crash into an image file in a temporary directory
-// and returns its path.
+// and returns its path. Big images are written to the file directly.
 func (r rehearsal) fileImage(t testing.TB) (string, *diskdump.SyntheticMachine, *diskdump.WriteResult) {
 	t.Helper()
+	m := r.machine()
+	blocks := r.devBlocks
+	if blocks == 0 {
+		blocks = r.fullBlocks(m)
+	}
+	size := int64(blocks) * int64(r.blockSize())
+	if size > maxCachedImage {
+		f := sparseFile(t, size)
+		m, wr := r.write(t, f, blocks)
+		require.NoError(t, f.Close())
+		return f.Name(), m, wr
+	}
 	b, m, wr := r.image(t)
 	p := filepath.Join(t.TempDir(), "part.img")
 	require.NoError(t, os.WriteFile(p, b, 0o600))
 	return p, m, wr
+}
+
+// sparseFile creates a sparse file of size bytes, closed when the test ends.
+func sparseFile(t testing.TB, size int64) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "part.img"))
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	require.NoError(t, f.Truncate(size))
+	return f
 }
 
 // formattedImage is a formatted partition image without a dump.

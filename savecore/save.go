@@ -153,6 +153,7 @@ type candidate struct {
 	p        *diskdump.Partition
 	complete bool   // status COMPLETED
 	found    uint64 // recoverable pages, counted only to rank copies
+	unread   uint64 // pages lost to read errors while saving
 }
 
 // crashKey identifies a crash: the kernel writes the same header start on
@@ -368,7 +369,13 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 	if saved == nil {
 		return
 	}
-	if opt.Delete {
+	if opt.Delete && saved.unread > 0 {
+		// Bad sectors may read on a retry or with another tool: a dump
+		// saved with read errors is not erased, nor are its other copies.
+		saved.res.Err = fmt.Errorf("savecore: %s: %d pages could not be read: the dump is kept on the partition despite -D (erase it with -X when the vmcore is enough)",
+			saved.in.Name, saved.unread)
+		log.Error("dump not erased", "device", saved.in.Name, "unreadable_pages", saved.unread)
+	} else if opt.Delete {
 		// The saved copy first, then the others; a copy that failed to
 		// save keeps its dump.
 		for _, c := range order {
@@ -431,6 +438,7 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	// The reader also counts pages it found written but could not
 	// attribute to a PFN (written after the last bitmap flush).
 	r.Lost = max(r.Lost, p.Stats().Lost)
+	c.unread = p.Stats().LostBy[diskdump.LostIOError]
 	switch {
 	case r.Lost > 0 || !p.Header().Status.Complete():
 		log.Warn("dump was incomplete: saved every recoverable page, vmcore marked incomplete",

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dumpkit/dumpkit/diskdump"
 )
 
 // buildTools builds savecore (and dumpformat, when want says so and it
@@ -165,4 +167,88 @@ func TestInitScript(t *testing.T) {
 	assert.Equal(t, 0, code)
 	code, _ = sh("bogus")
 	assert.Equal(t, 2, code)
+}
+
+// TestCrashConsistency kills the built savecore -D at every failpoint (as
+// a crash or power cut would stop it) and checks what is left: a file
+// named vmcore exists only complete, the dump is never erased before the
+// vmcore is durable, and the next run recovers.
+func TestCrashConsistency(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bins := buildTools(t, "savecore")
+	tests := []struct {
+		point      string
+		vmcore     bool // a complete vmcore exists after the kill
+		dumpKept   bool // the dump is still on the partition
+		rerun      int  // exit code of the rerun of savecore -D
+		rerunSaves bool // the rerun writes the vmcore
+	}{
+		{point: "before-write", dumpKept: true, rerun: exitOK, rerunSaves: true},
+		{point: "write:2", dumpKept: true, rerun: exitOK, rerunSaves: true},
+		{point: "before-rename", dumpKept: true, rerun: exitOK, rerunSaves: true},
+		// Saved but not erased: the rerun refuses to overwrite (use -f).
+		{point: "after-rename", vmcore: true, dumpKept: true, rerun: exitFail},
+		{point: "after-dirsync", vmcore: true, dumpKept: true, rerun: exitFail},
+		{point: "before-erase", vmcore: true, dumpKept: true, rerun: exitFail},
+		// Erased (block 1 invalidated): nothing left to save.
+		{point: "after-invalidate", vmcore: true, rerun: exitFail},
+		{point: "after-erase", vmcore: true, rerun: exitFail},
+		{point: "after-flush", vmcore: true, rerun: exitFail},
+	}
+	for _, tc := range tests {
+		t.Run(tc.point, func(t *testing.T) {
+			img := dumpImage(t, 8<<20, false, crashTime)
+			root := t.TempDir()
+			vmcore := filepath.Join(root, "127.0.0.1-2009-06-29-16:00", "vmcore")
+			cmd := exec.Command(bins["savecore"], "-D", "-d", root, img)
+			cmd.Env = append(os.Environ(), "TZ=UTC", "DUMPKIT_FAILPOINT="+tc.point)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "killed at %s:\n%s", tc.point, out)
+			ws := ee.Sys().(syscall.WaitStatus)
+			require.True(t, ws.Signaled(), "killed, not exited: %v\n%s", ws, out)
+			assert.Contains(t, string(out), "failpoint "+strings.SplitN(tc.point, ":", 2)[0])
+
+			if tc.vmcore {
+				require.FileExists(t, vmcore)
+				checkVmcoreFile(t, vmcore)
+			} else {
+				assert.NoFileExists(t, vmcore, "no vmcore before it is complete")
+			}
+			assert.Equal(t, tc.dumpKept, holdsDump(t, img))
+
+			code, stdout, _ := runCmd(t, "-D", "-d", root, img)
+			assert.Equal(t, tc.rerun, code)
+			if tc.rerunSaves {
+				assert.Equal(t, vmcore+"\n", stdout)
+				checkVmcoreFile(t, vmcore)
+				ents, err := os.ReadDir(filepath.Dir(vmcore))
+				require.NoError(t, err)
+				assert.Len(t, ents, 1, "temporary file of the killed run removed")
+				assert.False(t, holdsDump(t, img))
+			}
+		})
+	}
+}
+
+// checkVmcoreFile opens a vmcore with our reader and reads every page.
+func checkVmcoreFile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	require.NoError(t, err)
+	v, err := diskdump.OpenVmcore(f, fi.Size())
+	require.NoError(t, err)
+	var buf []byte
+	n := 0
+	for pfn := range v.Pages() {
+		buf, err = v.ReadPage(pfn, buf)
+		require.NoError(t, err, "PFN %d", pfn)
+		n++
+	}
+	assert.NotZero(t, n)
 }
