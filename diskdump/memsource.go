@@ -9,7 +9,9 @@ import (
 // MemorySource is the memory of the machine that crashed, as the kernel
 // writer (WriteDump) sees it: the PFN range, which PFNs are RAM, the bytes
 // of a page and the struct page attributes that dump_level tests (spec
-// §6.4).
+// §6.4). WriteDump calls it from several goroutines (WriterConfig.Workers):
+// implementations must be safe for concurrent use, or the caller sets
+// Workers to 1.
 type MemorySource interface {
 	// MaxPFN is max_pfn: one past the highest page frame number.
 	MaxPFN() uint64

@@ -61,6 +61,9 @@ type Stats struct {
 	// Excluded is the number of RAM pages the kernel excluded or did not
 	// reach (zero bits of a dumpable bitmap); 0 for one-bitmap dumps.
 	Excluded uint64
+	// StrayDenseBits counts set bits of the dense bitmap 2 beyond the
+	// number of RAM pages: corruption, ignored.
+	StrayDenseBits uint64
 }
 
 // OpenPartition reads the dump header, sub-header and bitmaps of a dump
@@ -140,7 +143,13 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 	}
 	p.want = p.dumped.Count()
 	p.dumpable = p.dumped
-	if !p.geo.TwoBitmaps() {
+	switch {
+	case hdr.Status.Compressed():
+		// A record stream (with one bitmap only if the header is damaged:
+		// the kernel always writes two when compressing; the records then
+		// follow the RAM pages). Its extent is known only by parsing it.
+		p.staticShort = uint64(size) < uint64(hdr.WrittenBlocks)*uint64(bs)
+	case !p.geo.TwoBitmaps():
 		// Full dump: page k is block first+k. The data extent is
 		// written_blocks, or for a strict dump interrupted before its final
 		// header write (status INCOMPLETED, written_blocks still at the
@@ -163,13 +172,11 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 			}
 			p.dumpable = d
 		}
-	} else if !hdr.Status.Compressed() {
+	default:
 		n := p.rawExtent()
 		p.staticShort = n < p.want || p.devBlocks < p.first+min(n, p.want)
-	} else {
-		p.staticShort = uint64(size) < uint64(hdr.WrittenBlocks)*uint64(bs)
 	}
-	p.stats = Stats{Expected: p.want, RAMPages: p.ramPages, LostBy: map[LossReason]uint64{}}
+	p.stats = Stats{Expected: p.want, RAMPages: p.ramPages, StrayDenseBits: p.extraDense, LostBy: map[LossReason]uint64{}}
 	if p.geo.TwoBitmaps() {
 		p.stats.Excluded = p.ramPages - p.want
 	}

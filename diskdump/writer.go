@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
+	"sync"
 	"time"
 )
 
@@ -51,6 +53,10 @@ type WriterConfig struct {
 	// (every block counts, headers included; a multi-block write that
 	// crosses the limit lands its first blocks only). 0 means no cut.
 	StopAfterBlocks int64
+	// Workers is the number of goroutines that read, check and compress
+	// pages ahead of the pass (0 means GOMAXPROCS, 1 none). The pass and
+	// every write stay sequential and in the kernel's order.
+	Workers int
 	// DeviceName appears in "start dumping to NAME"; default "dump".
 	DeviceName string
 	// OnSaved, when set, is called for every page whose data (raw block or
@@ -676,16 +682,8 @@ func wrIsZero(b []byte) bool {
 func (d *dumpWriter) content(pfn uint64, at PageAttrs, buf []byte, read bool) error {
 	switch {
 	case at.BadPage:
-		flags := at.Flags
-		if !d.cfg.Arch.Is64() {
-			flags &= math.MaxUint32
-		}
 		clear(buf)
-		copy(buf[:len(buf)-1], fmt.Sprintf("Bad page. PFN %d flags %x\n", pfn, flags))
-		if d.badLines < wrMaxConsoleBadPages {
-			d.console("disk_dump: Bad page. PFN %d flags %x", pfn, flags)
-		}
-		d.badLines++
+		copy(buf[:len(buf)-1], fmt.Sprintf("Bad page. PFN %d flags %x\n", pfn, d.badFlags(at)))
 	case at.Unmapped:
 		clear(buf)
 		copy(buf[:len(buf)-1], fmt.Sprintf("Unmapped page. PFN %d\n", pfn))
@@ -697,14 +695,147 @@ func (d *dumpWriter) content(pfn uint64, at PageAttrs, buf []byte, read bool) er
 	return nil
 }
 
-// deflate compresses one page the way diskdump_compress_gzip does: zlib
-// stream at level 1 (Z_BEST_SPEED), one Z_FINISH.
-func (d *dumpWriter) deflate(zw *zlib.Writer, out *bytes.Buffer, page []byte) []byte {
-	out.Reset()
-	zw.Reset(out)
-	_, _ = zw.Write(page)
-	_ = zw.Close()
-	return out.Bytes()
+// badFlags is page->flags as the kernel prints it (unsigned long).
+func (d *dumpWriter) badFlags(at PageAttrs) uint64 {
+	if !d.cfg.Arch.Is64() {
+		return at.Flags & math.MaxUint32
+	}
+	return at.Flags
+}
+
+// wrBatch is the number of RAM pages prepared ahead of the pass.
+const wrBatch = 128
+
+// wrJob is one RAM page prepared for the pass: attributes, the dump_level
+// decision, the content the kernel saves and, in compressed mode, its
+// deflated form.
+type wrJob struct {
+	pfn  uint64
+	at   PageAttrs
+	ok   bool
+	page []byte
+	z    []byte // deflated page, when compressing
+	err  error
+}
+
+// wrDeflater compresses pages the way diskdump_compress_gzip does: a zlib
+// stream at level 1 (Z_BEST_SPEED), one Z_FINISH. Deflate is deterministic,
+// so the zero page is compressed once.
+type wrDeflater struct {
+	zw    *zlib.Writer
+	out   bytes.Buffer
+	zeroZ []byte
+}
+
+func newWrDeflater(bs int) *wrDeflater {
+	z := &wrDeflater{}
+	z.out.Grow(bs + 512)
+	z.zw, _ = zlib.NewWriterLevel(&z.out, zlib.BestSpeed)
+	return z
+}
+
+func (z *wrDeflater) deflate(page, dst []byte) []byte {
+	if wrIsZero(page) && z.zeroZ != nil {
+		return append(dst[:0], z.zeroZ...)
+	}
+	z.out.Reset()
+	z.zw.Reset(&z.out)
+	_, _ = z.zw.Write(page)
+	_ = z.zw.Close()
+	if wrIsZero(page) {
+		z.zeroZ = bytes.Clone(z.out.Bytes())
+	}
+	return append(dst[:0], z.out.Bytes()...)
+}
+
+// prepare does the per-page work that does not depend on the pass's state.
+// It only reads d's configuration and source, so workers run it in
+// parallel.
+func (d *dumpWriter) prepare(j *wrJob, z *wrDeflater) {
+	j.at = d.src.Attrs(j.pfn)
+	ok, read, err := d.dumpable(j.pfn, j.at, j.page)
+	j.ok, j.err = ok, err
+	if err != nil || !ok {
+		return
+	}
+	if j.err = d.content(j.pfn, j.at, j.page, read); j.err != nil {
+		return
+	}
+	if z != nil {
+		j.z = z.deflate(j.page, j.z)
+	}
+}
+
+// wrPrep prepares batches of pages with a fixed set of workers.
+type wrPrep struct {
+	d       *dumpWriter
+	jobs    []wrJob
+	workers int
+	defl    []*wrDeflater
+	next    uint64 // next PFN to look at
+	n, pos  int    // jobs in the batch, next job to hand out
+}
+
+func newWrPrep(d *dumpWriter) *wrPrep {
+	w := d.cfg.Workers
+	if w <= 0 {
+		w = runtime.GOMAXPROCS(0)
+	}
+	w = min(w, 16)
+	p := &wrPrep{d: d, jobs: make([]wrJob, wrBatch), workers: w}
+	for i := range p.jobs {
+		p.jobs[i].page = make([]byte, d.bs)
+	}
+	p.defl = make([]*wrDeflater, w)
+	if d.cfg.Compress {
+		for i := range p.defl {
+			p.defl[i] = newWrDeflater(d.bs)
+		}
+	}
+	return p
+}
+
+// nextPage returns the next RAM page of the pass, prepared, or nil at the
+// end of RAM.
+func (p *wrPrep) nextPage() *wrJob {
+	if p.pos == p.n && !p.fill() {
+		return nil
+	}
+	p.pos++
+	return &p.jobs[p.pos-1]
+}
+
+func (p *wrPrep) fill() bool {
+	d := p.d
+	p.n, p.pos = 0, 0
+	for ; p.next < d.maxPFN && p.n < len(p.jobs); p.next++ {
+		if d.src.IsRAM(p.next) {
+			p.jobs[p.n].pfn = p.next
+			p.n++
+		}
+	}
+	if p.n == 0 {
+		return false
+	}
+	if p.workers == 1 || p.n < 2 {
+		for i := range p.n {
+			p.d.prepare(&p.jobs[i], p.defl[0])
+		}
+		return true
+	}
+	var wg sync.WaitGroup
+	per := (p.n + p.workers - 1) / p.workers
+	for w := 0; w*per < p.n; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w * per; i < min((w+1)*per, p.n); i++ {
+				p.d.prepare(&p.jobs[i], p.defl[w])
+			}
+		}(w)
+	}
+	wg.Wait()
+	return true
 }
 
 // writeMemory is write_memory: the pass over RAM. It reports whether it
@@ -727,27 +858,19 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 	inChunk := uint64(0)
 	chunkPages := uint64(1) << d.cfg.BlockOrder
 	// Compressed mode: a buffer of 2^cbo pages, flushed NR_BUFFER_PAGES at a time.
-	var cbuf, page []byte
+	var cbuf []byte
 	var fill, flushUnit uint64
-	var zw *zlib.Writer
-	var zout bytes.Buffer
-	var zeroZ []byte
 	if d.cfg.Compress {
 		cbo := max(d.cfg.BlockOrder, 2)
 		cbuf = make([]byte, (uint64(1)<<cbo)*bs)
 		flushUnit = ((uint64(1) << cbo) - 2) * bs
-		page = make([]byte, d.bs)
-		zout.Grow(d.bs + 512)
-		zw, _ = zlib.NewWriterLevel(&zout, zlib.BestSpeed)
 	} else {
 		chunk = make([]byte, chunkPages*bs)
 	}
 	var streamBase uint64 // data-area byte offset of cbuf[0]
+	prep := newWrPrep(d)
 
-	for pfn := uint64(0); pfn < d.maxPFN; pfn++ {
-		if !d.src.IsRAM(pfn) {
-			continue
-		}
+	for {
 		var over bool
 		if d.cfg.Compress {
 			over = blocks+fill/bs+2 >= remaining
@@ -755,51 +878,46 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 			over = blocks >= remaining
 		}
 		if over {
+			// Checked before each RAM page: is there one more?
+			if prep.nextPage() == nil {
+				break
+			}
 			short = true
 			d.res.PagesDisregarded = d.g.RAMBlocks - (d.emitted + d.skipped)
 			d.console("disk_dump: dump device is too small. %d pages will be disregarded", d.res.PagesDisregarded)
 			break
 		}
-		at := d.src.Attrs(pfn)
-		buf := page
-		if !d.cfg.Compress {
-			buf = chunk[inChunk*bs : (inChunk+1)*bs]
+		j := prep.nextPage()
+		if j == nil {
+			break
 		}
-		ok, read, err := d.dumpable(pfn, at, buf)
-		if err != nil {
-			return short, err
+		if j.err != nil {
+			return short, j.err
 		}
-		if err := d.setBitmap(ok); err != nil {
+		if err := d.setBitmap(j.ok); err != nil {
 			return short, err
 		}
 		processed = true
-		if !ok {
+		if !j.ok {
 			d.skipped++
 			continue
 		}
-		if err := d.content(pfn, at, buf, read); err != nil {
-			return short, err
+		if j.at.BadPage {
+			if d.badLines < wrMaxConsoleBadPages {
+				d.console("disk_dump: Bad page. PFN %d flags %x", j.pfn, d.badFlags(j.at))
+			}
+			d.badLines++
 		}
 		if d.cfg.Compress {
 			rec := cbuf[fill:]
-			d.order.PutUint64(rec[0:], at.Flags)
+			d.order.PutUint64(rec[0:], j.at.Flags)
 			var flags uint32
-			if at.Anon {
+			if j.at.Anon {
 				flags |= 2
 			}
-			var z []byte
-			if wrIsZero(buf) {
-				// Deflate is deterministic: compress the zero page once.
-				if zeroZ == nil {
-					zeroZ = bytes.Clone(d.deflate(zw, &zout, buf))
-				}
-				z = zeroZ
-			} else {
-				z = d.deflate(zw, &zout, buf)
-			}
-			data := buf
-			if len(z) < d.bs {
-				data = z
+			data := j.page
+			if len(j.z) < d.bs {
+				data = j.z
 				flags |= 1
 				d.res.PagesCompressed++
 			}
@@ -808,7 +926,7 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 			copy(rec[16:], data)
 			start := streamBase + fill
 			fill += 16 + uint64(len(data))
-			d.pending = append(d.pending, wrPendingPage{pfn: pfn, off: int64(start), end: int64(streamBase + fill)})
+			d.pending = append(d.pending, wrPendingPage{pfn: j.pfn, off: int64(start), end: int64(streamBase + fill)})
 			if fill >= flushUnit {
 				n := flushUnit / bs
 				err := d.writeData(dataBlk, cbuf[:flushUnit])
@@ -826,7 +944,8 @@ func (d *dumpWriter) writeMemory(maxWritten uint64) (short bool, err error) {
 				streamBase += flushUnit
 			}
 		} else {
-			d.pending = append(d.pending, wrPendingPage{pfn: pfn, off: int64(blocks * bs), end: int64((blocks + 1) * bs)})
+			copy(chunk[inChunk*bs:], j.page)
+			d.pending = append(d.pending, wrPendingPage{pfn: j.pfn, off: int64(blocks * bs), end: int64((blocks + 1) * bs)})
 			inChunk++
 			blocks++
 			if inChunk >= chunkPages {

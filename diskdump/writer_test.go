@@ -1018,13 +1018,17 @@ func BenchmarkWriteDump(b *testing.B) {
 			require.NoError(b, err)
 			defer f.Close()
 			blk := make([]byte, 4096<<2)
+			// The grids of both partition sizes the kernel may sample.
+			total := NewGeometry(4096, src.MaxPFN(), src.RAMPages(), false).TotalBlocks()
 			format := func() {
-				for c := range SampledChunks(dev, 2, 8) {
-					for i := uint64(0); i < c.N; i++ {
-						FillSignature(blk[i*4096:(i+1)*4096], c.Blk+i, binary.LittleEndian)
+				for _, size := range []uint64{dev, total} {
+					for c := range SampledChunks(size, 2, 8) {
+						for i := uint64(0); i < c.N; i++ {
+							FillSignature(blk[i*4096:(i+1)*4096], c.Blk+i, binary.LittleEndian)
+						}
+						_, err := f.WriteAt(blk[:c.N*4096], int64(c.Blk)*4096)
+						require.NoError(b, err)
 					}
-					_, err := f.WriteAt(blk[:c.N*4096], int64(c.Blk)*4096)
-					require.NoError(b, err)
 				}
 			}
 			require.NoError(b, f.Truncate(int64(dev)*4096))

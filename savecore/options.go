@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/dumpkit/dumpkit/diskdump"
 )
 
 // Options control a savecore run. The zero value saves into /var/crash in
@@ -37,6 +39,13 @@ type Options struct {
 	Location *time.Location
 	// ScriptTimeout bounds each script run; 0 means DefaultScriptTimeout.
 	ScriptTimeout time.Duration
+	// Module holds the diskdump module parameters (block_order,
+	// sample_rate, total_blocks) that decide which blocks the kernel checks
+	// for their format signature before it dumps. Erasing a dump rewrites
+	// those blocks, as diskdumpfmt's normal format does, so the partition is
+	// ready for the next panic. Nil reads them from /proc/diskdump or
+	// /sys/module/diskdump/parameters, else uses the module defaults.
+	Module *diskdump.ModuleParams
 }
 
 func (o *Options) logger() *slog.Logger {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/renameio/v2"
 
@@ -78,7 +80,9 @@ type dumpDir struct {
 // exists is refused (ErrDirExists) unless force is set or it holds nothing
 // but temporary files of an interrupted save, which are removed: a rerun
 // after an interruption then succeeds without -f, and nothing of a finished
-// save is ever overwritten without it. A symlink is refused in every case.
+// save is ever overwritten without it. A symlink is refused in every case,
+// and so is a directory not owned by root (or us) or writable by group or
+// others (ErrUnsafe), even with force.
 func prepareDir(root, name string, force bool, log *slog.Logger) (*dumpDir, error) {
 	d := &dumpDir{root: root, path: filepath.Join(root, name)}
 	fi, err := os.Lstat(d.path)
@@ -90,6 +94,12 @@ func prepareDir(root, name string, force bool, log *slog.Logger) (*dumpDir, erro
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("savecore: %s exists and is not a directory: %w", d.path, ErrDirExists)
+	}
+	// In a dump root where others may create entries (mode 1777) the
+	// directory may have been planted; one that others may write to lets
+	// them replace the vmcore. Never write into either.
+	if err := checkTrusted(d.path, fi); err != nil {
+		return nil, err
 	}
 	d.existed = true
 	ents, err := os.ReadDir(d.path)
@@ -143,18 +153,69 @@ func (d *dumpDir) removeIfEmpty() {
 	}
 }
 
-// ctxWriterAt fails writes once ctx is done, so that an interrupted save
-// stops at the next page and its temporary file is removed.
-type ctxWriterAt struct {
-	ctx context.Context
-	w   io.WriterAt
+// ctxFile fails writes once ctx is done, so that an interrupted save stops
+// at the next page and its temporary file is removed. It passes Truncate
+// on, which lets the vmcore writer size a sparse file exactly.
+type ctxFile struct {
+	ctx     context.Context
+	f       *os.File
+	written *atomic.Int64 // bytes written, for the "write" failpoint
+	wb      *writeback
 }
 
-func (c ctxWriterAt) WriteAt(p []byte, off int64) (int, error) {
+func (c ctxFile) WriteAt(p []byte, off int64) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.w.WriteAt(p, off)
+	n, err := c.f.WriteAt(p, off)
+	w := c.written.Add(int64(n))
+	for mib := (w - int64(n)) >> 20; mib < w>>20; mib++ {
+		Failpoint("write")
+	}
+	if err == nil && c.wb != nil {
+		c.wb.wrote(c.f, off+int64(n))
+	}
+	return n, err
+}
+
+// writebackChunk is how much written data savecore lets accumulate before
+// it starts its write-back.
+const writebackChunk = 16 << 20
+
+// writeback overlaps writing the vmcore to the disk with reading the
+// partition. The vmcore writers write front to back (headers that are
+// written last land below the window and are left to the final fsync):
+// each time writebackChunk more bytes are written, write-back of them is
+// started, and the chunk before is waited for and dropped from the page
+// cache. The final fsync then has at most two chunks left to write instead
+// of the whole vmcore, and a save keeps a bounded amount of dirty memory.
+// Errors are ignored: this only changes when data reaches the disk, and
+// the fsync that makes the vmcore durable reports any write error.
+type writeback struct {
+	mu      sync.Mutex
+	started int64 // write-back started for [0, started)
+	waited  int64 // written and dropped: [0, waited)
+}
+
+func (wb *writeback) wrote(f *os.File, end int64) {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	if end < wb.started+writebackChunk {
+		return
+	}
+	_ = blockdev.StartWriteback(f, wb.started, end-wb.started)
+	if wb.started > wb.waited {
+		_ = blockdev.AwaitWriteback(f, wb.waited, wb.started-wb.waited)
+		wb.waited = wb.started
+	}
+	wb.started = end
+}
+
+func (c ctxFile) Truncate(size int64) error {
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
+	return c.f.Truncate(size)
 }
 
 // writeDurable writes path atomically and durably. write gets a WriterAt on
@@ -174,7 +235,8 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 	if err := pf.Chmod(FileMode); err != nil {
 		return err
 	}
-	size, err := write(ctxWriterAt{ctx: ctx, w: pf.File})
+	Failpoint("before-write")
+	size, err := write(ctxFile{ctx: ctx, f: pf.File, written: new(atomic.Int64), wb: new(writeback)})
 	if err != nil {
 		return err
 	}
@@ -186,12 +248,18 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 	if err := pf.Truncate(size); err != nil {
 		return err
 	}
+	Failpoint("before-rename")
 	// CloseAtomicallyReplace fsyncs the file before the rename.
 	if err := pf.CloseAtomicallyReplace(); err != nil {
 		return err
 	}
+	Failpoint("after-rename")
 	if err := blockdev.SyncDir(dir); err != nil {
 		return err
 	}
-	return blockdev.SyncDir(filepath.Dir(dir))
+	if err := blockdev.SyncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	Failpoint("after-dirsync")
+	return nil
 }

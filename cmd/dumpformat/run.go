@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/savecore"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -68,7 +68,7 @@ Options:
                     SIGUSR1 prints one status line at any time
   -n                dry run: say what would be written, write nothing
   --json            with -c: the status, geometry and dump header as JSON;
-                    with -n: the plan as JSON
+                    with -n: the plan as JSON; with -R: what was written
   --arch A          x86_64, i386, ia64 or ppc64: block (page) size and byte
                     order of the signatures (default: the host, %s)
   --block-order N   module parameter block_order (default: the loaded
@@ -87,8 +87,9 @@ Rehearsal (-R):
                     default the largest whose uncompressed dump fits DEVICE,
                     at most 1 GiB
   --seed N          content seed of the synthetic machine (default 1)
-  --release R       utsname.release (default 2.6.9-89.ELsmp)
-  --nodename N      utsname.nodename (default rehearsal.example.com)
+  --release R       utsname.release (default 2.6.9-89.ELsmp; 2.6.9-89.EL on
+                    ia64 and ppc64)
+  --nodename N      utsname.nodename (default dumpkit.example.com)
 
 Exit codes when formatting or rehearsing:
   0    done
@@ -114,14 +115,19 @@ func usageErr(format string, args ...any) error {
 
 // options are the parsed command line.
 type options struct {
-	verbose, quiet, ignored, all, progress, initial, check, dryRun, json, version bool
-	rehearse                                                                      bool
-	arch                                                                          diskdump.Arch
-	blockOrder, sampleRate                                                        int
-	totalBlocks                                                                   uint64
-	set                                                                           map[string]bool // flags given explicitly
-	device                                                                        string
+	// Modes and switches.
+	check, initial, all, rehearse, dryRun, version bool
+	verbose, quiet, ignored, progress, json        bool
 
+	// Format parameters.
+	arch                   diskdump.Arch
+	blockOrder, sampleRate int
+	totalBlocks            uint64
+
+	set    map[string]bool // flags given explicitly
+	device string
+
+	// Rehearsal (-R).
 	core, ram, release, nodename string
 	compress                     bool
 	dumpLevel                    int
@@ -163,8 +169,8 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.IntVar(&o.dumpLevel, "dump-level", 0, "dump_level")
 	fs.StringVar(&o.ram, "ram", "", "RAM size")
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
-	fs.StringVar(&o.release, "release", "2.6.9-89.ELsmp", "utsname.release")
-	fs.StringVar(&o.nodename, "nodename", "rehearsal.example.com", "utsname.nodename")
+	fs.StringVar(&o.release, "release", "", "utsname.release")
+	fs.StringVar(&o.nodename, "nodename", "", "utsname.nodename")
 	return fs
 }
 
@@ -299,7 +305,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		default:
 			err = c.format()
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, errUsage) {
 			c.log.Error(err.Error())
 		}
 	}
@@ -308,7 +314,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "dumpformat: %s (see dumpformat -h)\n", strings.TrimPrefix(err.Error(), "usage: "))
 		return 255
-	case o.check:
+	case o != nil && o.check:
 		return int(status) // 0..7
 	case err == nil:
 		return 0
@@ -423,7 +429,9 @@ type headerJSON struct {
 	TotalRAMBlocks uint32            `json:"total_ram_blocks"`
 	DeviceBlocks   uint32            `json:"device_blocks"`
 	WrittenBlocks  uint32            `json:"written_blocks"`
-	NeededBlocks   uint64            `json:"needed_blocks"`
+	HeaderBlocks   uint64            `json:"header_blocks"`    // 2 + sub_hdr_size
+	FirstDataBlock uint64            `json:"first_data_block"` // header_blocks + bitmap_blocks
+	NeededBlocks   uint64            `json:"needed_blocks"`    // first_data_block + total_ram_blocks: a full dump
 	CurrentCPU     uint32            `json:"current_cpu"`
 	NrCPUs         int32             `json:"nr_cpus"`
 	Tasks          []uint64          `json:"tasks"`
@@ -455,6 +463,7 @@ func newHeaderJSON(h *diskdump.Header) *headerJSON {
 		Complete: h.Status.Complete(), Compressed: h.Status.Compressed(),
 		BlockSize: h.BlockSize, SubHdrSize: h.SubHdrSize, BitmapBlocks: h.BitmapBlocks, MaxMapnr: h.MaxMapnr,
 		TotalRAMBlocks: h.TotalRAMBlocks, DeviceBlocks: h.DeviceBlocks, WrittenBlocks: h.WrittenBlocks,
+		HeaderBlocks: 2 + uint64(max(h.SubHdrSize, 0)), FirstDataBlock: 2 + uint64(max(h.SubHdrSize, 0)) + uint64(h.BitmapBlocks),
 		NeededBlocks: neededBlocks(h), CurrentCPU: h.CurrentCPU, NrCPUs: h.NrCPUs, Tasks: h.Tasks,
 	}
 }
@@ -678,20 +687,20 @@ func (c *command) format() error {
 // overwritten. It returns descriptions of what was found.
 func (c *command) inspect(dev *blockdev.Device, name string) ([]string, error) {
 	o := c.o
-	bs := c.fp.BlockSize
 	sigs, err := blockdev.Probe(dev, dev.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	head := make([]byte, 2*bs)
-	if _, err := dev.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: reading blocks 0-1: %w", name, err)
+	// The checker also finds dumps written with another block size.
+	res, err := diskdump.CheckPartition(dev, dev.Size(), c.fp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var found []string
 	for _, s := range sigs {
 		found = append(found, s.String())
 	}
-	holdsDump := bytes.HasPrefix(head[bs:], []byte(diskdump.DumpSignature))
+	holdsDump := res.Status == diskdump.CheckHoldsDump || res.Status == diskdump.CheckSwapDump
 	if holdsDump {
 		found = append(found, "a dump in block 1")
 	}
@@ -715,7 +724,7 @@ func (c *command) inspect(dev *blockdev.Device, name string) ([]string, error) {
 	if holdsDump {
 		return nil, fmt.Errorf("%s holds a dump, run savecore first (or use -f to discard it)", name)
 	}
-	if !diskdump.CheckSignature(head[:bs], 0, c.fp.Order) {
+	if !res.Block0Valid {
 		return nil, fmt.Errorf("%s: block 0 carries no diskdump signature: needs initial format (dumpformat -f)", name)
 	}
 	return found, nil
@@ -768,6 +777,7 @@ func iec[T int64 | uint64 | float64](n T) string {
 // or a terminal) and prints one status line on SIGUSR1.
 type progress struct {
 	name       string
+	blockSize  int
 	w          io.Writer
 	log        *slog.Logger
 	show       bool
@@ -788,7 +798,7 @@ func (c *command) startProgress(name string, total uint64) *progress {
 	if f, ok := c.stderr.(*syncWriter).w.(*os.File); ok && !c.o.quiet && blockdev.IsTerminal(f) {
 		show = true
 	}
-	p := &progress{name: name, w: c.stderr, log: c.log, show: show, start: time.Now(), total: total,
+	p := &progress{name: name, blockSize: c.fp.BlockSize, w: c.stderr, log: c.log, show: show, start: time.Now(), total: total,
 		sig: make(chan os.Signal, 1), quit: make(chan struct{})}
 	signal.Notify(p.sig, statusSignal)
 	p.wg.Add(1)
@@ -813,6 +823,7 @@ func (c *command) startProgress(name string, total uint64) *progress {
 
 // update is the callback of the formatter.
 func (p *progress) update(done, total uint64) {
+	savecore.Failpoint("format") // crash-consistency tests (DUMPKIT_FAILPOINT)
 	p.done.Store(done)
 	if !p.show {
 		return
@@ -839,7 +850,7 @@ func (p *progress) line() string {
 	s := fmt.Sprintf("%s: %d/%d blocks (%.1f%%)", p.name, done, p.total, pct)
 	if el > 0 && done > 0 {
 		rate := float64(done) / el
-		s += fmt.Sprintf(", %.0f blocks/s", rate)
+		s += fmt.Sprintf(", %s/s", iec(rate*float64(p.blockSize)))
 		if done < p.total {
 			eta := time.Duration(float64(p.total-done) / rate * float64(time.Second))
 			s += ", ETA " + eta.Round(time.Second).String()

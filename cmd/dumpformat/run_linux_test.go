@@ -99,7 +99,7 @@ func TestLoopMounted(t *testing.T) {
 	code, out := checkJSONOf(t, dev)
 	assert.Equal(t, int(diskdump.CheckMounted), code)
 	assert.Contains(t, out.Reason, mnt)
-	for _, args := range [][]string{{}, {"-f"}, {"-a"}, {"-n"}, {"-f", "-n"}} {
+	for _, args := range [][]string{{}, {"-f"}, {"-a"}, {"-n"}, {"-f", "-n"}, {"-R"}} {
 		code, stdout, stderr := dumpformat(t, append(args, dev)...)
 		assert.Equal(t, 7, code, "%v: %s", args, stderr)
 		assert.Empty(t, stdout)
@@ -114,9 +114,11 @@ func TestLoopSwapon(t *testing.T) {
 	code, out := checkJSONOf(t, dev)
 	assert.Equal(t, int(diskdump.CheckMounted), code)
 	assert.Contains(t, out.Reason, "swap")
-	code, _, stderr := dumpformat(t, "-f", dev)
-	assert.Equal(t, 7, code, stderr)
-	assert.Contains(t, stderr, "active swap")
+	for _, args := range [][]string{{"-f"}, {"-R"}} {
+		code, _, stderr := dumpformat(t, append(args, dev)...)
+		assert.Equal(t, 7, code, stderr)
+		assert.Contains(t, stderr, "active swap")
+	}
 }
 
 func TestLoopHeldExclusively(t *testing.T) {
@@ -162,4 +164,18 @@ func TestLoop4KiBSectors(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	code, _ = checkJSONOf(t, dev)
 	assert.Equal(t, 0, code)
+}
+
+func TestLoopRehearsal(t *testing.T) {
+	_, dev := loopImage(t, 2100)
+	code, _, stderr := dumpformat(t, "-f", dev)
+	require.Equal(t, 0, code, stderr)
+	code, out, stderr := rehearse(t, "--ram", "4M", dev)
+	require.Equal(t, 0, code, stderr)
+	assert.Equal(t, "completed", out.Outcome)
+	code, chk := checkJSONOf(t, dev)
+	assert.Equal(t, int(diskdump.CheckHoldsDump), code)
+	require.NotNil(t, chk.Header)
+	assert.Equal(t, out.WrittenBlocks, uint64(chk.Header.WrittenBlocks))
+	assert.Equal(t, uint32(2100), chk.Header.DeviceBlocks)
 }

@@ -1,0 +1,293 @@
+// Command savecore saves the crash dumps that the diskdump kernel module
+// left on dump partitions as vmcore files for crash(8).
+//
+//	savecore [-D] [-f] [-p] [-P flags] [-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [-C CONFIG] [DEVICE...]
+//	savecore -V
+//
+// Run savecore -h for the flags and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/dumpkit/dumpkit/blockdev"
+	"github.com/dumpkit/dumpkit/savecore"
+)
+
+// Exit codes (STYLE.md, CLI.md, spec §9.1).
+const (
+	exitOK    = 0 // saved; in CONFIG mode also: no dump anywhere
+	exitFail  = 1 // any failure
+	exitUsage = 2 // usage error
+)
+
+// version is set at link time with -ldflags "-X main.version=...".
+var version = "devel"
+
+const help = `Usage:
+  savecore [-D] [-f] [-p] [-P flags] [-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [-C CONFIG] [DEVICE...]
+  savecore -V
+
+Save the crash dumps that the diskdump kernel module left on dump partitions
+as vmcore files for crash(8), in DIR/127.0.0.1-YYYY-MM-DD-HH:MM/vmcore (local
+time of the crash). DEVICE is a partition or a partition image file. With no
+DEVICE, every device of the DEVICE list in CONFIG is examined in order. The
+path of each vmcore written is printed on stdout; messages go to stderr.
+
+Flags:
+  -C CONFIG  sysconfig file (default /etc/sysconfig/diskdump) with
+             DEVICE=/dev/sda3:/dev/hda and optionally DUMPDIR=DIR
+  -d DIR     dump root (default DUMPDIR from CONFIG, else /var/crash);
+             scripts are looked for in DIR/scripts
+  -F FORMAT  vmcore format: elf, diskdump or kdump (default: elf for
+             uncompressed dumps, diskdump for compressed ones)
+  -D         delete the dump from the partition once its vmcore is durable
+             and restore the format signatures the kernel checks (a dump
+             that met read errors is kept)
+  -X         delete the dump from the partition without saving it
+  -f         save even if the dump directory already exists
+  -P FLAGS   page-flag mask (C integer: 8, 0x8, 010): pages whose page_flags
+             have any of these bits are stored uncompressed (compressed dumps)
+  -p         show progress on stderr (default when stderr is a terminal);
+             SIGUSR1 prints a status line at any time
+  -q         quiet: print errors only
+  -v         verbose: print debug messages
+  -V         print the version and exit
+  -h, --help print this help and exit
+
+Scripts, run with the arguments 127.0.0.1 and the dump directory when they
+are executable, owned by root (or the caller) and not group/world-writable:
+  DIR/scripts/diskdump-nospace  space is short: a non-zero exit makes savecore
+                                check once more, exit 0 gives up
+  DIR/scripts/diskdump-success  a vmcore was saved; its exit status is logged
+
+Exit status:
+  0  dump saved (with no DEVICE: every dump found was saved, or none was found)
+  1  any failure, including no dump on a named DEVICE, an existing dump
+     directory without -f, and not enough space (after diskdump-nospace)
+  2  usage error
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// parseInterspersed parses flags anywhere among the DEVICE arguments, as
+// GNU-style tools do, so "savecore /dev/sdb1 -D" means what it says. An
+// argument "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		consumed := args[:len(args)-fs.NArg()]
+		rest := fs.Args()
+		if len(consumed) > 0 && consumed[len(consumed)-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func usageError(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "savecore: "+format+" (savecore -h for help)\n", args...)
+	return exitUsage
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return "savecore (dumpkit) " + v
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("savecore", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	var (
+		del      = fs.Bool("D", false, "")
+		delOnly  = fs.Bool("X", false, "")
+		force    = fs.Bool("f", false, "")
+		prog     = fs.Bool("p", false, "")
+		mask     = fs.String("P", "", "")
+		verbose  = fs.Bool("v", false, "")
+		quiet    = fs.Bool("q", false, "")
+		showVer  = fs.Bool("V", false, "")
+		dir      = fs.String("d", "", "")
+		format   = fs.String("F", "", "")
+		confPath = fs.String("C", savecore.DefaultConfigPath, "")
+	)
+	devs, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		io.WriteString(stdout, help)
+		return exitOK
+	}
+	if err != nil {
+		return usageError(stderr, "%v", err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *showVer {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
+	if *del && *delOnly {
+		return usageError(stderr, "-D and -X exclude each other")
+	}
+	if *verbose && *quiet {
+		return usageError(stderr, "-v and -q exclude each other")
+	}
+	if err := savecore.CheckFormat(*format); err != nil {
+		return usageError(stderr, "-F: %s", trimPkg(err))
+	}
+	var maskVal uint64
+	if set["P"] {
+		if maskVal, err = savecore.ParseMask(*mask); err != nil {
+			return usageError(stderr, "-P: %s", trimPkg(err))
+		}
+	}
+	if set["d"] && *dir == "" {
+		return usageError(stderr, "-d needs a directory")
+	}
+
+	showProgress := *prog
+	if f, ok := stderr.(*os.File); ok && !*quiet && blockdev.IsTerminal(f) {
+		showProgress = true
+	}
+	con := newConsole(stderr, showProgress)
+	level := slog.LevelInfo
+	switch {
+	case *verbose:
+		level = slog.LevelDebug
+	case *quiet:
+		level = slog.LevelError
+	}
+	log := slog.New(slog.NewTextHandler(con, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			// The console and the journal stamp lines themselves.
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+
+	// CONFIG: required with no DEVICE or with -C; otherwise the default
+	// file is read, if it exists, for DUMPDIR only.
+	configMode := len(devs) == 0
+	var cfg *savecore.Config
+	if configMode || set["C"] || !set["d"] {
+		cfg, err = savecore.LoadConfig(*confPath)
+		if err != nil {
+			if configMode || set["C"] || !errors.Is(err, os.ErrNotExist) {
+				log.Error("cannot read the configuration", "config", *confPath, "err", err)
+				return exitFail
+			}
+			cfg = nil
+		}
+	}
+	if configMode {
+		devs = cfg.Devices
+		if len(devs) == 0 {
+			log.Warn("no DEVICE in the configuration: nothing to do", "config", *confPath)
+			return exitOK
+		}
+		log.Debug("devices from the configuration", "config", *confPath, "devices", devs)
+	}
+	root := *dir
+	if root == "" && cfg != nil {
+		root = cfg.DumpDir
+	}
+	if root == "" {
+		root = savecore.DefaultDir
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-usr1:
+				con.status()
+			case <-done:
+				return
+			}
+		}
+	}()
+	defer func() {
+		signal.Stop(usr1)
+		close(done)
+		<-exited
+		// A status request that arrived as the save ended is still answered.
+		select {
+		case <-usr1:
+			con.status()
+		default:
+		}
+	}()
+
+	opt := savecore.Options{
+		Dir:              root,
+		Format:           *format,
+		Delete:           *del,
+		DeleteOnly:       *delOnly,
+		Force:            *force,
+		UncompressedMask: maskVal,
+		Progress:         con.progress,
+		Logger:           log,
+	}
+	rep := savecore.SaveDevices(ctx, devs, opt)
+	if !configMode {
+		for _, r := range rep.Results {
+			if r.Outcome == savecore.OutcomeNoDump {
+				log.Error("no dump on the device", "device", r.Device)
+			}
+		}
+	}
+	for _, p := range rep.Paths() {
+		fmt.Fprintln(stdout, p)
+	}
+	switch {
+	case ctx.Err() != nil:
+		log.Error("interrupted")
+		return exitFail
+	case rep.Failed(!configMode):
+		return exitFail
+	default:
+		return exitOK
+	}
+}
+
+func trimPkg(err error) string {
+	s := err.Error()
+	const p = "savecore: "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}

@@ -1,0 +1,499 @@
+package savecore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/dumpkit/dumpkit/blockdev"
+	"github.com/dumpkit/dumpkit/diskdump"
+)
+
+// Device is a dump partition: a block device, an image file, or memory.
+// Erasing a dump (Options.Delete, Options.DeleteOnly) also needs
+// io.WriterAt; a device with a Flush() error method is flushed after the
+// erase.
+type Device interface {
+	io.ReaderAt
+	Size() int64
+}
+
+// Input is one device to examine.
+type Input struct {
+	Name string // for messages; blockdev names resolved symlinks as "given (real)"
+	Dev  Device // nil when Err is set
+	Err  error  // why the device could not be opened
+}
+
+// Outcome says what savecore did with one device.
+type Outcome int
+
+// Outcomes.
+const (
+	// OutcomeFailed: the device could not be read or its dump could not be
+	// saved; Result.Err says why. Nothing was erased.
+	OutcomeFailed Outcome = iota
+	// OutcomeNoDump: the device holds no dump (block 1 is not "DISKDUMP").
+	OutcomeNoDump
+	// OutcomeSaved: the dump was saved to Result.Path.
+	OutcomeSaved
+	// OutcomeDuplicate: the device holds a less complete copy of a crash
+	// whose other copy, on Result.SavedFrom, was saved (or was to be).
+	OutcomeDuplicate
+	// OutcomeErased: the dump was erased without saving (DeleteOnly).
+	OutcomeErased
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeFailed:
+		return "failed"
+	case OutcomeNoDump:
+		return "no dump"
+	case OutcomeSaved:
+		return "saved"
+	case OutcomeDuplicate:
+		return "duplicate"
+	case OutcomeErased:
+		return "erased"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Result is what happened to one device.
+type Result struct {
+	Device     string // Input.Name
+	Outcome    Outcome
+	Err        error            // set exactly when something failed, also after a save (erase failed)
+	Header     *diskdump.Header // the dump's header, when one was read
+	Dir        string           // dump directory of the crash (saved or meant to be)
+	Path       string           // the vmcore written (OutcomeSaved)
+	Format     string           // vmcore format written
+	Size       int64            // apparent size of the vmcore in bytes
+	Pages      uint64           // pages stored in the vmcore
+	Lost       uint64           // pages the dump should have held but that could not be recovered
+	Incomplete bool             // the vmcore is marked incomplete
+	Erased     bool             // the dump was invalidated on the partition
+	SavedFrom  string           // OutcomeDuplicate: the device whose copy was saved
+}
+
+// Failed reports whether anything went wrong with this device.
+func (r *Result) Failed() bool { return r.Err != nil }
+
+// Report lists the results in the order of the inputs.
+type Report struct {
+	Results []Result
+}
+
+// Paths returns the vmcore files written, in input order.
+func (r *Report) Paths() []string {
+	var ps []string
+	for _, res := range r.Results {
+		if res.Outcome == OutcomeSaved {
+			ps = append(ps, res.Path)
+		}
+	}
+	return ps
+}
+
+// Failed reports whether any device failed; with noDumpFails, a device
+// without a dump counts as a failure too (savecore DEVICE, spec §9.1).
+func (r *Report) Failed(noDumpFails bool) bool {
+	for _, res := range r.Results {
+		if res.Failed() || (noDumpFails && res.Outcome == OutcomeNoDump) {
+			return true
+		}
+	}
+	return false
+}
+
+// OpenDevices opens each path with blockdev.Open, read-write when write is
+// set (erasing needs it; on a block device that also refuses one that is
+// mounted or active swap) and read-only otherwise. A path that cannot be
+// opened gives an Input with Err set, so the caller reports it and goes on
+// with the next one. closeAll closes what was opened.
+func OpenDevices(paths []string, write bool) (inputs []Input, closeAll func()) {
+	mode := blockdev.ReadOnly
+	if write {
+		mode = blockdev.ReadWrite
+	}
+	var opened []*blockdev.Device
+	for _, p := range paths {
+		d, err := blockdev.Open(p, mode)
+		if err != nil {
+			inputs = append(inputs, Input{Name: p, Err: err})
+			continue
+		}
+		opened = append(opened, d)
+		inputs = append(inputs, Input{Name: d.Name(), Dev: d})
+	}
+	return inputs, func() {
+		for _, d := range opened {
+			d.Close()
+		}
+	}
+}
+
+// SaveDevices opens the devices at paths and saves their dumps (see Save).
+func SaveDevices(ctx context.Context, paths []string, opt Options) *Report {
+	inputs, closeAll := OpenDevices(paths, opt.Delete || opt.DeleteOnly)
+	defer closeAll()
+	return Save(ctx, inputs, opt)
+}
+
+// candidate is a device that holds a dump.
+type candidate struct {
+	res      *Result
+	in       Input
+	p        *diskdump.Partition
+	complete bool   // status COMPLETED
+	found    uint64 // recoverable pages, counted only to rank copies
+	unread   uint64 // pages lost to read errors while saving
+}
+
+// crashKey identifies a crash: the kernel writes the same header start on
+// every device it falls back to (spec §3.5).
+type crashKey struct {
+	sec, frac int64
+	uts       diskdump.Utsname
+	maxMapnr  uint32
+	blockSize int32
+}
+
+// Save examines every input in order and saves each dump found. Errors on
+// one device (cannot open, unreadable, corrupt, no space, ...) are recorded
+// in its Result and logged, and the next device is examined. Two devices
+// holding copies of the same crash (the kernel fell back to the next device
+// in the middle of the dump) give one vmcore, from the most complete copy;
+// with Options.Delete both copies are erased once it is durable.
+func Save(ctx context.Context, inputs []Input, opt Options) *Report {
+	log := opt.logger()
+	rep := &Report{Results: make([]Result, len(inputs))}
+	var cands []*candidate
+	for i, in := range inputs {
+		r := &rep.Results[i]
+		r.Device = in.Name
+		if err := ctx.Err(); err != nil {
+			r.Err = err
+			continue
+		}
+		if in.Err != nil {
+			r.Err = in.Err
+			log.Error("cannot open device", "device", in.Name, "err", in.Err)
+			continue
+		}
+		p, err := diskdump.OpenPartition(in.Dev, in.Dev.Size())
+		if errors.Is(err, diskdump.ErrNoDump) {
+			r.Outcome = OutcomeNoDump
+			log.Info("no dump on device", "device", in.Name)
+			continue
+		}
+		if err != nil {
+			r.Err = err
+			log.Error("cannot read the dump", "device", in.Name, "err", err)
+			continue
+		}
+		h := p.Header()
+		r.Header = h
+		r.Dir = filepath.Join(opt.root(), DirName(h.Time(), opt.Location))
+		log.Info("found dump", "device", in.Name, "crashed", h.Time().In(loc(opt.Location)).Format("2006-01-02 15:04:05 MST"),
+			"status", h.Status.String(), "host", h.Utsname.Nodename, "release", h.Utsname.Release, "arch", p.Arch().String())
+		log.Debug("dump header", "device", in.Name, "block_size", h.BlockSize, "max_mapnr", h.MaxMapnr,
+			"total_ram_blocks", h.TotalRAMBlocks, "bitmap_blocks", h.BitmapBlocks, "device_blocks", h.DeviceBlocks,
+			"written_blocks", h.WrittenBlocks, "nr_cpus", h.NrCPUs, "swap", p.IsSwap(), "geometry", p.Geometry().String())
+		cands = append(cands, &candidate{res: r, in: in, p: p, complete: h.Status.Complete()})
+	}
+	if len(cands) == 0 {
+		return rep
+	}
+	if !opt.DeleteOnly {
+		if err := checkRoot(opt.root()); err != nil {
+			log.Error("cannot save into the dump root", "dir", opt.root(), "err", err)
+			for _, c := range cands {
+				c.res.Err = err
+			}
+			return rep
+		}
+	}
+	var mp diskdump.ModuleParams
+	if opt.Delete || opt.DeleteOnly {
+		if opt.Module != nil {
+			mp = *opt.Module
+		} else {
+			var src string
+			mp, src = hostModuleParams(log)
+			log.Debug("module parameters for restoring signatures", "source", src, "block_order", mp.BlockOrder, "sample_rate", mp.SampleRate)
+		}
+	}
+	for _, g := range groupCopies(cands) {
+		if opt.DeleteOnly {
+			for _, c := range g {
+				if err := erase(c, mp, log); err != nil {
+					c.res.Err = err
+					continue
+				}
+				c.res.Outcome = OutcomeErased
+			}
+			continue
+		}
+		saveGroup(ctx, g, opt, mp, log)
+	}
+	return rep
+}
+
+func loc(l *time.Location) *time.Location {
+	if l == nil {
+		return time.Local
+	}
+	return l
+}
+
+// groupCopies groups candidates holding the same crash, keeping the order
+// of first appearance.
+func groupCopies(cands []*candidate) [][]*candidate {
+	var groups [][]*candidate
+	idx := map[crashKey]int{}
+	for _, c := range cands {
+		h := c.p.Header()
+		k := crashKey{sec: h.Sec, frac: h.Frac, uts: h.Utsname, maxMapnr: h.MaxMapnr, blockSize: h.BlockSize}
+		if i, ok := idx[k]; ok {
+			groups[i] = append(groups[i], c)
+			continue
+		}
+		idx[k] = len(groups)
+		groups = append(groups, []*candidate{c})
+	}
+	return groups
+}
+
+// rankCopies orders copies of one crash best first: the copy with the
+// most recoverable pages (counted with a pass over each copy), then a
+// COMPLETED one, then the one the kernel wrote furthest.
+func rankCopies(ctx context.Context, g []*candidate, log *slog.Logger) []*candidate {
+	if len(g) < 2 {
+		return g
+	}
+	names := make([]string, len(g))
+	for i, c := range g {
+		names[i] = c.in.Name
+	}
+	log.Warn("devices hold copies of the same crash (the kernel fell back to the next device): saving the most complete one",
+		"devices", names)
+	for _, c := range g {
+		c.found = countPages(ctx, c.p)
+		log.Info("copy of the crash", "device", c.in.Name, "status", c.p.Header().Status.String(), "recoverable_pages", c.found)
+	}
+	out := slices.Clone(g)
+	slices.SortStableFunc(out, func(a, b *candidate) int {
+		switch {
+		case a.found != b.found:
+			if a.found > b.found {
+				return -1
+			}
+			return 1
+		case a.complete != b.complete:
+			if a.complete {
+				return -1
+			}
+			return 1
+		}
+		wa, wb := a.p.Header().WrittenBlocks, b.p.Header().WrittenBlocks
+		switch {
+		case wa > wb:
+			return -1
+		case wa < wb:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// countPages counts the pages of a dump that can be recovered.
+func countPages(ctx context.Context, p *diskdump.Partition) uint64 {
+	var n uint64
+	for pg, err := range p.Pages() {
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil && pg != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// destinationError reports whether err is about where the vmcore goes
+// rather than about the device it comes from: trying another copy of the
+// same crash would fail the same way.
+func destinationError(err error) bool {
+	return errors.Is(err, ErrDirExists) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrUnsafe) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// saveGroup saves one crash from the best of its copies, falling back to
+// the next copy when reading one fails, then erases (Options.Delete) the
+// saved copy and the less complete ones, and runs diskdump-success.
+func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.ModuleParams, log *slog.Logger) {
+	order := rankCopies(ctx, g, log)
+	var saved *candidate
+	var tried []*candidate
+	for _, c := range order {
+		tried = append(tried, c)
+		err := saveOne(ctx, c, opt, log)
+		if err == nil {
+			saved = c
+			break
+		}
+		c.res.Err = err
+		log.Error("dump not saved", "device", c.in.Name, "err", err)
+		if destinationError(err) {
+			break
+		}
+	}
+	for _, c := range order {
+		if c == saved || slices.Contains(tried, c) {
+			continue
+		}
+		c.res.Outcome = OutcomeDuplicate
+		if saved != nil {
+			c.res.SavedFrom = saved.in.Name
+			log.Info("less complete copy of the saved crash not saved again", "device", c.in.Name, "saved_from", saved.in.Name)
+		}
+	}
+	if saved == nil {
+		return
+	}
+	if opt.Delete && saved.unread > 0 {
+		// Bad sectors may read on a retry or with another tool: a dump
+		// saved with read errors is not erased, nor are its other copies.
+		saved.res.Err = fmt.Errorf("savecore: %s: %d pages could not be read: the dump is kept on the partition despite -D (erase it with -X when the vmcore is enough)",
+			saved.in.Name, saved.unread)
+		log.Error("dump not erased", "device", saved.in.Name, "unreadable_pages", saved.unread)
+	} else if opt.Delete {
+		// The saved copy first, then the others; a copy that failed to
+		// save keeps its dump.
+		for _, c := range order {
+			if c.res.Outcome != OutcomeSaved && c.res.Outcome != OutcomeDuplicate {
+				continue
+			}
+			if err := erase(c, mp, log); err != nil {
+				c.res.Err = err
+				log.Error("cannot erase the dump", "device", c.in.Name, "err", err)
+			}
+		}
+	}
+	runScript(ctx, opt.root(), SuccessScript, saved.res.Dir, opt.ScriptTimeout, log)
+}
+
+// saveOne writes the vmcore of one copy: directory check, space check,
+// durable write. It fills c.res.
+func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) error {
+	p, r := c.p, c.res
+	name := filepath.Base(r.Dir)
+	d, err := prepareDir(opt.root(), name, opt.Force, log)
+	if err != nil {
+		return err
+	}
+	format := diskdump.DefaultVmcoreFormat(p)
+	if opt.Format != "" {
+		if format, err = diskdump.ParseVmcoreFormat(opt.Format); err != nil {
+			return err
+		}
+	}
+	vopt := diskdump.VmcoreOptions{Format: format, UncompressedMask: opt.UncompressedMask}
+	if opt.Progress != nil {
+		dev := c.in.Name
+		vopt.Progress = func(done, total int64) { opt.Progress(dev, done, total) }
+	}
+	need := diskdump.EstimateVmcoreSize(p, vopt)
+	if err := checkSpace(ctx, d, need, opt.ScriptTimeout, log); err != nil {
+		return err
+	}
+	if err := d.create(); err != nil {
+		return err
+	}
+	path := filepath.Join(d.path, VmcoreName)
+	log.Info("saving vmcore", "device", c.in.Name, "path", path, "format", format.String(), "estimate", iec(float64(need))+"B")
+	var vr *diskdump.VmcoreResult
+	err = writeDurable(ctx, path, func(w io.WriterAt) (int64, error) {
+		var err error
+		vr, err = diskdump.WriteVmcore(w, p, vopt)
+		if err != nil {
+			return 0, err
+		}
+		return vr.Size, nil
+	})
+	if err != nil {
+		d.removeIfEmpty()
+		return fmt.Errorf("savecore: writing %s: %w", path, err)
+	}
+	r.Outcome, r.Path, r.Format = OutcomeSaved, path, format.String()
+	r.Size, r.Pages, r.Lost, r.Incomplete = vr.Size, vr.Pages, vr.Lost, vr.Incomplete
+	// The reader also counts pages it found written but could not
+	// attribute to a PFN (written after the last bitmap flush).
+	r.Lost = max(r.Lost, p.Stats().Lost)
+	c.unread = p.Stats().LostBy[diskdump.LostIOError]
+	switch {
+	case r.Lost > 0 || !p.Header().Status.Complete():
+		log.Warn("dump was incomplete: saved every recoverable page, vmcore marked incomplete",
+			"device", c.in.Name, "status", p.Header().Status.String(), "pages_saved", vr.Pages, "pages_lost", r.Lost)
+	case vr.Incomplete:
+		log.Info("partial dump: pages the kernel excluded (dump_level) are absent from the vmcore",
+			"device", c.in.Name, "pages_saved", vr.Pages)
+	}
+	if vr.Errors != nil {
+		log.Debug("lost pages", "device", c.in.Name, "errors", vr.Errors.Error())
+	}
+	log.Info("vmcore saved", "path", path, "size", iec(float64(vr.Size))+"B", "pages", vr.Pages)
+	return nil
+}
+
+// erase invalidates the dump on its device (spec §9.4 step 9): block 1
+// gets its format signature back, or zeros on a swap partition; block 0 is
+// never touched. On a dedicated partition the blocks the kernel samples
+// before it dumps (spec §3.2) are then rewritten with their signatures, as
+// the rc script's diskdumpfmt run after savecore does (spec §8.2), because
+// the dump overwrote some of them and the kernel would refuse the partition
+// at the next panic. The device is flushed so the erase survives a crash.
+func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
+	w, ok := c.in.Dev.(io.WriterAt)
+	if !ok {
+		return fmt.Errorf("savecore: %s: %w", c.in.Name, ErrNotWritable)
+	}
+	p := c.p
+	bs, order := p.BlockSize(), p.Header().Layout.Order
+	Failpoint("before-erase")
+	if err := diskdump.InvalidateDump(w, bs, order, p.IsSwap()); err != nil {
+		return fmt.Errorf("savecore: erasing the dump on %s: %w", c.in.Name, err)
+	}
+	c.res.Erased = true
+	Failpoint("after-invalidate")
+	if !p.IsSwap() && mp.SampleRate >= 0 {
+		fp := diskdump.FormatParams{BlockSize: bs, Order: order, BlockOrder: mp.BlockOrder, SampleRate: mp.SampleRate}
+		if mp.HasTotalBlocks {
+			fp.TotalBlocks = mp.TotalBlocks
+		}
+		blocks := uint64(c.in.Dev.Size()) / uint64(bs)
+		if err := diskdump.FormatNormal(w, c.in.Dev, blocks, fp, false, nil); err != nil {
+			if f, ok := c.in.Dev.(interface{ Flush() error }); ok {
+				f.Flush()
+			}
+			return fmt.Errorf("savecore: %s: dump erased, but restoring the format signatures failed (run dumpformat): %w", c.in.Name, err)
+		}
+	}
+	Failpoint("after-erase")
+	if f, ok := c.in.Dev.(interface{ Flush() error }); ok {
+		if err := f.Flush(); err != nil {
+			return fmt.Errorf("savecore: flushing %s: %w", c.in.Name, err)
+		}
+	}
+	Failpoint("after-flush")
+	log.Info("dump erased from the partition", "device", c.in.Name, "swap", p.IsSwap())
+	return nil
+}
