@@ -791,6 +791,25 @@ func TestDumpLevelDecisions(t *testing.T) {
 	})
 }
 
+// TestWriteDumpNosaveFree: with dump_level bit 4 the kernel tags free
+// pages PG_nosave_free before the pass; a free page kept by the private
+// rule carries the bit in its record.
+func TestWriteDumpNosaveFree(t *testing.T) {
+	const bs = 4096
+	for _, level := range []int{17, 21} {
+		src := &wrFixedSource{attrs: []PageAttrs{{}, {Free: true, Private: true, LRU: true, Flags: 1 << PGPrivate}, {Free: true}},
+			zero: []bool{false, false, false}}
+		cfg := wrTestConfig(ArchX86_64, true, level, 2)
+		img := wrNewLogDev(wrFormatted(20, bs, binary.LittleEndian), bs)
+		_, err := WriteDump(img, 20, src, cfg)
+		require.NoError(t, err)
+		d := wrDecodeTestDump(t, img.Bytes(), ArchX86_64)
+		require.Contains(t, d.pflags, uint64(1))
+		assert.Equal(t, level&4 != 0, d.pflags[1]&(1<<PGNosaveFree) != 0, "level %d", level)
+		assert.Equal(t, level&4 == 0, d.pages[2] != nil, "free page 2 at level %d", level)
+	}
+}
+
 // TestWriteDumpTextPages: bad and unmapped pages become text pages in a
 // full dump and are excluded in a partial one.
 func TestWriteDumpTextPages(t *testing.T) {
