@@ -371,6 +371,7 @@ var checkStatusNames = [...]string{
 	CheckMounted:      "mounted or in use",
 }
 
+// String says the status in words, as dumpformat -c prints it.
 func (s CheckStatus) String() string {
 	if s >= 0 && int(s) < len(checkStatusNames) {
 		return checkStatusNames[s]
@@ -446,6 +447,10 @@ func CheckPartition(r io.ReaderAt, size int64, fp FormatParams) (*CheckResult, e
 	holdsDump := bytes.HasPrefix(b1, []byte(DumpSignature))
 	if holdsDump {
 		res.Header, res.HeaderErr = ParseHeader(b1, HeaderCheck{DeviceBlocks: res.DeviceBlocks, BaseOff: int64(bs), BaseBlk: 1})
+	} else if h, err := otherBlockSizeDump(r, size, bs); err != nil {
+		return nil, err
+	} else if h != nil {
+		holdsDump, res.Header = true, h
 	}
 	switch {
 	case res.Swap && holdsDump:
@@ -476,6 +481,33 @@ func CheckPartition(r io.ReaderAt, size int64, fp FormatParams) (*CheckResult, e
 	}
 	res.Status, res.Reason = CheckReady, fmt.Sprintf("block 0 and all %d sampled blocks carry valid signatures", res.Sampled)
 	return res, nil
+}
+
+// dumpBlockSizes are the page sizes of kernels that may have written a dump.
+var dumpBlockSizes = []int{4096, 8192, 16384, 65536}
+
+// otherBlockSizeDump looks for a dump written with a block size other than
+// the one being checked (an ia64 dump checked with x86_64 parameters): a
+// dump header in block 1 of that size that decodes and names that block
+// size. A dump is a dump whatever the parameters of the check.
+func otherBlockSizeDump(r io.ReaderAt, size int64, bs int) (*Header, error) {
+	for _, alt := range dumpBlockSizes {
+		if alt == bs || size < 3*int64(alt) {
+			continue
+		}
+		b := make([]byte, alt)
+		if err := readAtFull(r, b, int64(alt)); err != nil {
+			return nil, err
+		}
+		if !bytes.HasPrefix(b, []byte(DumpSignature)) {
+			continue
+		}
+		h, err := ParseHeader(b, HeaderCheck{DeviceBlocks: uint64(size) / uint64(alt), BaseOff: int64(alt), BaseBlk: 1})
+		if err == nil && int(h.BlockSize) == alt {
+			return h, nil
+		}
+	}
+	return nil, nil
 }
 
 // checkSampled checks the signature of every block the kernel samples,

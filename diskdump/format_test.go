@@ -469,6 +469,33 @@ func TestCheckPartitionBadHeader(t *testing.T) {
 	assert.ErrorAs(t, res.HeaderErr, &fe)
 }
 
+func TestCheckPartitionOtherBlockSize(t *testing.T) {
+	// An ia64 dump (16 KiB blocks) checked with x86_64 parameters: the
+	// first 4 KiB of its block 0 look like a valid 4 KiB block 0.
+	ia64 := FormatParams{BlockSize: 16384, Order: binary.LittleEndian, BlockOrder: 2, SampleRate: 8}
+	const blocks = 300
+	img := formatted(t, blocks, ia64)
+	res, err := CheckPartition(bytes.NewReader(img), int64(len(img)), defaultFP)
+	require.NoError(t, err)
+	require.Equal(t, CheckNeedsFormat, res.Status, "no dump: block 1 of 4 KiB is part of block 0")
+
+	copy(img[16384:], dumpHeaderBlock(t, 16384, ArchIA64, blocks))
+	res, err = CheckPartition(bytes.NewReader(img), int64(len(img)), defaultFP)
+	require.NoError(t, err)
+	assert.Equal(t, CheckHoldsDump, res.Status)
+	require.NotNil(t, res.Header)
+	assert.Equal(t, int32(16384), res.Header.BlockSize)
+	assert.Equal(t, "ia64", res.Header.Utsname.Machine)
+
+	// A header naming another block size is not taken for a dump.
+	img = formatted(t, blocks, ia64)
+	copy(img[16384:], dumpHeaderBlock(t, 8192, ArchIA64, blocks))
+	res, err = CheckPartition(bytes.NewReader(img), int64(len(img)), defaultFP)
+	require.NoError(t, err)
+	assert.Equal(t, CheckNeedsFormat, res.Status)
+	assert.Nil(t, res.Header)
+}
+
 func TestInvalidateDump(t *testing.T) {
 	const blocks = 1100
 	bs := 4096
@@ -542,6 +569,18 @@ func FuzzCheckPartition(f *testing.F) {
 	f.Add(bytes.Clone(img))
 	f.Add(img[:3*bs])
 	f.Add([]byte("diskdump"))
+	// The first blocks of partitions holding dumps from the writer, raw and
+	// compressed.
+	for _, compress := range []bool{false, true} {
+		const devBlocks = 600
+		part := formatted(f, devBlocks, defaultFP)
+		cfg := DefaultWriterConfig(ArchX86_64)
+		cfg.Compress = compress
+		m := NewSyntheticMachine(SyntheticConfig{Arch: ArchX86_64, MemBytes: 2 << 20, Seed: 3})
+		_, err := WriteDump(memfile.New(part), devBlocks, m, cfg)
+		require.NoError(f, err)
+		f.Add(part[:8*bs])
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, fp := range []FormatParams{defaultFP, withTotal(defaultFP, 5)} {
 			res, err := CheckPartition(bytes.NewReader(data), int64(len(data)), fp)
@@ -549,9 +588,10 @@ func FuzzCheckPartition(f *testing.F) {
 			require.GreaterOrEqual(t, res.Status, CheckReady)
 			require.Less(t, res.Status, CheckMounted)
 			if res.Header != nil {
-				b, err := res.Header.EncodeBlock(bs)
+				hbs := int(res.Header.BlockSize)
+				b, err := res.Header.EncodeBlock(hbs)
 				require.NoError(t, err)
-				h2, err := ParseHeader(b, HeaderCheck{DeviceBlocks: res.DeviceBlocks, BaseOff: int64(bs), BaseBlk: 1})
+				h2, err := ParseHeader(b, HeaderCheck{DeviceBlocks: uint64(len(data) / hbs), BaseOff: int64(hbs), BaseBlk: 1})
 				require.NoError(t, err)
 				require.Equal(t, res.Header, h2)
 			}

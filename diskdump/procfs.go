@@ -88,7 +88,9 @@ func ParseProcDiskdump(r io.Reader) (*ProcDiskdump, error) {
 // SetParam sets a parameter from its module-parameter name and text value,
 // as found in /proc/diskdump or /sys/module/diskdump/parameters/NAME.
 // Unknown names are ignored.
-func (m *ModuleParams) SetParam(name, value string) error { return m.set(name, strings.TrimSpace(value)) }
+func (m *ModuleParams) SetParam(name, value string) error {
+	return m.set(name, strings.TrimSpace(value))
+}
 
 func (m *ModuleParams) set(k, v string) error {
 	num := func() (int64, error) {

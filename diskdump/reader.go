@@ -143,7 +143,13 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 	}
 	p.want = p.dumped.Count()
 	p.dumpable = p.dumped
-	if !p.geo.TwoBitmaps() {
+	switch {
+	case hdr.Status.Compressed():
+		// A record stream (with one bitmap only if the header is damaged:
+		// the kernel always writes two when compressing; the records then
+		// follow the RAM pages). Its extent is known only by parsing it.
+		p.staticShort = uint64(size) < uint64(hdr.WrittenBlocks)*uint64(bs)
+	case !p.geo.TwoBitmaps():
 		// Full dump: page k is block first+k. The data extent is
 		// written_blocks, or for a strict dump interrupted before its final
 		// header write (status INCOMPLETED, written_blocks still at the
@@ -166,11 +172,9 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 			}
 			p.dumpable = d
 		}
-	} else if !hdr.Status.Compressed() {
+	default:
 		n := p.rawExtent()
 		p.staticShort = n < p.want || p.devBlocks < p.first+min(n, p.want)
-	} else {
-		p.staticShort = uint64(size) < uint64(hdr.WrittenBlocks)*uint64(bs)
 	}
 	p.stats = Stats{Expected: p.want, RAMPages: p.ramPages, StrayDenseBits: p.extraDense, LostBy: map[LossReason]uint64{}}
 	if p.geo.TwoBitmaps() {

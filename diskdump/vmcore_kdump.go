@@ -154,6 +154,11 @@ type pageCodec struct {
 	b   int
 	zw  *zlib.Writer
 	out fixedBuffer
+	// zero is the zlib stream of a zero page, made once: zero pages are
+	// common (a third of a freshly booted machine) and deflate spends
+	// most of its time on Huffman tables, as much for a zero page as for
+	// any other. The stream is the same bytes deflate would produce.
+	zero []byte
 }
 
 func newPageCodec(b int) *pageCodec {
@@ -168,6 +173,20 @@ func newPageCodec(b int) *pageCodec {
 // smaller than the page (it is then stored raw). The result is valid
 // until the next call.
 func (c *pageCodec) deflate(src []byte) (out []byte, ok bool) {
+	if len(src) == c.b && isZero(src) {
+		if c.zero == nil {
+			out, ok := c.compress(src)
+			if !ok {
+				return nil, false
+			}
+			c.zero = bytes.Clone(out)
+		}
+		return c.zero, true
+	}
+	return c.compress(src)
+}
+
+func (c *pageCodec) compress(src []byte) (out []byte, ok bool) {
 	c.out.b = c.out.b[:0]
 	c.zw.Reset(&c.out)
 	if _, err := c.zw.Write(src); err != nil {

@@ -8,7 +8,10 @@
 // short), streams the vmcore into that directory through renameio, fsyncs the
 // file, the dump directory and the dump root, and only then, with
 // Options.Delete, invalidates the dump on the partition
-// (diskdump.InvalidateDump) and flushes the device. After a save it runs
+// (diskdump.InvalidateDump), rewrites the format signatures of the blocks
+// the kernel samples before its next dump (diskdump.FormatNormal with the
+// module's block_order and sample_rate; not on swap partitions, whose
+// block 1 is only zeroed) and flushes the device. After a save it runs
 // DIR/scripts/diskdump-success.
 //
 // When the kernel fell back to a second device in the middle of a dump, two

@@ -177,3 +177,53 @@ func TestFaultWriteErrorDuringErase(t *testing.T) {
 	_, err = diskdump.OpenPartition(bad, bad.Size())
 	assert.False(t, errors.Is(err, diskdump.ErrNoDump), "dump still there")
 }
+
+// TestFaultDeviceVanishes: the device goes away in the middle of the save
+// (a USB disk unplugged, a multipath device failing over): every read
+// after that fails with ENXIO. What was read is saved and marked
+// incomplete, the error says which device and how much was lost, and with
+// -D the dump stays on the partition (the backing medium is untouched).
+// Loop devices cannot be detached while open and this kernel has no
+// device-mapper, so the fault is injected above blockdev.
+func TestFaultDeviceVanishes(t *testing.T) {
+	// Incompressible pages: the compressed data area is big enough for
+	// progress reports in the middle.
+	mix := diskdump.PageMix{Random: 1}
+	for _, r := range []rehearsal{{arch: diskdump.ArchX86_64, mem: 8 << 20}, {arch: diskdump.ArchX86_64, mem: 12 << 20, compress: true, mix: mix}} {
+		t.Run(map[bool]string{false: "raw", true: "compressed"}[r.compress], func(t *testing.T) {
+			good, _, wr := r.memImage(t)
+			pristine := append([]byte(nil), good.Bytes()...)
+			dev := blockdevtest.NewFaultDevice(good.Bytes())
+			dev.Path = "/dev/sdz1"
+			var gone bool
+			dev.FailRead = func(off int64, n int) error {
+				if gone {
+					return syscall.ENXIO
+				}
+				return nil
+			}
+			dev.FailWrite = dev.FailRead
+			opt, logs := testOptions(t)
+			opt.Delete = true
+			opt.Progress = func(_ string, done, total int64) {
+				if done > 0 && done < total {
+					gone = true
+				}
+			}
+			rep := Save(context.Background(), []Input{{Name: "/dev/sdz1", Dev: dev}}, opt)
+			res := rep.Results[0]
+			require.True(t, gone, "progress was reported mid-way")
+			require.Error(t, res.Err, "savecore exits 1")
+			assert.Contains(t, res.Err.Error(), "/dev/sdz1")
+			assert.True(t, rep.Failed(true))
+			assert.False(t, res.Erased)
+			assert.Contains(t, logs.String(), "no such device or address")
+			if res.Outcome == OutcomeSaved {
+				assert.True(t, res.Incomplete)
+				assert.NotZero(t, res.Lost)
+				assert.Less(t, res.Pages, wr.Recoverable.Count())
+			}
+			assert.Equal(t, pristine, good.Bytes(), "the device's content is untouched")
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/renameio/v2"
@@ -159,6 +160,7 @@ type ctxFile struct {
 	ctx     context.Context
 	f       *os.File
 	written *atomic.Int64 // bytes written, for the "write" failpoint
+	wb      *writeback
 }
 
 func (c ctxFile) WriteAt(p []byte, off int64) (int, error) {
@@ -170,7 +172,43 @@ func (c ctxFile) WriteAt(p []byte, off int64) (int, error) {
 	for mib := (w - int64(n)) >> 20; mib < w>>20; mib++ {
 		Failpoint("write")
 	}
+	if err == nil && c.wb != nil {
+		c.wb.wrote(c.f, off+int64(n))
+	}
 	return n, err
+}
+
+// writebackChunk is how much written data savecore lets accumulate before
+// it starts its write-back.
+const writebackChunk = 16 << 20
+
+// writeback overlaps writing the vmcore to the disk with reading the
+// partition. The vmcore writers write front to back (headers that are
+// written last land below the window and are left to the final fsync):
+// each time writebackChunk more bytes are written, write-back of them is
+// started, and the chunk before is waited for and dropped from the page
+// cache. The final fsync then has at most two chunks left to write instead
+// of the whole vmcore, and a save keeps a bounded amount of dirty memory.
+// Errors are ignored: this only changes when data reaches the disk, and
+// the fsync that makes the vmcore durable reports any write error.
+type writeback struct {
+	mu      sync.Mutex
+	started int64 // write-back started for [0, started)
+	waited  int64 // written and dropped: [0, waited)
+}
+
+func (wb *writeback) wrote(f *os.File, end int64) {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	if end < wb.started+writebackChunk {
+		return
+	}
+	_ = blockdev.StartWriteback(f, wb.started, end-wb.started)
+	if wb.started > wb.waited {
+		_ = blockdev.AwaitWriteback(f, wb.waited, wb.started-wb.waited)
+		wb.waited = wb.started
+	}
+	wb.started = end
 }
 
 func (c ctxFile) Truncate(size int64) error {
@@ -198,7 +236,7 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 		return err
 	}
 	Failpoint("before-write")
-	size, err := write(ctxFile{ctx: ctx, f: pf.File, written: new(atomic.Int64)})
+	size, err := write(ctxFile{ctx: ctx, f: pf.File, written: new(atomic.Int64), wb: new(writeback)})
 	if err != nil {
 		return err
 	}

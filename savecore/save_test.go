@@ -163,7 +163,7 @@ func TestSaveSamples(t *testing.T) {
 			defer f.Close()
 			fi, err := f.Stat()
 			require.NoError(t, err)
-			chk, err := diskdump.CheckPartition(f, fi.Size(), diskdump.FormatParams{BlockSize: 4096, Order: diskdump.ArchX86_64.ByteOrder(), BlockOrder: 2, SampleRate: -1})
+			chk, err := diskdump.CheckPartition(f, fi.Size(), diskdump.FormatParams{BlockSize: 4096, Order: diskdump.ArchX86_64.ByteOrder(), BlockOrder: 2, SampleRate: 8})
 			require.NoError(t, err)
 			assert.Equal(t, diskdump.CheckReady, chk.Status, chk.Reason)
 		})

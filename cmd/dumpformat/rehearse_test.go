@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dumpkit/dumpkit/diskdump"
@@ -178,6 +179,27 @@ func TestRehearsalThenFormat(t *testing.T) {
 	assert.Equal(t, 0, code)
 }
 
+func TestDumpOfAnotherArchIsKept(t *testing.T) {
+	// An ia64 dump (16 KiB blocks) looked at with the host's 4 KiB
+	// parameters: the first 4 KiB of its block 0 pass for a valid block 0,
+	// so only the checker's search for other block sizes protects it.
+	path := imageFile(t, 2100, 0)
+	formatFile(t, path, "--arch", "ia64")
+	code, _, stderr := rehearse(t, "--arch", "ia64", "--ram", "4M", path)
+	require.Equal(t, 0, code, stderr)
+	before := readFile(t, path)
+	for _, args := range [][]string{{}, {"-a"}} {
+		code, _, stderr = dumpformat(t, append(args, path)...)
+		assert.Equal(t, 255, code)
+		assert.Contains(t, stderr, "holds a dump, run savecore first")
+	}
+	assert.Equal(t, before, readFile(t, path))
+	code, out := checkJSONOf(t, path)
+	assert.Equal(t, int(diskdump.CheckHoldsDump), code)
+	require.NotNil(t, out.Header)
+	assert.Equal(t, int32(16384), out.Header.BlockSize)
+}
+
 func TestParseRAM(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -201,6 +223,8 @@ func TestParseRAM(t *testing.T) {
 	code, _, stderr := dumpformat(t, "-R", "--ram", "lots", path)
 	assert.Equal(t, 255, code)
 	assert.Contains(t, stderr, `--ram "lots"`)
+	assert.Contains(t, stderr, "see dumpformat -h")
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
 }
 
 // writeELFCore writes a minimal little-endian ELF64 x86_64 core file whose

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -116,14 +115,19 @@ func usageErr(format string, args ...any) error {
 
 // options are the parsed command line.
 type options struct {
-	verbose, quiet, ignored, all, progress, initial, check, dryRun, json, version bool
-	rehearse                                                                      bool
-	arch                                                                          diskdump.Arch
-	blockOrder, sampleRate                                                        int
-	totalBlocks                                                                   uint64
-	set                                                                           map[string]bool // flags given explicitly
-	device                                                                        string
+	// Modes and switches.
+	check, initial, all, rehearse, dryRun, version bool
+	verbose, quiet, ignored, progress, json        bool
 
+	// Format parameters.
+	arch                   diskdump.Arch
+	blockOrder, sampleRate int
+	totalBlocks            uint64
+
+	set    map[string]bool // flags given explicitly
+	device string
+
+	// Rehearsal (-R).
 	core, ram, release, nodename string
 	compress                     bool
 	dumpLevel                    int
@@ -301,7 +305,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		default:
 			err = c.format()
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, errUsage) {
 			c.log.Error(err.Error())
 		}
 	}
@@ -310,7 +314,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "dumpformat: %s (see dumpformat -h)\n", strings.TrimPrefix(err.Error(), "usage: "))
 		return 255
-	case o.check:
+	case o != nil && o.check:
 		return int(status) // 0..7
 	case err == nil:
 		return 0
@@ -683,20 +687,20 @@ func (c *command) format() error {
 // overwritten. It returns descriptions of what was found.
 func (c *command) inspect(dev *blockdev.Device, name string) ([]string, error) {
 	o := c.o
-	bs := c.fp.BlockSize
 	sigs, err := blockdev.Probe(dev, dev.Size())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	head := make([]byte, 2*bs)
-	if _, err := dev.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: reading blocks 0-1: %w", name, err)
+	// The checker also finds dumps written with another block size.
+	res, err := diskdump.CheckPartition(dev, dev.Size(), c.fp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	var found []string
 	for _, s := range sigs {
 		found = append(found, s.String())
 	}
-	holdsDump := bytes.HasPrefix(head[bs:], []byte(diskdump.DumpSignature))
+	holdsDump := res.Status == diskdump.CheckHoldsDump || res.Status == diskdump.CheckSwapDump
 	if holdsDump {
 		found = append(found, "a dump in block 1")
 	}
@@ -720,7 +724,7 @@ func (c *command) inspect(dev *blockdev.Device, name string) ([]string, error) {
 	if holdsDump {
 		return nil, fmt.Errorf("%s holds a dump, run savecore first (or use -f to discard it)", name)
 	}
-	if !diskdump.CheckSignature(head[:bs], 0, c.fp.Order) {
+	if !res.Block0Valid {
 		return nil, fmt.Errorf("%s: block 0 carries no diskdump signature: needs initial format (dumpformat -f)", name)
 	}
 	return found, nil

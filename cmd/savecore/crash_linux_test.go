@@ -139,7 +139,8 @@ func TestKillHarness(t *testing.T) {
 		t.Skip("builds savecore and kills it many times")
 	}
 	full := os.Getenv("DUMPKIT_KILLHARNESS") == "full"
-	bin := buildTools(t, "savecore")["savecore"]
+	bins := buildTools(t, "savecore", "dumpformat")
+	bin := bins["savecore"]
 	mem := uint64(12 << 20)
 	if full {
 		mem = 64 << 20
@@ -199,6 +200,27 @@ func TestKillHarness(t *testing.T) {
 					for _, e := range ents {
 						if e.Name() != savecore.VmcoreName {
 							assert.True(t, isTempName(e.Name()), "unexpected file %s left in %s", e.Name(), ddir)
+						}
+					}
+
+					// Killed during the erase: block 1 no longer holds the
+					// dump but the sampled blocks may still lack their
+					// signatures; the boot script's dumpformat -c must see a
+					// device that needs a (normal) format or is ready, so it
+					// restores them before registering the device.
+					if !haveDump {
+						c := exec.Command(bins["dumpformat"], "-c", "--arch", "x86_64", "--block-order", "2", "--sample-rate", "8", img)
+						err := c.Run()
+						code := 0
+						var ee *exec.ExitError
+						if errors.As(err, &ee) {
+							code = ee.ExitCode()
+						} else {
+							require.NoError(t, err)
+						}
+						assert.Contains(t, []int{0, 3}, code, "dumpformat -c after a kill at %s", pt)
+						if pt == "after-flush" {
+							assert.Equal(t, 0, code, "the erase restored the signatures")
 						}
 					}
 

@@ -51,6 +51,8 @@ Flags:
   -F FORMAT  vmcore format: elf, diskdump or kdump (default: elf for
              uncompressed dumps, diskdump for compressed ones)
   -D         delete the dump from the partition once its vmcore is durable
+             and restore the format signatures the kernel checks (a dump
+             that met read errors is kept)
   -X         delete the dump from the partition without saving it
   -f         save even if the dump directory already exists
   -P FLAGS   page-flag mask (C integer: 8, 0x8, 010): pages whose page_flags
@@ -225,10 +227,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	done := make(chan struct{})
-	defer close(done)
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		for {
 			select {
 			case <-usr1:
@@ -236,6 +237,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case <-done:
 				return
 			}
+		}
+	}()
+	defer func() {
+		signal.Stop(usr1)
+		close(done)
+		<-exited
+		// A status request that arrived as the save ended is still answered.
+		select {
+		case <-usr1:
+			con.status()
+		default:
 		}
 	}()
 

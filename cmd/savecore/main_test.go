@@ -21,6 +21,13 @@ var crashTime = time.Date(2009, 6, 29, 16, 0, 0, 0, time.UTC)
 // bytes into a new partition image file and returns its path.
 func dumpImage(t testing.TB, mem uint64, compress bool, when time.Time) string {
 	t.Helper()
+	return dumpImageCut(t, mem, compress, when, 0)
+}
+
+// dumpImageCut is dumpImage with a power cut after stopAfter block writes
+// (0: none).
+func dumpImageCut(t testing.TB, mem uint64, compress bool, when time.Time, stopAfter int64) string {
+	t.Helper()
 	m := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: mem, Seed: 7})
 	blocks := 3 + 2*diskdump.BitmapBlocksFor(m.MaxPFN(), 4096) + m.MaxPFN() + 8
 	p := filepath.Join(t.TempDir(), "part.img")
@@ -34,7 +41,7 @@ func dumpImage(t testing.TB, mem uint64, compress bool, when time.Time) string {
 		return p // formatted, no dump
 	}
 	cfg := diskdump.DefaultWriterConfig(diskdump.ArchX86_64)
-	cfg.Compress, cfg.Time = compress, when
+	cfg.Compress, cfg.Time, cfg.StopAfterBlocks = compress, when, stopAfter
 	_, err = diskdump.WriteDump(f, blocks, m, cfg)
 	require.NoError(t, err)
 	return p
@@ -278,4 +285,23 @@ func TestClock(t *testing.T) {
 	assert.Equal(t, "0:09", clock(9*time.Second))
 	assert.Equal(t, "1:05", clock(65*time.Second))
 	assert.Equal(t, "2:00:01", clock(2*time.Hour+time.Second))
+}
+
+// TestConfigFallbackCopies: the kernel fell back from the first DEVICE to
+// the second in the middle of the dump. One vmcore is saved, from the
+// complete copy, and -D erases both.
+func TestConfigFallbackCopies(t *testing.T) {
+	cut := dumpImageCut(t, 4<<20, false, crashTime, 400)
+	full := dumpImage(t, 4<<20, false, crashTime)
+	root := t.TempDir()
+	conf := filepath.Join(t.TempDir(), "diskdump")
+	require.NoError(t, os.WriteFile(conf, []byte("DEVICE="+cut+":"+full+"\nDUMPDIR="+root+"\n"), 0o644))
+	code, out, errOut := runCmd(t, "-D", "-C", conf)
+	assert.Equal(t, exitOK, code)
+	assert.Equal(t, vmcorePath(root)+"\n", out, "saved once")
+	assert.Contains(t, errOut, "copies of the same crash")
+	assert.Contains(t, errOut, "saved_from="+full)
+	assert.False(t, holdsDump(t, cut), "incomplete copy erased")
+	assert.False(t, holdsDump(t, full), "saved copy erased")
+	checkVmcoreFile(t, vmcorePath(root))
 }

@@ -1,9 +1,12 @@
-package savecore
-
 // Security of what savecore writes: a crash dump holds all of the
 // machine's memory (keys, passwords), so the dump directory is 0700 and
-// the vmcore 0600 whatever the umask, and savecore never writes into a
-// dump directory that someone else could have planted or can write to.
+// the vmcore 0600 whatever the umask, savecore never writes into a dump
+// directory that someone else could have planted or can write to, and
+// scripts others could have changed are not run. What file-based tests
+// without root cannot cover: files owned by another user (chown) and a
+// file system that is really full (tmpfs).
+
+package savecore
 
 import (
 	"context"
@@ -89,4 +92,58 @@ func TestSecurityPlantedDumpDirectory(t *testing.T) {
 			assert.NoError(t, err, "dump kept")
 		})
 	}
+}
+
+// TestSecurityUntrustedScripts: diskdump-success and diskdump-nospace run
+// as root with the dump directory as argument; one that others could have
+// changed (writable by group or others, or owned by another user) is not
+// run, and the log says so and why.
+func TestSecurityUntrustedScripts(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, script string)
+	}{
+		{"group-writable", func(t *testing.T, s string) { require.NoError(t, os.Chmod(s, 0o775)) }},
+		{"world-writable", func(t *testing.T, s string) { require.NoError(t, os.Chmod(s, 0o757)) }},
+		{"scripts directory world-writable", func(t *testing.T, s string) { require.NoError(t, os.Chmod(filepath.Dir(s), 0o777)) }},
+		{"owned by another user", func(t *testing.T, s string) {
+			if os.Geteuid() != 0 {
+				t.Skip("chown needs root")
+			}
+			require.NoError(t, os.Chown(s, 65534, 65534))
+		}},
+	}
+	r := rehearsal{arch: diskdump.ArchX86_64}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dev, _, _ := r.memImage(t)
+			opt, logs := testOptions(t)
+			ran := filepath.Join(t.TempDir(), "ran")
+			t.Setenv("RAN", ran)
+			script := writeScript(t, opt.Dir, SuccessScript, `touch "$RAN"`, 0o755)
+			tc.setup(t, script)
+			rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
+			require.NoError(t, rep.Results[0].Err, "an untrusted script does not fail the save")
+			assert.NoFileExists(t, ran, "the script must not run")
+			assert.Contains(t, logs.String(), "script not run")
+			assert.Contains(t, logs.String(), script)
+		})
+	}
+	t.Run("nospace script untrusted", func(t *testing.T) {
+		dev, _, _ := r.memImage(t)
+		root := smallFS(t, "1m")
+		opt, logs := testOptions(t)
+		opt.Dir = root
+		ran := filepath.Join(t.TempDir(), "ran")
+		t.Setenv("RAN", ran)
+		script := writeScript(t, root, NospaceScript, `touch "$RAN"; exit 1`, 0o757)
+		rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
+		res := rep.Results[0]
+		require.ErrorIs(t, res.Err, ErrNoSpace)
+		var se *SpaceError
+		require.ErrorAs(t, res.Err, &se)
+		assert.Equal(t, "not trusted", se.Script)
+		assert.NoFileExists(t, ran)
+		assert.Contains(t, logs.String(), script)
+	})
 }
