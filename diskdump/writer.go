@@ -753,6 +753,10 @@ func (z *wrDeflater) deflate(page, dst []byte) []byte {
 // parallel.
 func (d *dumpWriter) prepare(j *wrJob, z *wrDeflater) {
 	j.at = d.src.Attrs(j.pfn)
+	if d.cfg.DumpLevel&4 != 0 && !d.cfg.FreeListCorrupt && j.at.Free {
+		// diskdump_mark_free_pages tags free pages PG_nosave_free.
+		j.at.Flags |= 1 << PGNosaveFree
+	}
 	ok, read, err := d.dumpable(j.pfn, j.at, j.page)
 	j.ok, j.err = ok, err
 	if err != nil || !ok {
