@@ -239,9 +239,17 @@ func TestWriteVmcoreSamples(t *testing.T) {
 				s := loadVmSample(t, name)
 				p := s.open(t)
 				mf := memfile.New(nil)
-				res, err := WriteVmcore(mf, p, VmcoreOptions{Format: f})
+				var last, total int64
+				progress := func(done, tot int64) {
+					assert.GreaterOrEqual(t, done, last, "progress goes forward")
+					assert.LessOrEqual(t, done, tot)
+					last, total = done, tot
+				}
+				res, err := WriteVmcore(mf, p, VmcoreOptions{Format: f, Progress: progress})
 				require.NoError(t, err)
 				require.NoError(t, res.Errors)
+				assert.Equal(t, int64(p.Header().WrittenBlocks)*int64(p.BlockSize()), total, "total is the extent the kernel wrote")
+				assert.Equal(t, total, last)
 				assert.Equal(t, uint64(len(s.pages)), res.Pages)
 				assert.Equal(t, int64(len(mf.Bytes())), res.Size)
 				assert.Equal(t, p.Incomplete(), res.Incomplete)
