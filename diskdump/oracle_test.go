@@ -139,7 +139,15 @@ func sha(b []byte) string {
 func checkOracle(t *testing.T, path string, f VmcoreFormat, want map[uint64]string, maxPFN uint64, pageSize int) {
 	t.Helper()
 	l := runVmcorePages(t, path)
-	require.Equal(t, 0, l.rc, "vmcore_pages.py exit status")
+	if l.rc != 0 {
+		var bad []string
+		for _, pfn := range l.order {
+			if strings.HasPrefix(l.pages[pfn], "ERROR") && len(bad) < 5 {
+				bad = append(bad, strconv.FormatUint(pfn, 10)+" "+l.pages[pfn])
+			}
+		}
+		require.Equal(t, 0, l.rc, "vmcore_pages.py exit status; header %v; first errors %q", l.header, bad)
+	}
 	assert.True(t, strings.HasPrefix(l.header["bounds"], "ok"), "bounds: %s", l.header["bounds"])
 	assert.Equal(t, strconv.Itoa(pageSize), l.header["page_size"])
 	assert.Equal(t, strconv.FormatUint(maxPFN, 10), l.header["max_pfn"])
@@ -217,7 +225,13 @@ func writeTemp(t *testing.T, name string, img []byte) string {
 
 func TestOracleSynthetic(t *testing.T) {
 	requireOracle(t, true)
+	// The architecture matrix (TestVmcoreMatrix) runs the readers on
+	// partitions of the real writer; here only what it cannot produce:
+	// records the reader reports lost.
 	for _, tc := range synthCases() {
+		if tc.name != "x86_64 partial lost" {
+			continue
+		}
 		d := newSynthDump(t, tc.cfg)
 		want := map[uint64]string{}
 		for pfn, p := range d.want {

@@ -25,9 +25,9 @@ func rtMachine(a Arch, big bool, seed uint64) *SyntheticMachine {
 	cfg := SyntheticConfig{Arch: a, Seed: seed, Mix: rtMix, BadPFNs: []uint64{200}, UnmappedPFNs: []uint64{201}}
 	if big {
 		cfg.MemBytes = 16500 * ps
-		cfg.Holes = []PhysRange{{640 << 10, 1 << 20}, {600 * ps, 16200 * ps}}
+		cfg.Holes = []PhysRange{{640 << 10, 1 << 20}, {300 * ps, 16300 * ps}}
 	} else {
-		cfg.MemBytes = 520 * ps
+		cfg.MemBytes = 400 * ps
 	}
 	return NewSyntheticMachine(cfg)
 }

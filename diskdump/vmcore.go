@@ -95,10 +95,10 @@ type VmcoreResult struct {
 const maxJoinedErrors = 64
 
 // Truncater is implemented by outputs that can set their length (*os.File,
-// memfile). WriteVmcore uses it to give the file its exact final length;
-// for other io.WriterAt outputs it writes the last byte of an ELF vmcore
-// whose last page is a hole, and otherwise relies on the output being
-// empty at the start.
+// memfile). WriteVmcore truncates such an output to zero before writing and
+// to the exact final length at the end. Other io.WriterAt outputs must be
+// empty; WriteVmcore then writes the last byte of a file whose end would
+// otherwise be a hole.
 type Truncater interface {
 	Truncate(size int64) error
 }
@@ -110,6 +110,7 @@ type vpage = Page
 // seen through the reader's API. It is separate from *Partition so the
 // encoders can be tested on any page sequence.
 type vmSource struct {
+	arch       Arch // the partition's architecture (header machine or layout)
 	hdr        *Header
 	sub        *SubHeader
 	ram        *Bitmap     // PFN-indexed bitmap 1
@@ -117,6 +118,14 @@ type vmSource struct {
 	incomplete func() bool // partial or incomplete dump (asked after the pages)
 	pages      iter.Seq2[*vpage, error]
 	total      int64 // bytes of the partition the pages come from (progress)
+}
+
+// archOf is the dump's architecture: the reader's, else utsname.machine's.
+func (s *vmSource) archOf() Arch {
+	if s.arch != ArchUnknown {
+		return s.arch
+	}
+	return s.hdr.Arch()
 }
 
 func (s *vmSource) blockSize() int   { return int(s.hdr.BlockSize) }
@@ -147,7 +156,7 @@ func estimateVmcoreSize(s *vmSource, f VmcoreFormat) int64 {
 	switch f {
 	case FormatELF:
 		// Headers, the pages, and the block holding the last byte.
-		return elfHeaderSize(s.hdr.Arch(), s.blockSize()) + n*b + b
+		return elfHeaderSize(s.archOf(), s.blockSize()) + n*b + b
 	default:
 		meta := (1 + s.subBlocks() + 2*s.ramBlocks()) * b
 		// The table and the data, each rounded up to a block.
@@ -164,6 +173,16 @@ func writeVmcore(w io.WriterAt, s *vmSource, f VmcoreFormat, opt VmcoreOptions) 
 		return nil, err
 	}
 	res := &VmcoreResult{Format: f}
+	if f != FormatELF && f != FormatDiskdump && f != FormatKdump {
+		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, ErrUnsupportedVersion)
+	}
+	// Holes and unused table entries are never written: start from an
+	// empty file when the output can be truncated.
+	if tr, ok := w.(Truncater); ok {
+		if err := tr.Truncate(0); err != nil {
+			return nil, fmt.Errorf("diskdump: truncating the vmcore output: %w", err)
+		}
+	}
 	var err error
 	switch f {
 	case FormatELF:
@@ -187,7 +206,7 @@ func partitionSource(p *Partition) *vmSource {
 		end = int64(h.DeviceBlocks)
 	}
 	return &vmSource{
-		hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
+		arch: p.Arch(), hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
 		incomplete: p.Incomplete, pages: p.Pages(), total: end * bs,
 	}
 }
@@ -213,9 +232,10 @@ func resolveFormat(p *Partition, f VmcoreFormat) VmcoreFormat {
 // written (an error of w, an unknown format or an unusable dump); the
 // result then describes what was done.
 //
-// w should be empty or an output implementing Truncater: the writers skip
-// holes (ELF) and unused parts of the page_desc table (DISKDUMP, KDUMP),
-// which must read as zeros.
+// The writers skip holes (ELF) and unused parts of the page_desc table
+// (DISKDUMP, KDUMP), which must read as zeros: an output implementing
+// Truncater is truncated to zero first and to its final size at the end;
+// any other output must be empty.
 func WriteVmcore(w io.WriterAt, p *Partition, opt VmcoreOptions) (*VmcoreResult, error) {
 	return writeVmcore(w, partitionSource(p), resolveFormat(p, opt.Format), opt)
 }

@@ -94,9 +94,9 @@ func (t *tableWriter) addDesc(pfn uint64, off int64, size, flags uint32, pageFla
 	if t.n >= t.nmax {
 		return fmt.Errorf("diskdump: more pages than the dumpable bitmap allows (%d): %w", t.nmax, ErrCorrupt)
 	}
-	var d [pageDescSize]byte
-	putPageDesc(d[:], t.o, off, size, flags, pageFlags)
-	t.desc = append(t.desc, d[:]...)
+	n := len(t.desc)
+	t.desc = t.desc[:n+pageDescSize]
+	putPageDesc(t.desc[n:], t.o, off, size, flags, pageFlags)
 	t.n++
 	t.stored.Set(pfn)
 	if len(t.desc) == cap(t.desc) {

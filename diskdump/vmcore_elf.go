@@ -174,7 +174,7 @@ type elfCoreInfo struct {
 }
 
 func newELFCoreInfo(s *vmSource, partial bool) elfCoreInfo {
-	a := s.hdr.Arch()
+	a := s.archOf()
 	ci := elfCoreInfo{arch: a, pageSize: s.blockSize(), maxPFN: s.maxPFN(), partial: partial}
 	cpu := int(s.hdr.CurrentCPU)
 	if cpu < len(s.hdr.Tasks) {
@@ -300,7 +300,7 @@ const elfRunPages = 64
 // H + pfn*B, holes left sparse, headers written last (when the partial
 // flag is known), the file extended to H + max_mapnr*B.
 func writeELF(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult) error {
-	a := s.hdr.Arch()
+	a := s.archOf()
 	if a.ELFMachine() == 0 {
 		return fmt.Errorf("diskdump: ELF vmcore for machine %q: %w", s.hdr.Utsname.Machine, ErrUnsupportedVersion)
 	}

@@ -143,8 +143,9 @@ func (v *Vmcore) Partial() bool {
 	return !v.hdr.Status.Complete() || v.npages != v.ram.Count()
 }
 
-// NumPages is the number of pages stored (DISKDUMP, KDUMP) or readable
-// (ELF: every page frame the PT_LOAD segments cover).
+// NumPages is the number of page descriptors (set bits of the dumpable
+// bitmap; DISKDUMP, KDUMP) or of page frames the PT_LOAD segments cover
+// (ELF).
 func (v *Vmcore) NumPages() uint64 {
 	if v.format != FormatELF {
 		return v.npages
@@ -156,13 +157,19 @@ func (v *Vmcore) NumPages() uint64 {
 	return n
 }
 
-// Pages yields the PFNs whose data the file holds in ascending order (ELF:
-// every PFN a PT_LOAD covers, holes included).
+// Pages yields the PFNs whose data the file holds in ascending order:
+// those set in both bitmaps (DISKDUMP, KDUMP), or every PFN a PT_LOAD
+// covers, holes included (ELF).
 func (v *Vmcore) Pages() iter.Seq[uint64] {
 	return func(yield func(uint64) bool) {
 		if v.format != FormatELF {
 			for p := range v.dump.All() {
-				if p >= v.maxPFN || !yield(p) {
+				if p >= v.maxPFN {
+					return
+				}
+				// A page outside bitmap 1 is not memory, whatever
+				// bitmap 2 says (crash refuses to read it too).
+				if v.ram.Test(p) && !yield(p) {
 					return
 				}
 			}
@@ -285,9 +292,15 @@ func openDiskdump(r io.ReaderAt, size int64) (*Vmcore, error) {
 	if b > size {
 		return nil, fieldErr(0, 0, "block_size", ErrTruncated, "file of %d bytes is shorter than one %d-byte block", size, b)
 	}
-	h, err = ParseHeader(first[:b], HeaderCheck{DeviceBlocks: uint64(size / b)})
+	h, err = ParseHeader(first[:b], HeaderCheck{})
 	if err != nil {
 		return nil, err
+	}
+	// Everything up to the table must be in the file before anything is
+	// allocated from these fields.
+	if need := (1 + int64(h.SubHdrSize) + int64(h.BitmapBlocks)) * b; need > size {
+		return nil, fieldErr(int64(h.Layout.FieldOffset("bitmap_blocks")), 0, "bitmap_blocks", ErrTruncated,
+			"header, sub-header and bitmaps need %d bytes, the file has %d", need, size)
 	}
 	v.hdr, v.order, v.pageSize, v.maxPFN = h, h.Layout.Order, int(b), uint64(h.MaxMapnr)
 	v.format = FormatDiskdump
@@ -426,13 +439,13 @@ func openELF(r io.ReaderAt, size int64) (*Vmcore, error) {
 			if l.filesz > l.memsz {
 				return nil, fieldErr(phOff, -1, "p_filesz", ErrCorrupt, "p_filesz 0x%x > p_memsz 0x%x", l.filesz, l.memsz)
 			}
-			if l.off > uint64(size) || l.paddr+l.memsz < l.paddr {
-				return nil, fieldErr(phOff, -1, "p_offset", ErrCorrupt, "segment at 0x%x (paddr 0x%x, size 0x%x) is outside the file", l.off, l.paddr, l.memsz)
+			if l.paddr+l.memsz < l.paddr || l.off+l.filesz < l.off || l.off > 1<<62 {
+				return nil, fieldErr(phOff, -1, "p_offset", ErrCorrupt, "segment at 0x%x (paddr 0x%x, size 0x%x) overflows", l.off, l.paddr, l.memsz)
 			}
-			if !is64 && l.paddr == 0 && l.filesz == elf32MaxFilesz {
+			if !is64 && l.paddr == 0 && l.filesz == elf32MaxFilesz && uint64(size) > l.off {
 				// i386 PAE: p_filesz saturated ([REC] spec §13 item 11);
 				// like crash, take the data extent from the file.
-				l.filesz = uint64(size) - l.off
+				l.filesz = max(l.filesz, uint64(size)-l.off)
 				l.memsz = max(l.memsz, l.filesz)
 			}
 			if len(v.loads) == 0 && align >= 4096 && align <= 65536 && align&(align-1) == 0 {
@@ -444,13 +457,12 @@ func openELF(r io.ReaderAt, size int64) (*Vmcore, error) {
 	if len(v.loads) == 0 {
 		return nil, fieldErr(int64(phoff), -1, "program headers", ErrCorrupt, "no PT_LOAD segment")
 	}
+	// Segment data beyond the end of the file is not an error here: a
+	// truncated vmcore still opens, and ReadPage reports the pages it
+	// lacks (ErrTruncated).
 	b := uint64(v.pageSize)
 	for _, l := range v.loads {
 		v.maxPFN = max(v.maxPFN, (l.paddr+l.memsz)/b)
-		if l.filesz > uint64(size)-l.off {
-			return nil, fieldErr(int64(l.off), -1, "PT_LOAD", ErrTruncated,
-				"segment data [0x%x, 0x%x) extends beyond the end of the file (%d bytes)", l.off, l.off+l.filesz, size)
-		}
 	}
 	return v, nil
 }

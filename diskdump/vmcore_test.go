@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,17 +42,15 @@ func synthCases() []struct {
 		name string
 		cfg  synthConfig
 	}{
-		{"x86_64 raw full", synthConfig{arch: ArchX86_64, maxPFN: 17000, holes: [][2]uint64{{159, 256}, {9000, 9100}}, seed: 1}},
-		{"x86_64 compressed", synthConfig{arch: ArchX86_64, maxPFN: 6000, holes: [][2]uint64{{159, 256}}, compressed: true, seed: 2}},
-		{"x86_64 partial lost", synthConfig{arch: ArchX86_64, maxPFN: 6000, holes: [][2]uint64{{0, 1}, {159, 256}}, compressed: true, seed: 3,
-			excluded: func(p uint64) bool { return p%11 == 4 }, lost: func(p uint64) bool { return p%397 == 5 }}},
-		{"x86_64 interrupted", synthConfig{arch: ArchX86_64, maxPFN: 6000, compressed: true, stopAt: 4321, seed: 4}},
-		{"i386 raw", synthConfig{arch: ArchI386, maxPFN: 6000, holes: [][2]uint64{{159, 256}}, seed: 5}},
-		{"i386 compressed partial", synthConfig{arch: ArchI386, maxPFN: 6000, compressed: true, seed: 6,
+		{"x86_64 raw full", synthConfig{arch: ArchX86_64, maxPFN: 1200, holes: [][2]uint64{{159, 256}, {700, 800}}, seed: 1}},
+		{"x86_64 compressed", synthConfig{arch: ArchX86_64, maxPFN: 800, holes: [][2]uint64{{159, 256}}, compressed: true, seed: 2}},
+		{"x86_64 partial lost", synthConfig{arch: ArchX86_64, maxPFN: 800, holes: [][2]uint64{{0, 1}, {159, 256}}, compressed: true, seed: 3,
+			excluded: func(p uint64) bool { return p%11 == 4 }, lost: func(p uint64) bool { return p%97 == 5 }}},
+		{"x86_64 interrupted", synthConfig{arch: ArchX86_64, maxPFN: 800, compressed: true, stopAt: 555, seed: 4}},
+		{"i386 compressed partial", synthConfig{arch: ArchI386, maxPFN: 800, compressed: true, seed: 6,
 			excluded: func(p uint64) bool { return p%13 == 0 }}},
-		{"ppc64 compressed", synthConfig{arch: ArchPPC64, maxPFN: 6000, compressed: true, seed: 7}},
-		{"ppc64 raw", synthConfig{arch: ArchPPC64, maxPFN: 6000, holes: [][2]uint64{{4000, 5000}}, seed: 8}},
-		{"ia64 compressed", synthConfig{arch: ArchIA64, maxPFN: 3000, holes: [][2]uint64{{100, 1000}}, compressed: true, seed: 9}},
+		{"ppc64 raw", synthConfig{arch: ArchPPC64, maxPFN: 800, holes: [][2]uint64{{300, 500}}, seed: 8}},
+		{"ia64 compressed", synthConfig{arch: ArchIA64, maxPFN: 600, holes: [][2]uint64{{100, 300}}, compressed: true, seed: 9}},
 	}
 }
 
@@ -240,9 +239,17 @@ func TestWriteVmcoreSamples(t *testing.T) {
 				s := loadVmSample(t, name)
 				p := s.open(t)
 				mf := memfile.New(nil)
-				res, err := WriteVmcore(mf, p, VmcoreOptions{Format: f})
+				var last, total int64
+				progress := func(done, tot int64) {
+					assert.GreaterOrEqual(t, done, last, "progress goes forward")
+					assert.LessOrEqual(t, done, tot)
+					last, total = done, tot
+				}
+				res, err := WriteVmcore(mf, p, VmcoreOptions{Format: f, Progress: progress})
 				require.NoError(t, err)
 				require.NoError(t, res.Errors)
+				assert.Equal(t, int64(p.Header().WrittenBlocks)*int64(p.BlockSize()), total, "total is the extent the kernel wrote")
+				assert.Equal(t, total, last)
 				assert.Equal(t, uint64(len(s.pages)), res.Pages)
 				assert.Equal(t, int64(len(mf.Bytes())), res.Size)
 				assert.Equal(t, p.Incomplete(), res.Incomplete)
@@ -273,5 +280,147 @@ func TestDefaultVmcoreFormat(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, v.Format())
 		})
+	}
+}
+
+// failingWriterAt fails every write that reaches byte failAt or later.
+type failingWriterAt struct {
+	writerAtBuffer
+	failAt int64
+}
+
+var errInjected = errors.New("injected write error")
+
+func (w *failingWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > w.failAt {
+		return 0, errInjected
+	}
+	return w.writerAtBuffer.WriteAt(p, off)
+}
+
+func TestWriteVmcoreWriteErrors(t *testing.T) {
+	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 3000, compressed: true, seed: 41})
+	for _, f := range allFormats {
+		for _, at := range []int64{0, 100, 20000, 2 << 20} {
+			t.Run(fmt.Sprintf("%v/%d", f, at), func(t *testing.T) {
+				w := &failingWriterAt{failAt: at}
+				_, err := writeVmcore(w, d.source(), f, VmcoreOptions{Workers: 4})
+				require.ErrorIs(t, err, errInjected)
+				assert.Regexp(t, "^diskdump: ", err.Error())
+			})
+		}
+	}
+}
+
+// discardWriterAt accepts and drops every write.
+type discardWriterAt struct{}
+
+func (discardWriterAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+// TestWriteVmcoreAllocations checks that the writers do not allocate per
+// page: converting a sample of about 4000 pages costs a bounded number of
+// allocations (buffers, bitmaps, headers), plus what compress/flate
+// allocates when pages are inflated.
+func TestWriteVmcoreAllocations(t *testing.T) {
+	if rdrRace {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	for _, name := range []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2"} {
+		for _, f := range allFormats {
+			t.Run(name+"/"+f.String(), func(t *testing.T) {
+				s := loadVmSample(t, name)
+				p := s.open(t)
+				allocs := testing.AllocsPerRun(3, func() {
+					if _, err := WriteVmcore(discardWriterAt{}, p, VmcoreOptions{Format: f, Workers: 1}); err != nil {
+						t.Fatal(err)
+					}
+				})
+				limit := 150.0
+				if f == FormatELF && p.Header().Status.Compressed() {
+					// Inflating costs compress/flate about one allocation
+					// per page (its dynamic Huffman tables), nothing of ours.
+					limit += 1.1 * float64(len(s.pages))
+				}
+				assert.Less(t, allocs, limit, "pages: %d", len(s.pages))
+			})
+		}
+	}
+}
+
+// benchPartitions caches the benchmark partitions: a 128 MiB x86_64
+// synthetic machine dumped raw and compressed by WriteDump, in memory.
+var benchPartitions = map[bool][]byte{}
+
+func benchPartition(b *testing.B, compress bool) []byte {
+	if img, ok := benchPartitions[compress]; ok {
+		return img
+	}
+	const mem = 128 << 20
+	src := NewSyntheticMachine(SyntheticConfig{Arch: ArchX86_64, MemBytes: mem, Seed: 5})
+	cfg := DefaultWriterConfig(ArchX86_64)
+	cfg.Compress, cfg.SampleRate = compress, -1
+	g := NewGeometry(4096, mem/4096, mem/4096, compress)
+	dev := g.TotalBlocks() + g.RAMBitmapBlocks + 16
+	mf := memfile.New(make([]byte, dev*4096))
+	res, err := WriteDump(mf, dev, src, cfg)
+	require.NoError(b, err)
+	require.Equal(b, OutcomeCompleted, res.Outcome)
+	benchPartitions[compress] = mf.Bytes()
+	return mf.Bytes()
+}
+
+// benchWriteVmcore measures WriteVmcore from an in-memory partition into a
+// discarding output: MB/s are bytes of partition consumed per second.
+func benchWriteVmcore(b *testing.B, f VmcoreFormat, compress bool) {
+	img := benchPartition(b, compress)
+	p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
+	require.NoError(b, err)
+	b.SetBytes(int64(p.Header().WrittenBlocks) * 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := WriteVmcore(discardWriterAt{}, p, VmcoreOptions{Format: f}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriteVmcoreELF(b *testing.B) {
+	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatELF, false) })
+	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatELF, true) })
+}
+
+func BenchmarkWriteVmcoreDiskdump(b *testing.B) {
+	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatDiskdump, false) })
+	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatDiskdump, true) })
+}
+
+func BenchmarkWriteVmcoreKdump(b *testing.B) {
+	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatKdump, false) })
+	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatKdump, true) })
+}
+
+// BenchmarkReadPage reads every page of a DISKDUMP vmcore in memory.
+func BenchmarkReadPage(b *testing.B) {
+	img := benchPartition(b, true)
+	p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
+	require.NoError(b, err)
+	mf := memfile.New(nil)
+	_, err = WriteVmcore(mf, p, VmcoreOptions{Format: FormatDiskdump})
+	require.NoError(b, err)
+	v, err := OpenVmcore(bytes.NewReader(mf.Bytes()), int64(len(mf.Bytes())))
+	require.NoError(b, err)
+	var pfns []uint64
+	for pfn := range v.Pages() {
+		pfns = append(pfns, pfn)
+	}
+	buf := make([]byte, 4096)
+	b.SetBytes(int64(len(pfns)) * 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, pfn := range pfns {
+			if _, err := v.ReadPage(pfn, buf); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }

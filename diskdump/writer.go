@@ -53,6 +53,11 @@ type WriterConfig struct {
 	// (every block counts, headers included; a multi-block write that
 	// crosses the limit lands its first blocks only). 0 means no cut.
 	StopAfterBlocks int64
+	// Deflate, when set, replaces compress/zlib level 1 for compressed
+	// dumps: it returns the compressed form of page (appended to dst[:0]);
+	// a result of a block or more is stored raw. Tests use it to replay the
+	// kernel zlib's exact output. It must be safe for concurrent use.
+	Deflate func(page, dst []byte) []byte
 	// Workers is the number of goroutines that read, check and compress
 	// pages ahead of the pass (0 means GOMAXPROCS, 1 none). The pass and
 	// every write stay sequential and in the kernel's order.
@@ -753,6 +758,10 @@ func (z *wrDeflater) deflate(page, dst []byte) []byte {
 // parallel.
 func (d *dumpWriter) prepare(j *wrJob, z *wrDeflater) {
 	j.at = d.src.Attrs(j.pfn)
+	if d.cfg.DumpLevel&4 != 0 && !d.cfg.FreeListCorrupt && j.at.Free {
+		// diskdump_mark_free_pages tags free pages PG_nosave_free.
+		j.at.Flags |= 1 << PGNosaveFree
+	}
 	ok, read, err := d.dumpable(j.pfn, j.at, j.page)
 	j.ok, j.err = ok, err
 	if err != nil || !ok {
@@ -761,7 +770,10 @@ func (d *dumpWriter) prepare(j *wrJob, z *wrDeflater) {
 	if j.err = d.content(j.pfn, j.at, j.page, read); j.err != nil {
 		return
 	}
-	if z != nil {
+	switch {
+	case d.cfg.Deflate != nil:
+		j.z = d.cfg.Deflate(j.page, j.z)
+	case z != nil:
 		j.z = z.deflate(j.page, j.z)
 	}
 }
