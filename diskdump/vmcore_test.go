@@ -232,6 +232,29 @@ func checkVmcorePages(t *testing.T, img []byte, f VmcoreFormat, want map[uint64]
 	}
 }
 
+// sampleVmcores caches the vmcore of each sample and format, shared by
+// the tests that read it (KDUMP compression is slow under -race).
+var sampleVmcores = map[string]struct {
+	img []byte
+	res *VmcoreResult
+}{}
+
+func sampleVmcore(t *testing.T, s *vmSample, p *Partition, f VmcoreFormat) ([]byte, *VmcoreResult) {
+	t.Helper()
+	key := s.name + "/" + f.String()
+	if c, ok := sampleVmcores[key]; ok {
+		return c.img, c.res
+	}
+	mf := memfile.New(nil)
+	res, err := WriteVmcore(mf, p, VmcoreOptions{Format: f})
+	require.NoError(t, err)
+	sampleVmcores[key] = struct {
+		img []byte
+		res *VmcoreResult
+	}{mf.Bytes(), res}
+	return mf.Bytes(), res
+}
+
 func TestWriteVmcoreSamples(t *testing.T) {
 	for _, name := range vmSampleNames {
 		for _, f := range allFormats {
@@ -250,6 +273,10 @@ func TestWriteVmcoreSamples(t *testing.T) {
 				require.NoError(t, res.Errors)
 				assert.Equal(t, int64(p.Header().WrittenBlocks)*int64(p.BlockSize()), total, "total is the extent the kernel wrote")
 				assert.Equal(t, total, last)
+				sampleVmcores[name+"/"+f.String()] = struct {
+					img []byte
+					res *VmcoreResult
+				}{mf.Bytes(), res}
 				assert.Equal(t, uint64(len(s.pages)), res.Pages)
 				assert.Equal(t, int64(len(mf.Bytes())), res.Size)
 				assert.Equal(t, p.Incomplete(), res.Incomplete)
