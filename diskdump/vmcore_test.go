@@ -326,9 +326,9 @@ func (w *failingWriterAt) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func TestWriteVmcoreWriteErrors(t *testing.T) {
-	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 3000, compressed: true, seed: 41})
+	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 800, compressed: true, seed: 41})
 	for _, f := range allFormats {
-		for _, at := range []int64{0, 100, 20000, 2 << 20} {
+		for _, at := range []int64{0, 100, 20000, 1 << 20} {
 			t.Run(fmt.Sprintf("%v/%d", f, at), func(t *testing.T) {
 				w := &failingWriterAt{failAt: at}
 				_, err := writeVmcore(w, d.source(), f, VmcoreOptions{Workers: 4})
