@@ -39,7 +39,7 @@ import sys, statistics, collections
 path, base, nbytes = sys.argv[1], sys.argv[2], int(sys.argv[3])
 runs = collections.OrderedDict()
 for line in open(path):
-    n, s, rss = line.split()
+    n, s, rss = line.rsplit(None, 2)
     runs.setdefault(n, []).append((float(s), int(rss)))
 med = {n: statistics.median(s for s, _ in v) for n, v in runs.items()}
 print("| run | n | median s | min s | max s | MiB/s (median) | peak RSS MiB | ratio to %s |" % base)

@@ -232,6 +232,29 @@ func checkVmcorePages(t *testing.T, img []byte, f VmcoreFormat, want map[uint64]
 	}
 }
 
+// sampleVmcores caches the vmcore of each sample and format, shared by
+// the tests that read it (KDUMP compression is slow under -race).
+var sampleVmcores = map[string]struct {
+	img []byte
+	res *VmcoreResult
+}{}
+
+func sampleVmcore(t *testing.T, s *vmSample, p *Partition, f VmcoreFormat) ([]byte, *VmcoreResult) {
+	t.Helper()
+	key := s.name + "/" + f.String()
+	if c, ok := sampleVmcores[key]; ok {
+		return c.img, c.res
+	}
+	mf := memfile.New(nil)
+	res, err := WriteVmcore(mf, p, VmcoreOptions{Format: f})
+	require.NoError(t, err)
+	sampleVmcores[key] = struct {
+		img []byte
+		res *VmcoreResult
+	}{mf.Bytes(), res}
+	return mf.Bytes(), res
+}
+
 func TestWriteVmcoreSamples(t *testing.T) {
 	for _, name := range vmSampleNames {
 		for _, f := range allFormats {
@@ -250,6 +273,10 @@ func TestWriteVmcoreSamples(t *testing.T) {
 				require.NoError(t, res.Errors)
 				assert.Equal(t, int64(p.Header().WrittenBlocks)*int64(p.BlockSize()), total, "total is the extent the kernel wrote")
 				assert.Equal(t, total, last)
+				sampleVmcores[name+"/"+f.String()] = struct {
+					img []byte
+					res *VmcoreResult
+				}{mf.Bytes(), res}
 				assert.Equal(t, uint64(len(s.pages)), res.Pages)
 				assert.Equal(t, int64(len(mf.Bytes())), res.Size)
 				assert.Equal(t, p.Incomplete(), res.Incomplete)
@@ -299,9 +326,9 @@ func (w *failingWriterAt) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func TestWriteVmcoreWriteErrors(t *testing.T) {
-	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 3000, compressed: true, seed: 41})
+	d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 800, compressed: true, seed: 41})
 	for _, f := range allFormats {
-		for _, at := range []int64{0, 100, 20000, 2 << 20} {
+		for _, at := range []int64{0, 100, 20000, 1 << 20} {
 			t.Run(fmt.Sprintf("%v/%d", f, at), func(t *testing.T) {
 				w := &failingWriterAt{failAt: at}
 				_, err := writeVmcore(w, d.source(), f, VmcoreOptions{Workers: 4})
