@@ -12,29 +12,33 @@ import (
 
 // Where the running diskdump module shows its parameters (spec §7).
 const (
-	procDiskdumpPath = "/proc/diskdump"
-	sysParamsDir     = "/sys/module/diskdump/parameters"
+	ProcDiskdumpPath = "/proc/diskdump"
+	SysParamsDir     = "/sys/module/diskdump/parameters"
 )
 
-// hostModuleParams reads the loaded module's parameters from /proc/diskdump
-// or /sys/module/diskdump/parameters, else returns the module defaults
-// (block_order 2, sample_rate 8). It says where they came from.
-func hostModuleParams(log *slog.Logger) (diskdump.ModuleParams, string) {
-	if f, err := os.Open(procDiskdumpPath); err == nil {
+// LoadModuleParams reads the loaded module's parameters from procPath
+// (/proc/diskdump, RHEL3 and RHEL4) or the files of sysDir
+// (/sys/module/diskdump/parameters, RHEL4), else returns the module
+// defaults (block_order 2, sample_rate 8). The string says where they came
+// from: procPath, sysDir or "defaults". Unreadable sources are logged and
+// skipped. dumpformat and savecore -D share it so that both restore the
+// signatures the kernel will sample.
+func LoadModuleParams(procPath, sysDir string, log *slog.Logger) (diskdump.ModuleParams, string) {
+	if f, err := os.Open(procPath); err == nil {
 		defer f.Close()
 		p, err := diskdump.ParseProcDiskdump(f)
 		if err == nil {
-			return p.Params, procDiskdumpPath
+			return p.Params, procPath
 		}
-		log.Warn("ignoring unreadable module parameters", "file", procDiskdumpPath, "err", err)
+		log.Warn("ignoring unreadable module parameters", "file", procPath, "err", err)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		log.Warn("ignoring unreadable module parameters", "err", err)
 	}
-	entries, err := os.ReadDir(sysParamsDir)
+	entries, err := os.ReadDir(sysDir)
 	if err == nil && len(entries) > 0 {
 		mp := diskdump.DefaultModuleParams
 		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(sysParamsDir, e.Name()))
+			b, err := os.ReadFile(filepath.Join(sysDir, e.Name()))
 			if err == nil {
 				err = mp.SetParam(e.Name(), string(b))
 			}
@@ -42,7 +46,7 @@ func hostModuleParams(log *slog.Logger) (diskdump.ModuleParams, string) {
 				log.Warn("ignoring module parameter", "name", e.Name(), "err", err)
 			}
 		}
-		return mp, sysParamsDir
+		return mp, sysDir
 	}
-	return diskdump.DefaultModuleParams, "module defaults"
+	return diskdump.DefaultModuleParams, "defaults"
 }

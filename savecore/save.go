@@ -226,7 +226,7 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 			mp = *opt.Module
 		} else {
 			var src string
-			mp, src = hostModuleParams(log)
+			mp, src = LoadModuleParams(ProcDiskdumpPath, SysParamsDir, log)
 			log.Debug("module parameters for restoring signatures", "source", src, "block_order", mp.BlockOrder, "sample_rate", mp.SampleRate)
 		}
 	}

@@ -7,11 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -32,8 +30,8 @@ var version = ""
 // Where the loaded diskdump module publishes its parameters (spec §7);
 // variables so that tests can point them at fixtures.
 var (
-	procDiskdumpPath = "/proc/diskdump"
-	sysParamsDir     = "/sys/module/diskdump/parameters"
+	procDiskdumpPath = savecore.ProcDiskdumpPath
+	sysParamsDir     = savecore.SysParamsDir
 )
 
 // statusSignal makes a running format print one status line.
@@ -330,7 +328,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // given on the command line, else the module's defaults.
 func (c *command) setParams() {
 	o := c.o
-	mp, src := loadModuleParams(c.log)
+	mp, src := savecore.LoadModuleParams(procDiskdumpPath, sysParamsDir, c.log)
 	c.params = src
 	c.fp = diskdump.FormatParams{
 		BlockSize:  o.arch.PageSize(),
@@ -352,37 +350,6 @@ func (c *command) setParams() {
 	}
 	c.log.Debug("parameters", "arch", o.arch, "block_size", c.fp.BlockSize, "block_order", c.fp.BlockOrder,
 		"sample_rate", c.fp.SampleRate, "total_blocks", c.fp.TotalBlocks, "module_params", src)
-}
-
-// loadModuleParams reads the loaded module's parameters from /proc/diskdump
-// (RHEL3 and RHEL4) or /sys/module/diskdump/parameters (RHEL4), else
-// returns the defaults. It says where they came from.
-func loadModuleParams(log *slog.Logger) (diskdump.ModuleParams, string) {
-	if f, err := os.Open(procDiskdumpPath); err == nil {
-		defer f.Close()
-		p, err := diskdump.ParseProcDiskdump(f)
-		if err == nil {
-			return p.Params, procDiskdumpPath
-		}
-		log.Warn("ignoring unreadable module parameters", "file", procDiskdumpPath, "err", err)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		log.Warn("ignoring unreadable module parameters", "err", err)
-	}
-	entries, err := os.ReadDir(sysParamsDir)
-	if err == nil && len(entries) > 0 {
-		mp := diskdump.DefaultModuleParams
-		for _, e := range entries {
-			b, err := os.ReadFile(filepath.Join(sysParamsDir, e.Name()))
-			if err == nil {
-				err = mp.SetParam(e.Name(), string(b))
-			}
-			if err != nil {
-				log.Warn("ignoring module parameter", "name", e.Name(), "err", err)
-			}
-		}
-		return mp, sysParamsDir
-	}
-	return diskdump.DefaultModuleParams, "defaults"
 }
 
 // checkJSON is the --json output of -c.
