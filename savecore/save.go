@@ -401,6 +401,13 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		return err
 	}
 	format := diskdump.DefaultVmcoreFormat(p)
+	if opt.Format == "" && format == diskdump.FormatELF && p.Arch() == diskdump.ArchUnknown {
+		// An ELF core needs e_machine and the register layout, which come
+		// from utsname.machine; a DISKDUMP file copies the header as it is,
+		// so a damaged machine field does not cost the dump.
+		log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
+		format = diskdump.FormatDiskdump
+	}
 	if opt.Format != "" {
 		if format, err = diskdump.ParseVmcoreFormat(opt.Format); err != nil {
 			return err

@@ -511,3 +511,31 @@ func TestOutcomeString(t *testing.T) {
 }
 
 var _ io.ReaderAt = roDev{}
+
+func TestSaveUnknownMachineFallsBackToDiskdump(t *testing.T) {
+	r := rehearsal{arch: diskdump.ArchX86_64}
+	dev, _, wr := r.memImage(t)
+	// Damage utsname.machine (offset 272 of the header in block 1).
+	machine := dev.Bytes()[r.blockSize()+272:][:65]
+	clear(machine)
+	copy(machine, "sparc64")
+	p, err := diskdump.OpenPartition(dev, dev.Size())
+	require.NoError(t, err, "the header layout is probed when the machine is unknown")
+	require.Equal(t, diskdump.ArchUnknown, p.Arch())
+	require.Equal(t, diskdump.FormatELF, diskdump.DefaultVmcoreFormat(p))
+
+	opt, log := testOptions(t)
+	rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
+	res := rep.Results[0]
+	require.NoError(t, res.Err)
+	assert.Contains(t, log.String(), "saving in diskdump format instead of ELF")
+	f, err := os.Open(res.Path)
+	require.NoError(t, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	require.NoError(t, err)
+	v, err := diskdump.OpenVmcore(f, fi.Size())
+	require.NoError(t, err)
+	assert.Equal(t, diskdump.FormatDiskdump, v.Format())
+	assert.Equal(t, wr.Recoverable.Count(), v.NumPages())
+}
