@@ -1,6 +1,6 @@
 module github.com/dumpkit/dumpkit
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/dsnet/golib/memfile v1.0.0
