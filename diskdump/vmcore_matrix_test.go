@@ -2,7 +2,6 @@ package diskdump
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,25 +44,6 @@ var matrixCases = []matrixCase{
 	{name: "x86_64 compressed short area", arch: ArchX86_64, mem: 4 << 20, compress: true, devExtra: -850},
 	{name: "ppc64 compressed", arch: ArchPPC64, mem: 4 << 20, compress: true, devExtra: 64},
 	{name: "ia64 compressed 16k", arch: ArchIA64, mem: 8 << 20, compress: true, level: 19, devExtra: 64},
-}
-
-// matrixPage is the page the kernel saves for pfn (spec §6.1 step 3).
-func matrixPage(t testing.TB, src MemorySource, pfn uint64, bs int, is64 bool) []byte {
-	at := src.Attrs(pfn)
-	p := make([]byte, bs)
-	switch {
-	case at.BadPage:
-		f := at.Flags
-		if !is64 {
-			f &= 0xffffffff
-		}
-		copy(p, fmt.Sprintf("Bad page. PFN %d flags %x\n", pfn, f))
-	case at.Unmapped:
-		copy(p, fmt.Sprintf("Unmapped page. PFN %d\n", pfn))
-	default:
-		require.NoError(t, src.ReadPage(pfn, p))
-	}
-	return p
 }
 
 // matrixPartition writes the case's dump and returns the partition image,
@@ -113,7 +93,7 @@ func matrixPartition(t *testing.T, tc matrixCase) ([]byte, map[uint64]string, *P
 		dst, err = pg.Decompress(dst)
 		require.NoError(t, err)
 		require.True(t, res.Saved.Test(pg.PFN), "PFN %d recovered but not saved", pg.PFN)
-		require.Equal(t, matrixPage(t, src, pg.PFN, bs, tc.arch.Is64()), dst, "PFN %d", pg.PFN)
+		require.Equal(t, wrExpectedPage(t, src, pg.PFN, bs, tc.arch.Is64()), dst, "PFN %d", pg.PFN)
 		got[pg.PFN] = sha(dst)
 	}
 	if tc.stop == 0 || !tc.compress {

@@ -163,7 +163,7 @@ func wrDecodeTestDump(t *testing.T, disk []byte, a Arch) *wrDecoded {
 }
 
 // wrExpectedPage is what the kernel dumps for pfn.
-func wrExpectedPage(t *testing.T, src MemorySource, pfn uint64, bs int, is64 bool) []byte {
+func wrExpectedPage(t testing.TB, src MemorySource, pfn uint64, bs int, is64 bool) []byte {
 	t.Helper()
 	at := src.Attrs(pfn)
 	p := make([]byte, bs)

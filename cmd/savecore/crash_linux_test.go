@@ -31,7 +31,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dumpkit/dumpkit/diskdump"
 	"github.com/dumpkit/dumpkit/savecore"
 )
 
@@ -111,22 +110,6 @@ func crashRun(t *testing.T, bin, failpoint string, args ...string) (code int, si
 	return 0, 0, ""
 }
 
-// dumpOnPartition reports whether img still holds a dump that opens.
-func dumpOnPartition(t testing.TB, img string) bool {
-	t.Helper()
-	f, err := os.Open(img)
-	require.NoError(t, err)
-	defer f.Close()
-	fi, err := f.Stat()
-	require.NoError(t, err)
-	_, err = diskdump.OpenPartition(f, fi.Size())
-	if errors.Is(err, diskdump.ErrNoDump) {
-		return false
-	}
-	require.NoError(t, err, "the dump on the partition must stay readable")
-	return true
-}
-
 // isTempName reports whether a file in the dump directory is a
 // temporary file of an interrupted save (renameio: "." + name + digits).
 func isTempName(name string) bool {
@@ -181,7 +164,7 @@ func TestKillHarness(t *testing.T) {
 					ddir := filepath.Join(root, dir)
 					vmcore := filepath.Join(ddir, savecore.VmcoreName)
 					erasedOK := slices.Index(killPointsAfterSave, pt) >= slices.Index(killPointsAfterSave, "after-invalidate")
-					haveDump := dumpOnPartition(t, img)
+					haveDump := holdsDump(t, img)
 					if !erasedOK {
 						assert.True(t, haveDump, "the dump was erased before the save was durable")
 					}
@@ -248,7 +231,7 @@ func TestKillHarness(t *testing.T) {
 						names = append(names, e.Name())
 					}
 					assert.Equal(t, []string{savecore.VmcoreName}, names, "temporary files left after the rerun")
-					assert.False(t, dumpOnPartition(t, img), "the rerun with -D erases the dump")
+					assert.False(t, holdsDump(t, img), "the rerun with -D erases the dump")
 				})
 			}
 		})

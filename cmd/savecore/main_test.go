@@ -59,7 +59,7 @@ func holdsDump(t testing.TB, img string) bool {
 	if errors.Is(err, diskdump.ErrNoDump) {
 		return false
 	}
-	require.NoError(t, err)
+	require.NoError(t, err, "the dump on the partition must stay readable")
 	return true
 }
 
