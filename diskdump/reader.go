@@ -38,6 +38,7 @@ type Partition struct {
 	staticShort bool   // the written extent cannot hold all expected pages
 
 	buf   []byte
+	zbuf  []byte // resynchronisation: inflated candidate pages
 	page  Page
 	stats Stats
 	ran   bool
@@ -455,19 +456,26 @@ type recordStream struct {
 	bs         int64
 	start, end int64
 	limit      int64 // never read at or beyond this offset
+	keep       int64 // if >= 0, ensure keeps the bytes from keep on (resync look-ahead)
 }
 
 // ensure makes bytes [pos, pos+n) available; pos+n must not exceed limit.
-// The window only moves forward: data before pos is dropped.
+// The window only moves forward: data before pos (before keep while a
+// resync candidate is checked) is dropped; asking for dropped data reads
+// it again.
 func (s *recordStream) ensure(pos, n int64) error {
 	if pos >= s.start && pos+n <= s.end {
 		return nil
 	}
-	if pos >= s.start && pos < s.end {
-		copy(s.buf, s.buf[pos-s.start:s.end-s.start])
-		s.start = pos
+	from := pos
+	if s.keep >= 0 && s.keep < pos && pos+n-s.keep <= int64(len(s.buf)) {
+		from = s.keep
+	}
+	if from >= s.start && from < s.end {
+		copy(s.buf, s.buf[from-s.start:s.end-s.start])
+		s.start = from
 	} else {
-		s.start, s.end = pos, pos
+		s.start, s.end = from, from
 	}
 	// Fill the buffer up to a block boundary, so that reads stay aligned.
 	to := (s.start + int64(len(s.buf))) / s.bs * s.bs
@@ -481,7 +489,7 @@ func (s *recordStream) ensure(pos, n int64) error {
 	}
 	// Something in the chunk is unreadable (a bad sector): read only the
 	// blocks needed, one by one, so that the damage costs as little of
-	// the stream as possible.
+	// the stream as possible. On failure s.end is in the bad block.
 	need := min((pos+n+s.bs-1)/s.bs*s.bs, s.limit)
 	for off := s.end; off < need; {
 		next := min((off/s.bs+1)*s.bs, need)
@@ -499,7 +507,10 @@ func (s *recordStream) bytes(pos, n int64) []byte { return s.buf[pos-s.start : p
 
 // compressedPages parses the record stream of a compressed data area (spec
 // §6.3, §9.5): record k belongs to the k-th PFN of the dumped bitmap; stop
-// after that many records or at written_blocks.
+// after that many records or at written_blocks. After a damaged record
+// header (impossible size, or unreadable) the stream is resynchronised
+// (see resync): the records from the point found to the end of the stream
+// are the last pages of the dump.
 func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 	bs := int64(p.bs)
 	o := p.hdr.Layout.Order
@@ -513,18 +524,70 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 		}
 		return LostTruncated, ErrTruncated
 	}
-	s := &recordStream{r: p.r, buf: p.buffer(limit - start), bs: bs, start: start, end: start, limit: limit}
+	s := &recordStream{r: p.r, buf: p.buffer(limit - start), bs: bs, start: start, end: start, limit: limit, keep: -1}
 	pos := start
-	var k uint64
-	done := false // a run error covered the rest of the expected pages
+	prev := int64(-1) // start of the record before pos; -1 at the start of a run of records
+	done := false     // a run error covered the rest of the expected pages
+	damaged := false  // a record header was damaged: the stream after it is not the kernel's order
+	resynced := false // the stream was picked up again after damage (once only)
 	var pending *LostError
+	var pendingN uint64 // pages of the pending run; 0: every page left
+	var pendingOff int64
+	var skipTo uint64 // pages below this index are covered by the last run
+
+	// damage reports the record at index cur (offset at) lost and plans
+	// what follows it: a run of lost pages up to the resynchronisation
+	// point, or up to the end when the stream cannot be attributed.
+	damage := func(pfn, cur uint64, at int64, r LossReason, cause error) bool {
+		damaged = true
+		if !yield(nil, p.lostErr(pfn, at, r, 1, cause)) {
+			return false
+		}
+		if cur+1 >= p.want {
+			return true
+		}
+		pendingOff, pendingN = at, 0
+		if resynced {
+			pending = &LostError{Reason: LostDesync, Err: fmt.Errorf(
+				"diskdump: second damaged record header at offset 0x%x after resynchronising: %w", at, ErrCorrupt)}
+			return true
+		}
+		from := at + PageRecordSize + 1
+		if prev >= 0 {
+			// The previous record's size may be what is wrong: the next
+			// record may start inside what it claimed as data.
+			from = prev + PageRecordSize + 1
+		}
+		rs, m, err := p.resync(s, from, cur+1, at, wEnd)
+		if err != nil {
+			pending = &LostError{Reason: LostDesync, Err: err}
+			return true
+		}
+		resynced = true
+		if lost := p.want - (cur + 1) - m; lost > 0 {
+			pending, pendingN = &LostError{Reason: LostDesync, Err: fmt.Errorf(
+				"diskdump: %d record(s) unreadable between the damaged header at offset 0x%x and the record stream picked up again at offset 0x%x: %w",
+				lost, at, rs, ErrCorrupt)}, lost
+		}
+		pos, prev = rs, -1
+		return true
+	}
+
+	var i uint64 // index of the next PFN: record i belongs to it
 	for pfn := range p.dumped.All() {
-		if done {
+		cur := i
+		i++
+		if done || cur < skipTo {
 			continue
 		}
 		if pending != nil {
-			done = true
-			if !yield(nil, p.lostErr(pfn, pos, pending.Reason, p.want-k, pending.Err)) {
+			le, n := pending, pendingN
+			pending = nil
+			if n == 0 {
+				n, done = p.want-cur, true
+			}
+			skipTo = cur + n
+			if !yield(nil, p.lostErr(pfn, pendingOff, le.Reason, n, le.Err)) {
 				return
 			}
 			continue
@@ -532,66 +595,59 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 		if pos+PageRecordSize > limit {
 			r, cause := atLimit(pos + PageRecordSize)
 			done = true
-			if !yield(nil, p.lostErr(pfn, pos, r, p.want-k, cause)) {
+			if !yield(nil, p.lostErr(pfn, pos, r, p.want-cur, cause)) {
 				return
 			}
 			continue
 		}
 		if err := s.ensure(pos, PageRecordSize); err != nil {
-			done = true
-			if !yield(nil, p.lostErr(pfn, pos, LostIOError, p.want-k, err)) {
+			if !damage(pfn, cur, pos, LostIOError, err) {
 				return
 			}
 			continue
 		}
 		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
-		k++
 		if !rec.sizeKnown(p.bs) {
 			cause := fmt.Errorf("diskdump: record size %d is not in 1..%d, the next record cannot be found: %w", rec.size, bs, ErrCorrupt)
-			pending = &LostError{Reason: LostDesync, Err: cause}
-			if !yield(nil, p.lostErr(pfn, pos, LostCorrupt, 1, cause)) {
+			if !damage(pfn, cur, pos, LostCorrupt, cause) {
 				return
 			}
 			continue
 		}
 		end := pos + PageRecordSize + int64(rec.size)
 		if end > limit {
-			k--
 			r, cause := atLimit(end)
 			done = true
-			if !yield(nil, p.lostErr(pfn, pos, r, p.want-k, cause)) {
+			if !yield(nil, p.lostErr(pfn, pos, r, p.want-cur, cause)) {
 				return
 			}
 			continue
 		}
-		if err := s.ensure(pos, end-pos); err != nil {
+		recOff := pos
+		prev, pos = pos, end
+		if err := s.ensure(recOff, end-recOff); err != nil {
 			// The record's length is known: only its data is lost.
-			recOff := pos
-			pos = end
 			if !yield(nil, p.lostErr(pfn, recOff, LostIOError, 1, err)) {
 				return
 			}
 			continue
 		}
-		data := s.bytes(pos+PageRecordSize, int64(rec.size))
+		data := s.bytes(recOff+PageRecordSize, int64(rec.size))
 		if err := rec.check(data, p.bs); err != nil {
-			recOff := pos
-			pos = end
 			if !yield(nil, p.lostErr(pfn, recOff, LostCorrupt, 1, err)) {
 				return
 			}
 			continue
 		}
 		pg := &p.page
-		pg.PFN, pg.Off, pg.Data = pfn, pos+PageRecordSize, data
+		pg.PFN, pg.Off, pg.Data = pfn, recOff+PageRecordSize, data
 		pg.Compressed, pg.PageFlags, pg.Flags = rec.flags&PageCompressed != 0, rec.pageFlags, rec.flags
-		pos = end
 		p.stats.Found++
 		if !yield(pg, nil) {
 			return
 		}
 	}
-	if done || pending != nil {
+	if done || damaged {
 		return
 	}
 	// Records after the expected ones, before written_blocks: pages of an
@@ -615,4 +671,165 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 		p.stats.Expected += extra
 		yield(nil, p.lostErr(NoPFN, first, LostUnflushed, extra, nil))
 	}
+}
+
+// resyncChain is the number of consecutive plausible records (the
+// candidate included) that confirm a resynchronisation point, unless the
+// stream ends exactly after fewer.
+const resyncChain = 4
+
+// resync picks the record stream up again after a damaged record header
+// at offset at. Records carry no PFN: record k belongs to the k-th dumped
+// PFN, and how many records the damage swallowed is unknown. The stream
+// can only be anchored at its end, so this is done only for a dump whose
+// bitmaps and written_blocks are final (COMPLETED or SHORT_AREA, two
+// bitmaps without stray bits, the whole written extent readable in size):
+//
+//   - scan forward from from, byte by byte, skipping unreadable blocks, for
+//     a record start: a plausible header (known flag bits, size B for a raw
+//     page, 1..B-1 for a zlib stream that inflates to exactly B bytes with
+//     a valid Adler-32 and ends exactly at the record's end), confirmed by
+//     the resyncChain-1 records after it or by the stream ending exactly
+//     after it (written_blocks, or 'm' padding up to it);
+//   - count the records from there to the end of the stream, headers only;
+//     another damaged header restarts the scan after it;
+//   - the m records of the last run reaching the end are the last m
+//     dumped pages, provided known (records at or before the damage,
+//     counting each damaged header as one) plus all runs found fit in the
+//     expected count.
+//
+// It returns the offset of that last run and m, or an error saying why
+// the pages after the damage cannot be attributed. The bytes after the
+// damage are read twice (here, then while yielding).
+func (p *Partition) resync(s *recordStream, from int64, known uint64, at, wEnd int64) (int64, uint64, error) {
+	st := p.hdr.Status.State()
+	switch {
+	case st != StatusCompleted && st != StatusShortArea:
+		return 0, 0, fmt.Errorf("diskdump: dump status %v: the dumpable bitmap and the stream end are not final, so the records after the damaged header at offset 0x%x cannot be attributed to pages: %w",
+			st, at, ErrCorrupt)
+	case !p.geo.TwoBitmaps() || p.extraDense != 0:
+		return 0, 0, fmt.Errorf("diskdump: the dumpable bitmap is missing or damaged, so the records after the damaged header at offset 0x%x cannot be attributed to pages: %w",
+			at, ErrCorrupt)
+	case s.limit < wEnd:
+		return 0, 0, fmt.Errorf("diskdump: the device ends before written_blocks, so the end of the record stream after the damaged header at offset 0x%x is unknown: %w",
+			at, ErrCorrupt)
+	}
+	for {
+		c, ok := p.findRecord(s, from, wEnd)
+		if !ok {
+			return 0, 0, fmt.Errorf("diskdump: no record start found after the damaged header at offset 0x%x: %w", at, ErrCorrupt)
+		}
+		n, ended, last := p.walkRecords(s, c, wEnd)
+		if ended {
+			if known+n > p.want {
+				return 0, 0, fmt.Errorf("diskdump: %d records found from offset 0x%x to the end of the stream but only %d pages remain after the damaged header at offset 0x%x: %w",
+					n, c, p.want-min(known, p.want), at, ErrCorrupt)
+			}
+			return c, n, nil
+		}
+		// Another damaged header right after the last record walked.
+		known += n + 1
+		if known >= p.want {
+			return 0, 0, fmt.Errorf("diskdump: more records before the last damaged header than pages after the damaged header at offset 0x%x: %w", at, ErrCorrupt)
+		}
+		from = last + PageRecordSize + 1
+	}
+}
+
+// findRecord returns the first confirmed record start at or after from.
+func (p *Partition) findRecord(s *recordStream, from, wEnd int64) (int64, bool) {
+	o := p.hdr.Layout.Order
+	for c := from; c+PageRecordSize < s.limit; c++ {
+		if err := s.ensure(c, PageRecordSize); err != nil {
+			// Unreadable: go on after the bad block.
+			c = (s.end/s.bs+1)*s.bs - 1
+			continue
+		}
+		b := s.bytes(c, PageRecordSize)
+		if o.Uint32(b[12:])&^(PageCompressed|PageMappingAnon) != 0 {
+			continue
+		}
+		if rec := decodePageRecord(b, o); !rec.plausible(p.bs) || c+PageRecordSize+int64(rec.size) > s.limit {
+			continue
+		}
+		if p.confirmRecord(s, c, wEnd) {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// confirmRecord checks the candidate record start c and the records
+// after it (see resync).
+func (p *Partition) confirmRecord(s *recordStream, c, wEnd int64) bool {
+	o := p.hdr.Layout.Order
+	s.keep = c
+	defer func() { s.keep = -1 }()
+	if len(p.zbuf) != p.bs {
+		p.zbuf = make([]byte, p.bs)
+	}
+	pos := c
+	for j := range resyncChain {
+		if j > 0 && p.streamEnd(s, pos, wEnd) {
+			return true
+		}
+		if pos+PageRecordSize > s.limit || s.ensure(pos, PageRecordSize) != nil {
+			return false
+		}
+		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
+		end := pos + PageRecordSize + int64(rec.size)
+		if !rec.plausible(p.bs) || end > s.limit {
+			return false
+		}
+		if rec.flags&PageCompressed != 0 {
+			if s.ensure(pos, end-pos) != nil || !inflateExact(p.zbuf, s.bytes(pos+PageRecordSize, int64(rec.size))) {
+				return false
+			}
+		}
+		pos = end
+	}
+	return true
+}
+
+// walkRecords counts the records from c, by their headers alone and the
+// way compressedPages steps over them, to the end of the stream (ended)
+// or to a header that gives no next position. last is the start of the
+// last record counted.
+func (p *Partition) walkRecords(s *recordStream, c, wEnd int64) (n uint64, ended bool, last int64) {
+	o := p.hdr.Layout.Order
+	pos := c
+	last = c
+	for {
+		if p.streamEnd(s, pos, wEnd) {
+			return n, true, last
+		}
+		if pos+PageRecordSize > s.limit || s.ensure(pos, PageRecordSize) != nil {
+			return n, false, last
+		}
+		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
+		end := pos + PageRecordSize + int64(rec.size)
+		if !rec.sizeKnown(p.bs) || end > s.limit {
+			return n, false, last
+		}
+		n++
+		last, pos = pos, end
+	}
+}
+
+// streamEnd reports whether the record stream ends exactly at pos: pos is
+// written_blocks, or only 'm' padding lies between pos and
+// written_blocks, less than a block (spec §6.3).
+func (p *Partition) streamEnd(s *recordStream, pos, wEnd int64) bool {
+	if pos == wEnd {
+		return true
+	}
+	if pos > wEnd || wEnd-pos >= s.bs || wEnd > s.limit || s.ensure(pos, wEnd-pos) != nil {
+		return false
+	}
+	for _, c := range s.bytes(pos, wEnd-pos) {
+		if c != 'm' {
+			return false
+		}
+	}
+	return true
 }
