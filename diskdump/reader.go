@@ -38,7 +38,8 @@ type Partition struct {
 	staticShort bool   // the written extent cannot hold all expected pages
 
 	buf   []byte
-	zbuf  []byte // resynchronisation: inflated candidate pages
+	zbuf  []byte      // resynchronisation: inflated candidate pages
+	segs  []resyncSeg // resynchronisation: runs of records found
 	page  Page
 	stats Stats
 	ran   bool
@@ -526,54 +527,89 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 	}
 	s := &recordStream{r: p.r, buf: p.buffer(limit - start), bs: bs, start: start, end: start, limit: limit, keep: -1}
 	pos := start
-	prev := int64(-1) // start of the record before pos; -1 at the start of a run of records
+	prev := int64(-1) // start of the record before pos; -1 at a known record start
 	done := false     // a run error covered the rest of the expected pages
 	damaged := false  // a record header was damaged: the stream after it is not the kernel's order
 	resynced := false // the stream was picked up again after damage (once only)
 	var pending *LostError
 	var pendingN uint64 // pages of the pending run; 0: every page left
 	var pendingOff int64
-	var skipTo uint64 // pages below this index are covered by the last run
+	var skipTo uint64    // pages below this index are covered by the last run
+	var plan []resyncSeg // runs of records after the damage, all attributed
+	var planIdx int
 
-	// damage reports the record at index cur (offset at) lost and plans
-	// what follows it: a run of lost pages up to the resynchronisation
-	// point, or up to the end when the stream cannot be attributed.
-	damage := func(pfn, cur uint64, at int64, r LossReason, cause error) bool {
+	// damage handles the damaged header at offset at where record cur
+	// (PFN pfn) was expected: it resynchronises and reports pfn lost,
+	// unless the header turned out not to be a record start (retry: pfn is
+	// the record at pos), and plans what follows: a run of lost pages up
+	// to the resynchronisation point, or up to the end when the stream
+	// cannot be attributed.
+	const (
+		dmgStop = iota
+		dmgNext
+		dmgRetry
+	)
+	damage := func(pfn, cur uint64, at int64, r LossReason, cause error) int {
 		damaged = true
+		var segs []resyncSeg
+		all, phantom := false, false
+		var err error
+		switch {
+		case cur+1 >= p.want:
+			// The last record: nothing after it to resynchronise.
+		case resynced:
+			err = fmt.Errorf("diskdump: damaged record header at offset 0x%x after resynchronising: %w", at, ErrCorrupt)
+		default:
+			from := at + PageRecordSize + 1
+			certain := true // at is known to start a record
+			if prev >= 0 {
+				// The previous record's size may be what is wrong: the next
+				// record may start inside what it claimed as data.
+				from = prev + PageRecordSize + 1
+				certain = p.recordEndsAt(s, prev, at)
+			}
+			segs, all, err = p.resync(s, from, cur, certain, at, wEnd)
+			phantom = all && !certain
+		}
+		if phantom {
+			// No record was lost: the previous record's size was wrong,
+			// and the stream goes on at segs[0].start with record cur.
+			resynced = true
+			plan, planIdx = segs, 0
+			pos, prev = segs[0].start, -1
+			return dmgRetry
+		}
 		if !yield(nil, p.lostErr(pfn, at, r, 1, cause)) {
-			return false
+			return dmgStop
 		}
 		if cur+1 >= p.want {
-			return true
+			return dmgNext
 		}
 		pendingOff, pendingN = at, 0
-		if resynced {
-			pending = &LostError{Reason: LostDesync, Err: fmt.Errorf(
-				"diskdump: second damaged record header at offset 0x%x after resynchronising: %w", at, ErrCorrupt)}
-			return true
-		}
-		from := at + PageRecordSize + 1
-		if prev >= 0 {
-			// The previous record's size may be what is wrong: the next
-			// record may start inside what it claimed as data.
-			from = prev + PageRecordSize + 1
-		}
-		rs, m, err := p.resync(s, from, cur+1, at, wEnd)
-		if err != nil {
+		if segs == nil {
 			pending = &LostError{Reason: LostDesync, Err: err}
-			return true
+			return dmgNext
 		}
 		resynced = true
-		if lost := p.want - (cur + 1) - m; lost > 0 {
-			pending, pendingN = &LostError{Reason: LostDesync, Err: fmt.Errorf(
-				"diskdump: %d record(s) unreadable between the damaged header at offset 0x%x and the record stream picked up again at offset 0x%x: %w",
-				lost, at, rs, ErrCorrupt)}, lost
+		if all {
+			// Every damaged header swallowed exactly one record: each run
+			// of records found is attributed.
+			plan, planIdx = segs, 0
+			pos, prev = segs[0].start, -1
+			return dmgNext
 		}
-		pos, prev = rs, -1
-		return true
+		last := segs[len(segs)-1]
+		if lost := p.want - (cur + 1) - last.n; lost > 0 {
+			pending, pendingN = &LostError{Reason: LostDesync, Err: fmt.Errorf(
+				"diskdump: %d record(s) lost between the damaged header at offset 0x%x and the record stream picked up again at offset 0x%x: %w",
+				lost, at, last.start, ErrCorrupt)}, lost
+		}
+		pos, prev = last.start, -1
+		return dmgNext
 	}
 
 	var i uint64 // index of the next PFN: record i belongs to it
+pages:
 	for pfn := range p.dumped.All() {
 		cur := i
 		i++
@@ -592,28 +628,46 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 			}
 			continue
 		}
-		if pos+PageRecordSize > limit {
-			r, cause := atLimit(pos + PageRecordSize)
-			done = true
-			if !yield(nil, p.lostErr(pfn, pos, r, p.want-cur, cause)) {
-				return
+		for { // once per record start tried for pfn
+			for planIdx < len(plan)-1 && pos == plan[planIdx].bad {
+				// A further damaged header that resync stepped over: the
+				// record expected there is lost, unless the header was not
+				// a record start (the record before it was too long).
+				sg := plan[planIdx]
+				planIdx++
+				pos, prev = plan[planIdx].start, -1
+				if sg.certain {
+					if !yield(nil, p.lostErr(pfn, sg.bad, sg.reason, 1, sg.cause)) {
+						return
+					}
+					continue pages
+				}
 			}
-			continue
-		}
-		if err := s.ensure(pos, PageRecordSize); err != nil {
-			if !damage(pfn, cur, pos, LostIOError, err) {
-				return
+			if pos+PageRecordSize > limit {
+				r, cause := atLimit(pos + PageRecordSize)
+				done = true
+				if !yield(nil, p.lostErr(pfn, pos, r, p.want-cur, cause)) {
+					return
+				}
+				continue pages
 			}
-			continue
+			var act int
+			if err := s.ensure(pos, PageRecordSize); err != nil {
+				act = damage(pfn, cur, pos, LostIOError, err)
+			} else if rec := decodePageRecord(s.bytes(pos, PageRecordSize), o); !rec.sizeKnown(p.bs) {
+				act = damage(pfn, cur, pos, LostCorrupt, fmt.Errorf(
+					"diskdump: record size %d is not in 1..%d, the next record cannot be found: %w", rec.size, bs, ErrCorrupt))
+			} else {
+				break
+			}
+			switch act {
+			case dmgStop:
+				return
+			case dmgNext:
+				continue pages
+			}
 		}
 		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
-		if !rec.sizeKnown(p.bs) {
-			cause := fmt.Errorf("diskdump: record size %d is not in 1..%d, the next record cannot be found: %w", rec.size, bs, ErrCorrupt)
-			if !damage(pfn, cur, pos, LostCorrupt, cause) {
-				return
-			}
-			continue
-		}
 		end := pos + PageRecordSize + int64(rec.size)
 		if end > limit {
 			r, cause := atLimit(end)
@@ -678,12 +732,30 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 // stream ends exactly after fewer.
 const resyncChain = 4
 
+// resyncMaxSegs bounds the runs of records resync remembers between
+// damaged headers; beyond it only the last run is attributed.
+const resyncMaxSegs = 64
+
+// resyncSeg is a run of n records from start found by resync. Unless it
+// is the last run, the header at bad, right after it, is damaged too
+// (reason and cause say how); certain: the record before bad is verified
+// to end there, so bad was a record start.
+type resyncSeg struct {
+	start   int64
+	n       uint64
+	bad     int64
+	certain bool
+	reason  LossReason
+	cause   error
+}
+
 // resync picks the record stream up again after a damaged record header
-// at offset at. Records carry no PFN: record k belongs to the k-th dumped
-// PFN, and how many records the damage swallowed is unknown. The stream
-// can only be anchored at its end, so this is done only for a dump whose
-// bitmaps and written_blocks are final (COMPLETED or SHORT_AREA, two
-// bitmaps without stray bits, the whole written extent readable in size):
+// at offset at, where record seen was expected (certain: at is known to
+// be a record start). Records carry no PFN: record k belongs to the k-th
+// dumped PFN, and how many records the damage swallowed is unknown. The
+// stream can only be anchored at its end, so this is done only for a dump
+// whose bitmaps and written_blocks are final (COMPLETED or SHORT_AREA, two
+// bitmaps without stray bits, the whole written extent within the device):
 //
 //   - scan forward from from, byte by byte, skipping unreadable blocks, for
 //     a record start: a plausible header (known flag bits, size B for a raw
@@ -691,49 +763,91 @@ const resyncChain = 4
 //     a valid Adler-32 and ends exactly at the record's end), confirmed by
 //     the resyncChain-1 records after it or by the stream ending exactly
 //     after it (written_blocks, or 'm' padding up to it);
-//   - count the records from there to the end of the stream, headers only;
-//     another damaged header restarts the scan after it;
-//   - the m records of the last run reaching the end are the last m
-//     dumped pages, provided known (records at or before the damage,
-//     counting each damaged header as one) plus all runs found fit in the
-//     expected count.
+//   - count the records from there, headers only, the way compressedPages
+//     steps over them, to the end of the stream; another damaged header
+//     ends the run and restarts the scan after the record before it;
+//   - the n records of the last run, which reaches the end, are the last n
+//     dumped pages. Each damaged header swallowed at least one record if it
+//     is certainly a record start (the record before it is verified to end
+//     there), else at least none. If the records seen (before the damage
+//     and in every run) plus those minimums exceed the expected count,
+//     nothing is attributed; if they equal it, every damaged header
+//     swallowed exactly its minimum and every run is attributed (all).
 //
-// It returns the offset of that last run and m, or an error saying why
-// the pages after the damage cannot be attributed. The bytes after the
-// damage are read twice (here, then while yielding).
-func (p *Partition) resync(s *recordStream, from int64, known uint64, at, wEnd int64) (int64, uint64, error) {
+// It returns the runs (the last one reaches the end of the stream), or an
+// error saying why the pages after the damage cannot be attributed. The
+// bytes after the damage are read twice (here, then while yielding).
+func (p *Partition) resync(s *recordStream, from int64, seen uint64, certain bool, at, wEnd int64) (segs []resyncSeg, all bool, err error) {
 	st := p.hdr.Status.State()
 	switch {
 	case st != StatusCompleted && st != StatusShortArea:
-		return 0, 0, fmt.Errorf("diskdump: dump status %v: the dumpable bitmap and the stream end are not final, so the records after the damaged header at offset 0x%x cannot be attributed to pages: %w",
+		return nil, false, fmt.Errorf("diskdump: dump status %v: the dumpable bitmap and the stream end are not final, so the records after the damaged header at offset 0x%x cannot be attributed to pages: %w",
 			st, at, ErrCorrupt)
 	case !p.geo.TwoBitmaps() || p.extraDense != 0:
-		return 0, 0, fmt.Errorf("diskdump: the dumpable bitmap is missing or damaged, so the records after the damaged header at offset 0x%x cannot be attributed to pages: %w",
+		return nil, false, fmt.Errorf("diskdump: the dumpable bitmap is missing or damaged, so the records after the damaged header at offset 0x%x cannot be attributed to pages: %w",
 			at, ErrCorrupt)
 	case s.limit < wEnd:
-		return 0, 0, fmt.Errorf("diskdump: the device ends before written_blocks, so the end of the record stream after the damaged header at offset 0x%x is unknown: %w",
+		return nil, false, fmt.Errorf("diskdump: the device ends before written_blocks, so the end of the record stream after the damaged header at offset 0x%x is unknown: %w",
 			at, ErrCorrupt)
 	}
+	var minLost uint64 // records the damaged headers swallowed at least
+	if certain {
+		minLost = 1
+	}
+	segs = p.segs[:0]
+	overflow := false
 	for {
 		c, ok := p.findRecord(s, from, wEnd)
 		if !ok {
-			return 0, 0, fmt.Errorf("diskdump: no record start found after the damaged header at offset 0x%x: %w", at, ErrCorrupt)
+			return nil, false, fmt.Errorf("diskdump: no record start found after the damaged header at offset 0x%x: %w", at, ErrCorrupt)
 		}
-		n, ended, last := p.walkRecords(s, c, wEnd)
-		if ended {
-			if known+n > p.want {
-				return 0, 0, fmt.Errorf("diskdump: %d records found from offset 0x%x to the end of the stream but only %d pages remain after the damaged header at offset 0x%x: %w",
-					n, c, p.want-min(known, p.want), at, ErrCorrupt)
+		w := p.walkRecords(s, c, wEnd)
+		seen += w.n
+		if seen+minLost > p.want {
+			return nil, false, fmt.Errorf("diskdump: the record stream picked up again at offset 0x%x after the damaged header at offset 0x%x holds more records than pages remain: %w",
+				c, at, ErrCorrupt)
+		}
+		if w.ended {
+			all = seen+minLost == p.want && !overflow
+			if !all {
+				segs = segs[:0]
 			}
-			return c, n, nil
+			segs = append(segs, resyncSeg{start: c, n: w.n, bad: -1})
+			p.segs = segs
+			return segs, all, nil
 		}
 		// Another damaged header right after the last record walked.
-		known += n + 1
-		if known >= p.want {
-			return 0, 0, fmt.Errorf("diskdump: more records before the last damaged header than pages after the damaged header at offset 0x%x: %w", at, ErrCorrupt)
+		sure := p.recordEndsAt(s, w.last, w.bad)
+		if sure {
+			minLost++
 		}
-		from = last + PageRecordSize + 1
+		if len(segs) < resyncMaxSegs {
+			segs = append(segs, resyncSeg{start: c, n: w.n, bad: w.bad, certain: sure, reason: w.reason, cause: w.cause})
+		} else {
+			overflow = true
+		}
+		from = w.last + PageRecordSize + 1
 	}
+}
+
+// recordEndsAt reports whether the record at rec is verified to end at
+// end: a zlib record whose stream inflates to exactly a page and ends
+// there, or a raw record with a plausible header.
+func (p *Partition) recordEndsAt(s *recordStream, rec, end int64) bool {
+	if rec < 0 || end-rec <= PageRecordSize || s.ensure(rec, end-rec) != nil {
+		return false
+	}
+	r := decodePageRecord(s.bytes(rec, PageRecordSize), p.hdr.Layout.Order)
+	if !r.plausible(p.bs) || rec+PageRecordSize+int64(r.size) != end {
+		return false
+	}
+	if r.flags&PageCompressed == 0 {
+		return true
+	}
+	if len(p.zbuf) != p.bs {
+		p.zbuf = make([]byte, p.bs)
+	}
+	return inflateExact(p.zbuf, s.bytes(rec+PageRecordSize, int64(r.size)))
 }
 
 // findRecord returns the first confirmed record start at or after from.
@@ -791,28 +905,49 @@ func (p *Partition) confirmRecord(s *recordStream, c, wEnd int64) bool {
 	return true
 }
 
+// walk is the result of walkRecords.
+type walk struct {
+	n      uint64     // records counted
+	ended  bool       // the stream ends right after them
+	last   int64      // start of the last record counted
+	bad    int64      // else: the damaged header after them,
+	reason LossReason // how it is damaged
+	cause  error
+}
+
 // walkRecords counts the records from c, by their headers alone and the
-// way compressedPages steps over them, to the end of the stream (ended)
-// or to a header that gives no next position. last is the start of the
-// last record counted.
-func (p *Partition) walkRecords(s *recordStream, c, wEnd int64) (n uint64, ended bool, last int64) {
+// way compressedPages steps over them, to the end of the stream or to a
+// header that gives no next position.
+func (p *Partition) walkRecords(s *recordStream, c, wEnd int64) walk {
 	o := p.hdr.Layout.Order
+	w := walk{last: c}
 	pos := c
-	last = c
 	for {
 		if p.streamEnd(s, pos, wEnd) {
-			return n, true, last
+			w.ended = true
+			return w
 		}
-		if pos+PageRecordSize > s.limit || s.ensure(pos, PageRecordSize) != nil {
-			return n, false, last
+		w.bad, w.reason = pos, LostCorrupt
+		if pos+PageRecordSize > s.limit {
+			w.cause = fmt.Errorf("diskdump: record header cut by written_blocks: %w", ErrCorrupt)
+			return w
+		}
+		if err := s.ensure(pos, PageRecordSize); err != nil {
+			w.reason, w.cause = LostIOError, err
+			return w
 		}
 		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
 		end := pos + PageRecordSize + int64(rec.size)
-		if !rec.sizeKnown(p.bs) || end > s.limit {
-			return n, false, last
+		if !rec.sizeKnown(p.bs) {
+			w.cause = fmt.Errorf("diskdump: record size %d is not in 1..%d, the next record cannot be found: %w", rec.size, s.bs, ErrCorrupt)
+			return w
 		}
-		n++
-		last, pos = pos, end
+		if end > s.limit {
+			w.cause = fmt.Errorf("diskdump: record of %d bytes crosses written_blocks: %w", rec.size, ErrCorrupt)
+			return w
+		}
+		w.n++
+		w.last, pos = pos, end
 	}
 }
 
