@@ -47,24 +47,31 @@ type rsBase struct {
 	wEnd int64
 }
 
+type rsKey struct {
+	a     Arch
+	pages uint64
+}
+
 var rsBases struct {
 	sync.Mutex
-	m map[Arch]*rsBase
+	m map[rsKey]*rsBase
 }
 
 // rsGet builds (once per test binary) a 512-page machine of mixed content
 // dumped compressed with dump_level 0.
-func rsGet(t testing.TB, a Arch) *rsBase {
+func rsGet(t testing.TB, a Arch) *rsBase { return rsGetN(t, a, 512) }
+
+func rsGetN(t testing.TB, a Arch, pages uint64) *rsBase {
 	t.Helper()
 	rsBases.Lock()
 	defer rsBases.Unlock()
-	if b := rsBases.m[a]; b != nil {
+	if b := rsBases.m[rsKey{a, pages}]; b != nil {
 		return b
 	}
 	bs := a.PageSize()
-	src := NewSyntheticMachine(SyntheticConfig{Arch: a, MemBytes: 512 * uint64(bs), Seed: 29, NoHoles: true,
-		Mix: PageMix{Zero: 20, Sparse: 20, Text: 20, Pattern: 20, Random: 20}, BadPFNs: []uint64{300}})
-	const devBlocks = 700
+	src := NewSyntheticMachine(SyntheticConfig{Arch: a, MemBytes: pages * uint64(bs), Seed: 29, NoHoles: true,
+		Mix: PageMix{Zero: 20, Sparse: 20, Text: 20, Pattern: 20, Random: 20}, BadPFNs: []uint64{pages * 300 / 512}})
+	devBlocks := int(pages + pages/3 + 20)
 	img := make([]byte, devBlocks*bs)
 	for blk := range uint64(devBlocks) {
 		FillSignature(img[blk*uint64(bs):(blk+1)*uint64(bs)], blk, a.ByteOrder())
@@ -73,7 +80,7 @@ func rsGet(t testing.TB, a Arch) *rsBase {
 	cfg.Compress = true
 	cfg.Time = time.Unix(1246291200, 0)
 	f := memfile.New(img)
-	res, err := WriteDump(f, devBlocks, src, cfg)
+	res, err := WriteDump(f, uint64(devBlocks), src, cfg)
 	require.NoError(t, err)
 	require.Equal(t, OutcomeCompleted, res.Outcome)
 	img = f.Bytes()
@@ -88,7 +95,7 @@ func rsGet(t testing.TB, a Arch) *rsBase {
 		b.recs = append(b.recs, rsRec{pfn: pg.PFN, off: off, size: rec.size, flags: rec.flags})
 		b.want[pg.PFN] = rdrWriterPage(t, src, a, pg.PFN, bs)
 	}
-	require.Greater(t, len(b.recs), 400)
+	require.Greater(t, uint64(len(b.recs)), pages*3/4)
 	var raw, crossing int
 	for _, r := range b.recs {
 		if r.flags&PageCompressed == 0 {
@@ -98,12 +105,14 @@ func rsGet(t testing.TB, a Arch) *rsBase {
 			crossing++
 		}
 	}
-	require.Greater(t, raw, 20, "the dump needs raw records")
-	require.Positive(t, crossing, "the dump needs record headers crossing a block boundary")
-	if rsBases.m == nil {
-		rsBases.m = map[Arch]*rsBase{}
+	require.Greater(t, raw, int(pages/25), "the dump needs raw records")
+	if pages >= 512 {
+		require.Positive(t, crossing, "the dump needs record headers crossing a block boundary")
 	}
-	rsBases.m[a] = b
+	if rsBases.m == nil {
+		rsBases.m = map[rsKey]*rsBase{}
+	}
+	rsBases.m[rsKey{a, pages}] = b
 	return b
 }
 
@@ -621,4 +630,127 @@ func (m *runtimeMem) read() {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	m.mallocs = ms.Mallocs
+}
+
+// rsFaultReader fails every read touching one of its ranges with EIO.
+type rsFaultReader struct {
+	r   io.ReaderAt
+	bad [][2]int64
+}
+
+func (f *rsFaultReader) ReadAt(b []byte, off int64) (int, error) {
+	for _, r := range f.bad {
+		if off < r[1] && off+int64(len(b)) > r[0] {
+			return 0, syscall.EIO
+		}
+	}
+	return f.r.ReadAt(b, off)
+}
+
+// FuzzResync damages the record stream of small compressed dumps from the
+// kernel-exact writer (byte writes, plausible-looking 32-bit values, zeroed
+// ranges, unreadable blocks; status COMPLETED, SHORT_AREA or IN_PROGRESS)
+// and checks the property resynchronisation must keep: a page whose
+// pristine record the damage did not touch is either lost or yielded from
+// exactly that record with exactly the machine's content, never another
+// page's data; and Stats accounts for every page.
+func FuzzResync(f *testing.F) {
+	rdrLimitMinimize(f)
+	// ops are 5-byte groups: kind, 24-bit offset into the data area, value.
+	f.Add(uint8(0), []byte{3, 0x00, 0x40, 0x00, 0x00})
+	f.Add(uint8(1), []byte{1, 0x00, 0x80, 0x00, 0x10})
+	f.Add(uint8(2), []byte{2, 0x00, 0x20, 0x00, 0x00, 0, 0x00, 0x90, 0x00, 0x00})
+	f.Add(uint8(4), []byte{3, 0x10, 0x30, 0x00, 0x01, 3, 0x00, 0x20, 0x01, 0x00})
+	f.Add(uint8(3), []byte{0, 0x33, 0x10, 0x00, 0xff, 1, 0x00, 0x00, 0x01, 0x40})
+	f.Fuzz(func(t *testing.T, sel uint8, ops []byte) {
+		b := rsGetN(t, []Arch{ArchX86_64, ArchPPC64}[sel&1], 48)
+		img := bytes.Clone(b.img)
+		o := b.arch.ByteOrder()
+		start := b.recs[0].off
+		area := b.wEnd - start
+		var touched [][2]int64
+		fr := &rsFaultReader{r: bytes.NewReader(img)}
+		for n := 0; len(ops) >= 5 && n < 12; n++ {
+			kind, v := ops[0]%4, ops[4]
+			off := start + int64(uint32(ops[1])|uint32(ops[2])<<8|uint32(ops[3])<<16)%area
+			ops = ops[5:]
+			switch kind {
+			case 0: // one byte
+				img[off] = v
+				touched = append(touched, [2]int64{off, off + 1})
+			case 1: // a zeroed range
+				e := min(off+int64(v)*16+1, b.wEnd)
+				clear(img[off:e])
+				touched = append(touched, [2]int64{off, e})
+			case 2: // an unreadable block
+				a := off / int64(b.bs) * int64(b.bs)
+				fr.bad = append(fr.bad, [2]int64{a, a + int64(b.bs)})
+				touched = append(touched, [2]int64{a, a + int64(b.bs)})
+			case 3: // a 32-bit value a record header could hold
+				e := min(off+4, b.wEnd)
+				var w [4]byte
+				switch v % 4 {
+				case 0:
+					o.PutUint32(w[:], uint32(b.bs))
+				case 1:
+					o.PutUint32(w[:], PageCompressed)
+				case 2:
+					o.PutUint32(w[:], uint32(v)<<4)
+				}
+				copy(img[off:e], w[:])
+				touched = append(touched, [2]int64{off, e})
+			}
+		}
+		switch sel >> 1 % 4 {
+		case 1:
+			rsSetStatus(b, img, StatusShortArea|StatusCompressed)
+		case 2:
+			rsSetStatus(b, img, StatusInProgress|StatusCompressed)
+		}
+		p, err := OpenPartition(fr, int64(len(img)))
+		require.NoError(t, err)
+		idx := map[uint64]int{}
+		for i, r := range b.recs {
+			idx[r.pfn] = i
+		}
+		hit := func(r rsRec) bool {
+			for _, x := range touched {
+				if x[0] < r.end() && x[1] > r.off {
+					return true
+				}
+			}
+			return false
+		}
+		var found, lost uint64
+		var dst []byte
+		for pg, err := range p.Pages() {
+			if err != nil {
+				var pe *PageError
+				var le *LostError
+				require.ErrorAs(t, err, &pe)
+				require.ErrorAs(t, err, &le)
+				i, ok := idx[pe.PFN]
+				require.True(t, ok, "%v", err)
+				require.LessOrEqual(t, i+int(le.Pages), len(b.recs))
+				lost += le.Pages
+				continue
+			}
+			found++
+			i, ok := idx[pg.PFN]
+			require.True(t, ok)
+			r := b.recs[i]
+			if hit(r) {
+				continue
+			}
+			require.Equal(t, r.off+PageRecordSize, pg.Off, "PFN %d (record %d) yielded from another record", pg.PFN, i)
+			dst, err = pg.Decompress(dst)
+			require.NoError(t, err)
+			require.Equal(t, b.want[pg.PFN], dst, "PFN %d", pg.PFN)
+		}
+		st := p.Stats()
+		require.Equal(t, found, st.Found)
+		require.Equal(t, lost, st.Lost)
+		require.Equal(t, uint64(len(b.recs)), st.Expected)
+		require.Equal(t, st.Expected, st.Found+st.Lost, "%+v", st)
+	})
 }
