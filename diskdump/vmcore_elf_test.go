@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"io"
 	"testing"
 
 	"github.com/dsnet/golib/memfile"
@@ -246,5 +247,61 @@ func TestELFExtend(t *testing.T) {
 		_, err = writeVmcore(old, d.source(), f, VmcoreOptions{})
 		require.NoError(t, err)
 		assert.Equal(t, want.Bytes(), old.Bytes(), f.String())
+	}
+}
+
+// rangeRecorder records the ranges written through it.
+type rangeRecorder struct {
+	w      io.WriterAt
+	ranges [][2]int64
+}
+
+func (r *rangeRecorder) WriteAt(p []byte, off int64) (int, error) {
+	r.ranges = append(r.ranges, [2]int64{off, off + int64(len(p))})
+	return r.w.WriteAt(p, off)
+}
+
+// TestELFZeroPagesAreHoles: zero pages are not written (they stay holes
+// of the sparse file, as cp --sparse=always leaves them); every other page
+// is written exactly once, and the vmcore still reads back right.
+func TestELFZeroPagesAreHoles(t *testing.T) {
+	for _, tc := range synthCases()[:2] {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newSynthDump(t, tc.cfg)
+			mf := memfile.New(nil)
+			rec := &rangeRecorder{w: mf}
+			res, err := writeVmcore(rec, d.source(), FormatELF, VmcoreOptions{Format: FormatELF})
+			require.NoError(t, err)
+			h := elfHeaderSize(d.arch, d.b)
+			var zero, nonzero uint64
+			for _, data := range d.want {
+				if isZero(data) {
+					zero++
+				} else {
+					nonzero++
+				}
+			}
+			require.Positive(t, zero, "the synthetic machine has zero pages")
+			assert.Equal(t, zero, res.ZeroPages)
+			assert.Equal(t, uint64(len(d.want)), res.Pages)
+			written := map[uint64]int{}
+			for _, r := range rec.ranges {
+				if r[0] < h {
+					continue // headers
+				}
+				for off := r[0]; off < r[1]; off += int64(d.b) {
+					written[uint64((off-h)/int64(d.b))]++
+				}
+			}
+			for pfn, data := range d.want {
+				if isZero(data) {
+					assert.Zero(t, written[pfn], "zero page %d written", pfn)
+				} else {
+					assert.Equal(t, 1, written[pfn], "page %d", pfn)
+				}
+			}
+			assert.Len(t, written, int(nonzero))
+			checkReadBack(t, mf.Bytes(), d, FormatELF)
+		})
 	}
 }
