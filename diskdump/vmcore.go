@@ -82,7 +82,8 @@ type VmcoreResult struct {
 	// recovered.
 	Pages, Lost uint64
 	// ZeroPages counts the all-zero pages: in KDUMP they share one zero
-	// page, in ELF they are left as holes (included in Pages).
+	// page; in ELF, those in stretches of at least 16 pages are left as
+	// holes (included in Pages).
 	ZeroPages uint64
 	// Incomplete is set when the dump was partial or incomplete or pages
 	// were lost; the vmcore records it (ELF NT_DISKDUMP 1, KDUMP status
