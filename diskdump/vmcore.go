@@ -81,7 +81,9 @@ type VmcoreResult struct {
 	// partition could hold (its dumpable upper bound) that were not
 	// recovered.
 	Pages, Lost uint64
-	// ZeroPages counts KDUMP pages that share the zero page.
+	// ZeroPages counts the all-zero pages: in KDUMP they share one zero
+	// page; in ELF, those in stretches of at least 16 pages are left as
+	// holes (included in Pages).
 	ZeroPages uint64
 	// Incomplete is set when the dump was partial or incomplete or pages
 	// were lost; the vmcore records it (ELF NT_DISKDUMP 1, KDUMP status
