@@ -1397,6 +1397,12 @@ func rdrFuzzSeeds(f testing.TB) [][]byte {
 	d := rdrBuild(f, rdrSpec{maxPFN: 20, ram: small, compress: true, spare: 1})
 	copy(d.img, rdrSwapBlock(d.bs, d.order, uint64(len(d.img)/d.bs)))
 	seeds = append(seeds, rdrCompact(d.img, d.bs))
+	// A damaged record header in a complete compressed dump: the stream is
+	// resynchronised at the next record.
+	d = rdrBuild(f, rdrSpec{maxPFN: 20, ram: [][2]uint64{{0, 1}, {2, 8}, {9, 10}}, compress: true})
+	d.setRec(d.pfns[2], pageRecord{size: 0})
+	clear(d.img[:d.bs])
+	seeds = append(seeds, rdrCompact(d.img, d.bs))
 	// Output of the kernel-exact writer: a 48-page machine of mostly zero
 	// pages, dumped raw, compressed, partial, and cut by a power failure.
 	for _, c := range []struct {
