@@ -177,9 +177,8 @@ type corWant struct {
 	// open: OpenPartition must succeed (a partial recovery).
 	open bool
 	// lostPFN: with open, some *PageError (from Pages or Decompress)
-	// names this PFN, or with orNext the page after it.
+	// names this PFN.
 	lostPFN *uint64
-	orNext  bool
 	// found: with open, exactly this many pages decode (-1: any).
 	found int
 }
@@ -782,13 +781,6 @@ func checkCorOutcome(t *testing.T, b *corBase, img []byte, want corWant, out cor
 			}
 		}
 		ok := slices.Contains(pfns, *want.lostPFN)
-		if want.orNext {
-			for i, p := range b.pages[:len(b.pages)-1] {
-				if p.pfn == *want.lostPFN {
-					ok = ok || slices.Contains(pfns, b.pages[i+1].pfn)
-				}
-			}
-		}
 		assert.True(t, ok, "no error names the damaged page %d: %v", *want.lostPFN, pfns)
 	}
 	// The vmcore writer copes with whatever the reader accepted: an ELF

@@ -37,12 +37,15 @@ type Partition struct {
 	extraDense  uint64 // bits of the dense bitmap beyond the RAM pages (ignored)
 	staticShort bool   // the written extent cannot hold all expected pages
 
-	buf   []byte
-	zbuf  []byte      // resynchronisation: inflated candidate pages
-	segs  []resyncSeg // resynchronisation: runs of records found
-	page  Page
-	stats Stats
-	ran   bool
+	buf  []byte
+	zbuf []byte      // resynchronisation: inflated candidate pages
+	segs []resyncSeg // resynchronisation: runs of records found
+	// candidates counts the record starts resynchronisation checked in
+	// this run of Pages.
+	candidates int
+	page       Page
+	stats      Stats
+	ran        bool
 }
 
 // Stats counts the pages of the last iteration of Pages. Expected = Found +
@@ -313,9 +316,14 @@ func (p *Partition) Stats() Stats {
 // are yielded as *PageError wrapping a *LostError; runs of pages lost for
 // one reason give one error at the first of them (PFN NoPFN when the pages
 // cannot be attributed). Iteration goes on after a corrupt record while its
-// length is plausible; when the position of the next record is unknown, or
-// on a read error in the record stream, one last error covers the rest and
-// the iteration ends. The *Page and its Data are reused: valid until the
+// length is plausible. When a record header is damaged or unreadable, so
+// that the position of the next record is unknown, the record stream of a
+// final dump (COMPLETED or SHORT_AREA) is resynchronised: the records from
+// the next record start found to the end of the stream are the last pages
+// of the dump, the pages in between are lost (LostDesync). When that is
+// not possible (the dump is not final, the stream end or the counts do not
+// check out), one last error covers the rest, saying why, and the
+// iteration ends. The *Page and its Data are reused: valid until the
 // next step. Stats is updated as the iteration goes.
 func (p *Partition) Pages() iter.Seq2[*Page, error] {
 	return func(yield func(*Page, error) bool) {
@@ -526,6 +534,7 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 		return LostTruncated, ErrTruncated
 	}
 	s := &recordStream{r: p.r, buf: p.buffer(limit - start), bs: bs, start: start, end: start, limit: limit, keep: -1}
+	p.candidates = 0
 	pos := start
 	prev := int64(-1) // start of the record before pos; -1 at a known record start
 	done := false     // a run error covered the rest of the expected pages
@@ -798,6 +807,9 @@ func (p *Partition) resync(s *recordStream, from int64, seen uint64, certain boo
 	overflow := false
 	for {
 		c, ok := p.findRecord(s, from, wEnd)
+		if !ok && p.candidates >= resyncMaxCandidates {
+			return nil, false, fmt.Errorf("diskdump: gave up resynchronising after the damaged header at offset 0x%x: %d false record starts: %w", at, p.candidates, ErrCorrupt)
+		}
 		if !ok {
 			return nil, false, fmt.Errorf("diskdump: no record start found after the damaged header at offset 0x%x: %w", at, ErrCorrupt)
 		}
@@ -850,10 +862,16 @@ func (p *Partition) recordEndsAt(s *recordStream, rec, end int64) bool {
 	return inflateExact(p.zbuf, s.bytes(rec+PageRecordSize, int64(r.size)))
 }
 
+// resyncMaxCandidates bounds the candidate record starts checked (each
+// may inflate a page and read a few records ahead) in one run of Pages,
+// so that data crafted to look like records everywhere costs at most a
+// few hundred MiB of inflating rather than a multiple of the device.
+const resyncMaxCandidates = 1 << 16
+
 // findRecord returns the first confirmed record start at or after from.
 func (p *Partition) findRecord(s *recordStream, from, wEnd int64) (int64, bool) {
 	o := p.hdr.Layout.Order
-	for c := from; c+PageRecordSize < s.limit; c++ {
+	for c := from; c+PageRecordSize < s.limit && p.candidates < resyncMaxCandidates; c++ {
 		if err := s.ensure(c, PageRecordSize); err != nil {
 			// Unreadable: go on after the bad block.
 			c = (s.end/s.bs+1)*s.bs - 1
@@ -866,6 +884,7 @@ func (p *Partition) findRecord(s *recordStream, from, wEnd int64) (int64, bool) 
 		if rec := decodePageRecord(b, o); !rec.plausible(p.bs) || c+PageRecordSize+int64(rec.size) > s.limit {
 			continue
 		}
+		p.candidates++
 		if p.confirmRecord(s, c, wEnd) {
 			return c, true
 		}

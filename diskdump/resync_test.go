@@ -596,6 +596,39 @@ func TestResyncBoundsWork(t *testing.T) {
 	assert.Less(t, ms1.mallocs-ms0.mallocs, uint64(1000), "allocations while scanning %d bytes", b.wEnd-from)
 }
 
+// TestResyncCandidateBudget: data crafted so that every 16th byte starts
+// a plausible zlib record (which then fails to inflate) makes the reader
+// give up resynchronising after a bounded number of candidates.
+func TestResyncCandidateBudget(t *testing.T) {
+	b := rsGetN(t, ArchX86_64, 2048)
+	img := bytes.Clone(b.img)
+	o := b.arch.ByteOrder()
+	i := 30
+	b.putRec(img, i, func(r *pageRecord) { r.size = 0 })
+	from := b.recs[i].off + PageRecordSize
+	var unit [PageRecordSize]byte
+	unit[0], unit[1] = 0x78, 0x01
+	o.PutUint32(unit[8:], PageRecordSize)
+	o.PutUint32(unit[12:], PageCompressed)
+	for off := from; off+PageRecordSize <= b.wEnd; off += PageRecordSize {
+		copy(img[off:], unit[:])
+	}
+	require.Greater(t, (b.wEnd-from)/PageRecordSize, int64(resyncMaxCandidates), "the test needs more candidates than the budget")
+	p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
+	require.NoError(t, err)
+	begin := time.Now()
+	var errs []error
+	for _, err := range p.Pages() {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	require.Len(t, errs, 2)
+	assert.Contains(t, errs[1].Error(), "gave up resynchronising")
+	assert.Equal(t, uint64(len(b.recs)-i), p.Stats().Lost)
+	t.Logf("gave up after %v", time.Since(begin))
+}
+
 func rsMustDecompress(t *testing.T, pg *Page) []byte {
 	d, err := pg.Decompress(nil)
 	require.NoError(t, err)
