@@ -779,9 +779,11 @@ type resyncSeg struct {
 //     dumped pages. Each damaged header swallowed at least one record if it
 //     is certainly a record start (the record before it is verified to end
 //     there), else at least none. If the records seen (before the damage
-//     and in every run) plus those minimums exceed the expected count,
-//     nothing is attributed; if they equal it, every damaged header
-//     swallowed exactly its minimum and every run is attributed (all).
+//     and in every run) plus those minimums equal the expected count, every
+//     damaged header swallowed exactly its minimum and every run is
+//     attributed (all). If they exceed it, an earlier run was record-like
+//     data and only the last run is attributed, if it fits after the first
+//     damage; if it does not, nothing is.
 //
 // It returns the runs (the last one reaches the end of the stream), or an
 // error saying why the pages after the damage cannot be attributed. The
@@ -803,6 +805,7 @@ func (p *Partition) resync(s *recordStream, from int64, seen uint64, certain boo
 	if certain {
 		minLost = 1
 	}
+	seen0, min0 := seen, minLost // up to the first damage
 	segs = p.segs[:0]
 	overflow := false
 	for {
@@ -815,11 +818,19 @@ func (p *Partition) resync(s *recordStream, from int64, seen uint64, certain boo
 		}
 		w := p.walkRecords(s, c, wEnd)
 		seen += w.n
-		if seen+minLost > p.want {
-			return nil, false, fmt.Errorf("diskdump: the record stream picked up again at offset 0x%x after the damaged header at offset 0x%x holds more records than pages remain: %w",
-				c, at, ErrCorrupt)
-		}
 		if w.ended {
+			if seen+minLost > p.want {
+				// Too many records: some run before the last one is made
+				// of record-like data (a page holding a copy of records).
+				// Only the last run can still be attributed, if it fits
+				// after the first damage and the record expected there.
+				overflow = true
+				seen, minLost = seen0+w.n, max(min0, 1)
+			}
+			if seen+minLost > p.want {
+				return nil, false, fmt.Errorf("diskdump: the record stream picked up again at offset 0x%x after the damaged header at offset 0x%x holds more records than pages remain: %w",
+					c, at, ErrCorrupt)
+			}
 			all = seen+minLost == p.want && !overflow
 			if !all {
 				segs = segs[:0]
