@@ -89,7 +89,9 @@ type VmcoreResult struct {
 	// partition could hold (its dumpable upper bound) that were not
 	// recovered.
 	Pages, Lost uint64
-	// ZeroPages counts KDUMP pages that share the zero page.
+	// ZeroPages counts the all-zero pages: in KDUMP they share one zero
+	// page; in ELF, those in stretches of at least 16 pages are left as
+	// holes (included in Pages).
 	ZeroPages uint64
 	// BadRecords counts the zlib records VerifyRecords rejected (their
 	// pages are also in Lost).
