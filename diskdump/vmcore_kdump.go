@@ -7,6 +7,7 @@ import (
 	"fmt"
 	kzlib "github.com/klauspost/compress/zlib"
 	"io"
+	"iter"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -243,6 +244,9 @@ func isZero(p []byte) bool { return bytes.Equal(p, zeroPage[:len(p)]) }
 // goroutines synchronise once per batch, not once per page.
 const kdumpBatchBytes = 256 << 10
 
+// kdumpMaxBatches bounds the batches in flight (32 MiB of buffers).
+const kdumpMaxBatches = 64
+
 // kdumpEntry is one element of a batch: a page (with its result once the
 // batch is processed) or a page the sequence reported lost.
 type kdumpEntry struct {
@@ -265,14 +269,13 @@ type kdumpBatch struct {
 	ents  []kdumpEntry
 	in    []byte
 	out   []byte
-	pages int // entries that are pages (the rest are errors)
-	done  chan struct{}
+	pages int    // entries that are pages (the rest are errors)
+	seq   uint64 // position in the sequence of batches
 }
 
 func newKdumpBatch(b, n int) *kdumpBatch {
 	return &kdumpBatch{
 		ents: make([]kdumpEntry, 0, n), in: make([]byte, 0, n*b), out: make([]byte, 0, n*b),
-		done: make(chan struct{}, 1),
 	}
 }
 
@@ -373,6 +376,127 @@ func (c *pageCodec) process(bt *kdumpBatch, e *kdumpEntry, how kdumpProcess) {
 	e.data = e.in
 }
 
+// kdumpPipe runs the KDUMP conversion on one or more goroutines, the
+// workers, with no reader or writer goroutine of its own: each worker
+// takes a free batch, fills it from the page sequence (one worker at a
+// time), processes it, and hands it to the in-order writer: the worker
+// that completes the oldest batch in flight writes it and every later one
+// already done, in PFN order. No goroutine waits for another one to be
+// scheduled before it can go on (a reader or writer goroutine readied by
+// a busy worker waits for the scheduler to preempt it, up to 10 ms,
+// while the workers drain the queue); memory is bounded by the batches.
+type kdumpPipe struct {
+	b    int
+	how  kdumpProcess
+	mask uint64           // -P: VmcoreOptions.UncompressedMask
+	free chan *kdumpBatch // batches not in flight
+
+	fillMu   sync.Mutex
+	next     func() (*vpage, error, bool)
+	filter   pageFilter
+	seq      uint64 // sequence number of the next batch filled
+	eof      bool
+	consumed atomic.Int64 // bytes of the partition read (progress)
+
+	writeMu   sync.Mutex
+	pending   []*kdumpBatch // done batches waiting for their turn, by seq modulo len
+	nextWrite uint64
+	write     func(*kdumpBatch) error
+	err       error // the first error of write; no batch is written after it
+	failed    atomic.Bool
+}
+
+func newKdumpPipe(b, workers int, next func() (*vpage, error, bool), write func(*kdumpBatch) error) *kdumpPipe {
+	// Enough batches that a worker rarely waits for a free one while
+	// another finishes the oldest batch: 2·workers+2 batches of
+	// 2·kdumpBatchBytes, 3 MiB for two workers, at most 32 MiB (more
+	// workers then wait for batches).
+	nbatch := min(2*workers+2, kdumpMaxBatches)
+	if workers == 1 {
+		nbatch = 1
+	}
+	p := &kdumpPipe{b: b, next: next, write: write, free: make(chan *kdumpBatch, nbatch), pending: make([]*kdumpBatch, nbatch)}
+	for range nbatch {
+		p.free <- newKdumpBatch(b, kdumpBatchPages(b))
+	}
+	return p
+}
+
+// work is the loop of one worker; onBatch, if not nil, is called after
+// each batch it processed.
+func (p *kdumpPipe) work(c *pageCodec, onBatch func()) {
+	for !p.failed.Load() {
+		bt := <-p.free
+		if !p.fill(bt) {
+			p.free <- bt
+			return
+		}
+		c.batch(bt, p.how)
+		p.put(bt)
+		if onBatch != nil {
+			onBatch()
+		}
+	}
+}
+
+// fill puts the next entries of the page sequence into bt and gives it
+// the next sequence number; it reports false, with bt empty, at the end
+// of the sequence or after a write error.
+func (p *kdumpPipe) fill(bt *kdumpBatch) bool {
+	p.fillMu.Lock()
+	defer p.fillMu.Unlock()
+	bt.reset()
+	for !p.eof && !p.failed.Load() && !bt.full() {
+		pg, err, ok := p.next()
+		switch {
+		case !ok:
+			p.eof = true
+		case err != nil:
+			bt.addErr(err)
+		default:
+			p.consumed.Store(pg.Off + int64(len(pg.Data)))
+			if err := p.filter.accept(pg); err != nil {
+				bt.addErr(err)
+			} else {
+				bt.addPage(pg, p.mask)
+			}
+		}
+	}
+	if len(bt.ents) == 0 {
+		return false
+	}
+	bt.seq = p.seq
+	p.seq++
+	return true
+}
+
+// put hands over a processed batch and writes, in sequence order, the
+// batches whose turn has come. A batch always goes back to the free list,
+// also after a write error, so that no worker waits for one forever.
+func (p *kdumpPipe) put(bt *kdumpBatch) {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	n := uint64(len(p.pending))
+	// At most len(pending) batches are in flight, all with sequence
+	// numbers from nextWrite on: their slots are distinct.
+	p.pending[bt.seq%n] = bt
+	for {
+		w := p.pending[p.nextWrite%n]
+		if w == nil {
+			return
+		}
+		p.pending[p.nextWrite%n] = nil
+		p.nextWrite++
+		if p.err == nil {
+			if err := p.write(w); err != nil {
+				p.err = err
+				p.failed.Store(true)
+			}
+		}
+		p.free <- w
+	}
+}
+
 // writeKdump writes a makedumpfile kdump-compressed vmcore (spec §10.3).
 func writeKdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult) error {
 	b := s.blockSize()
@@ -397,20 +521,15 @@ func writeKdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult
 	}
 
 	var (
-		errs   errCollector // lost pages, in the order of the sequence
-		filter = pageFilter{s: s, b: b}
-		prog   = progress{fn: opt.Progress, total: s.total}
-		how    = kdumpProcess{shareZero: opt.ShareZeroPage, rawAsIs: s.hdr.Status.Compressed()}
-		werr   error
-		failed atomic.Bool
+		errs errCollector // lost pages, in the order of the sequence
+		prog = progress{fn: opt.Progress, total: s.total}
+		how  = kdumpProcess{shareZero: opt.ShareZeroPage, rawAsIs: s.hdr.Status.Compressed()}
+		werr error
 	)
 	// consume writes the entries of a processed batch in their order
-	// (this goroutine or the consumer's, never both).
-	consume := func(bt *kdumpBatch) {
+	// (called by one worker at a time, batches in PFN order).
+	consume := func(bt *kdumpBatch) error {
 		for i := range bt.ents {
-			if werr != nil {
-				return
-			}
 			e := &bt.ents[i]
 			var err error
 			switch {
@@ -424,111 +543,33 @@ func writeKdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult
 				err = t.add(e.pfn, e.data, e.flags, 0)
 			}
 			if err != nil {
-				werr = err
-				failed.Store(true)
-				return
+				return err
 			}
 			res.Pages++
 		}
+		return nil
 	}
 	workers := opt.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	npages := kdumpBatchPages(b)
-	var (
-		get    func() *kdumpBatch // an empty batch to fill
-		submit func(*kdumpBatch)  // a filled batch, in PFN order
-		finish func()             // after the last batch
-	)
-	if workers == 1 {
-		c := newPageCodec(b)
-		one := newKdumpBatch(b, npages)
-		get = func() *kdumpBatch { return one }
-		submit = func(bt *kdumpBatch) {
-			c.batch(bt, how)
-			consume(bt)
-		}
-		finish = func() {}
-	} else {
-		// Bounded pipeline: nbatch batches circulate; the producer (this
-		// goroutine) fills them in PFN order and queues each both to the
-		// workers and, in the same order, to the consumer, which waits
-		// for it to be done and writes it. Memory: nbatch batches of
-		// 2·kdumpBatchBytes.
-		nbatch := 2*workers + 2
-		free := make(chan *kdumpBatch, nbatch)
-		for range nbatch {
-			free <- newKdumpBatch(b, npages)
-		}
-		work := make(chan *kdumpBatch, nbatch)
-		order := make(chan *kdumpBatch, nbatch)
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Go(func() {
-				c := newPageCodec(b)
-				for bt := range work {
-					c.batch(bt, how)
-					bt.done <- struct{}{}
-					// The send readied the consumer, and through it
-					// the producer, on this P, where they would wait
-					// for the scheduler to preempt this loop (10 ms):
-					// the workers would drain the queue meanwhile.
-					// Yield so they run now.
-					runtime.Gosched()
-				}
-			})
-		}
-		consumed := make(chan struct{})
-		go func() {
-			defer close(consumed)
-			for bt := range order {
-				<-bt.done
-				consume(bt)
-				free <- bt
-			}
-		}()
-		get = func() *kdumpBatch { return <-free }
-		submit = func(bt *kdumpBatch) {
-			order <- bt
-			work <- bt
-		}
-		finish = func() {
-			close(work)
-			close(order)
-			<-consumed
-			wg.Wait()
-		}
+	next, stop := iter.Pull2(s.pages)
+	defer stop()
+	p := newKdumpPipe(b, workers, next, consume)
+	p.how, p.mask, p.filter = how, opt.UncompressedMask, pageFilter{s: s, b: b}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(func() { p.work(newPageCodec(b), nil) })
 	}
-	var bt *kdumpBatch
-	for pg, err := range s.pages {
-		if failed.Load() {
-			break
-		}
-		if bt == nil {
-			bt = get()
-			bt.reset()
-		}
-		switch {
-		case err != nil:
-			bt.addErr(err)
-		default:
-			prog.page(pg)
-			if err := filter.accept(pg); err != nil {
-				bt.addErr(err)
-			} else {
-				bt.addPage(pg, opt.UncompressedMask)
-			}
-		}
-		if bt.full() {
-			submit(bt)
-			bt = nil
-		}
-	}
-	if bt != nil && !failed.Load() {
-		submit(bt)
-	}
-	finish()
+	// This goroutine is a worker too, and the one that reports progress
+	// (VmcoreOptions.Progress is called from the caller's goroutine).
+	var at vpage
+	p.work(newPageCodec(b), func() {
+		at.Off = p.consumed.Load()
+		prog.page(&at)
+	})
+	wg.Wait()
+	werr = p.err
 	if werr != nil {
 		return werr
 	}
