@@ -4,6 +4,8 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 )
 
 // Mode says how [Open] opens a device.
@@ -39,6 +41,10 @@ type Device struct {
 	block    bool
 	size     int64
 	lbs, pbs int
+
+	direct atomic.Int64 // alignment while direct I/O is on, else 0
+	dio    sync.Mutex   // guards bounce
+	bounce []byte       // aligned buffer for unaligned direct I/O (mmap)
 }
 
 var (
@@ -104,7 +110,13 @@ func (d *Device) ReadAt(p []byte, off int64) (int, error) {
 	if rem := d.size - off; int64(len(p)) > rem {
 		p, short = p[:rem], true
 	}
-	n, err := d.f.ReadAt(p, off)
+	var n int
+	var err error
+	if a := d.direct.Load(); a != 0 {
+		n, err = d.directIO(p, off, false, int(a))
+	} else {
+		n, err = d.f.ReadAt(p, off)
+	}
 	if err == nil && short {
 		err = io.EOF
 	}
@@ -121,9 +133,15 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 || off > d.size || int64(len(p)) > d.size-off {
 		return 0, &RangeError{Op: "write", Path: d.realPath, Off: off, NBytes: len(p), Size: d.size}
 	}
+	if a := d.direct.Load(); a != 0 {
+		return d.directIO(p, off, true, int(a))
+	}
 	return d.f.WriteAt(p, off)
 }
 
 // Close closes the device. It does not flush; call [Device.Flush] first
 // when the data must be on the medium.
-func (d *Device) Close() error { return d.f.Close() }
+func (d *Device) Close() error {
+	d.releaseBounce()
+	return d.f.Close()
+}

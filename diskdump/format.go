@@ -8,6 +8,7 @@ import (
 	"io"
 	"iter"
 	"slices"
+	"sync"
 )
 
 // FormatParams describe how a partition is (or will be) formatted and how the
@@ -256,9 +257,16 @@ func cmpUint64(a, b uint64) int {
 	return 0
 }
 
+// formatWrites is the number of writes a format keeps in flight. Two keep
+// the device busy while one write completes and the next is issued, which
+// matters with direct I/O, where each write waits for the device.
+const formatWrites = 2
+
 // writeSignatures writes the signatures of blocks [start, end) in buffers
-// of formatIOBytes. A second goroutine fills the next buffer while the
-// current one is written, so the pattern computation overlaps the I/O.
+// of formatIOBytes. One goroutine fills buffers while formatWrites others
+// write them (w must accept concurrent WriteAt calls on disjoint ranges, as
+// io.WriterAt allows), so the pattern computation overlaps the I/O. It
+// stops at the first write error; progress counts completed blocks.
 func writeSignatures(w io.WriterAt, start, end uint64, fp FormatParams, progress func(done, total uint64)) error {
 	if start >= end {
 		return nil
@@ -270,11 +278,12 @@ func writeSignatures(w io.WriterAt, start, end uint64, fp FormatParams, progress
 		blk uint64
 		buf []byte
 	}
-	free := make(chan []byte, 2)
-	full := make(chan piece, 1)
+	free := make(chan []byte, formatWrites+1)
+	full := make(chan piece, formatWrites)
 	stop := make(chan struct{})
-	free <- make([]byte, nbuf)
-	free <- make([]byte, nbuf)
+	for range formatWrites + 1 {
+		free <- make([]byte, nbuf)
+	}
 	go func() {
 		defer close(full)
 		for blk := start; blk < end; {
@@ -295,20 +304,46 @@ func writeSignatures(w io.WriterAt, start, end uint64, fp FormatParams, progress
 			blk += n
 		}
 	}()
-	defer close(stop)
+	var (
+		mu       sync.Mutex
+		done     uint64
+		firstErr error
+		wg       sync.WaitGroup
+	)
 	total := end - start
-	var done uint64
-	for p := range full {
-		if err := writeFull(w, p.buf, int64(p.blk*bs)); err != nil {
-			return err
-		}
-		done += uint64(len(p.buf)) / bs
-		if progress != nil {
-			progress(done, total)
-		}
-		free <- p.buf[:cap(p.buf)]
+	for range formatWrites {
+		wg.Go(func() {
+			for p := range full {
+				err := writeFull(w, p.buf, int64(p.blk*bs))
+				mu.Lock()
+				switch {
+				case firstErr != nil:
+				case err != nil:
+					firstErr = err
+					close(stop)
+				default:
+					done += uint64(len(p.buf)) / bs
+					if progress != nil {
+						progress(done, total)
+					}
+				}
+				failed := firstErr != nil
+				mu.Unlock()
+				if failed {
+					return
+				}
+				free <- p.buf[:cap(p.buf)]
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	if firstErr == nil {
+		return nil
+	}
+	// Drain so the filler, blocked on full, sees stop and exits.
+	for range full {
+	}
+	return firstErr
 }
 
 // fillBlocks fills buf (a whole number of blocks) with the signatures of

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/dsnet/golib/memfile"
@@ -19,14 +20,18 @@ import (
 var errCut = errors.New("cut")
 
 // cutWriter passes the first n WriteAt calls through and fails the rest,
-// like a formatter killed (or a machine losing power) after n writes.
+// like a formatter killed (or a machine losing power) after n writes. The
+// formatter writes from two goroutines, so the count is under a lock.
 type cutWriter struct {
 	w      io.WriterAt
 	n      int
+	mu     sync.Mutex
 	writes int
 }
 
 func (c *cutWriter) WriteAt(p []byte, off int64) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.writes >= c.n {
 		return 0, errCut
 	}

@@ -56,6 +56,20 @@ func encodePageRecord(b []byte, o binary.ByteOrder, r pageRecord) {
 // size is 0 or larger than a page leaves the stream position unknown.
 func (r pageRecord) sizeKnown(bs int) bool { return r.size != 0 && uint64(r.size) <= uint64(bs) }
 
+// plausible reports whether the header alone can be a record the kernel
+// wrote: no flag bits beyond the two known ones, and a size that matches
+// the COMPRESSED bit (exactly one block for a raw page, 1..B-1 bytes for a
+// zlib stream). Resynchronisation uses it to find record starts.
+func (r pageRecord) plausible(bs int) bool {
+	if r.flags&^(PageCompressed|PageMappingAnon) != 0 {
+		return false
+	}
+	if r.flags&PageCompressed == 0 {
+		return uint64(r.size) == uint64(bs)
+	}
+	return r.size != 0 && uint64(r.size) < uint64(bs)
+}
+
 // check validates a record whose size is plausible: a raw page is exactly
 // one block, a zlib stream is shorter than a block (the kernel stores pages
 // that do not compress below PAGE_SIZE raw) and starts with a zlib header,
@@ -161,38 +175,53 @@ var inflaters = sync.Pool{New: func() any {
 // inflatePage inflates the zlib stream src into dst, which must come out
 // exactly full.
 func inflatePage(dst, src []byte) error {
+	_, err := inflate(dst, src)
+	return err
+}
+
+// inflateExact is inflatePage for a stream that must also end exactly at
+// the end of src, as the kernel's records do (size is deflate's output
+// length): resynchronisation accepts a candidate record only then.
+func inflateExact(dst, src []byte) bool {
+	rest, err := inflate(dst, src)
+	return err == nil && rest == 0
+}
+
+// inflate is inflatePage that also returns the number of bytes of src
+// left after the Adler-32 trailer.
+func inflate(dst, src []byte) (int, error) {
 	if !zlibHeaderOK(src) {
-		return fmt.Errorf("diskdump: bad zlib header: %w", ErrCorrupt)
+		return 0, fmt.Errorf("diskdump: bad zlib header: %w", ErrCorrupt)
 	}
 	z := inflaters.Get().(*inflater)
 	defer inflaters.Put(z)
 	z.src.Reset(src[2:])
 	if err := z.fr.(flate.Resetter).Reset(&z.src, nil); err != nil {
-		return fmt.Errorf("diskdump: zlib: %w: %w", ErrCorrupt, err)
+		return 0, fmt.Errorf("diskdump: zlib: %w: %w", ErrCorrupt, err)
 	}
 	if _, err := io.ReadFull(z.fr, dst); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return fmt.Errorf("diskdump: zlib stream inflates to less than %d bytes: %w", len(dst), ErrCorrupt)
+			return 0, fmt.Errorf("diskdump: zlib stream inflates to less than %d bytes: %w", len(dst), ErrCorrupt)
 		}
-		return fmt.Errorf("diskdump: zlib: %w: %w", ErrCorrupt, err)
+		return 0, fmt.Errorf("diskdump: zlib: %w: %w", ErrCorrupt, err)
 	}
 	// The stream must end here: one more read has to report EOF.
 	if n, err := z.fr.Read(z.one[:]); n != 0 || err != io.EOF {
 		if n != 0 || err == nil {
-			return fmt.Errorf("diskdump: zlib stream inflates to more than %d bytes: %w", len(dst), ErrCorrupt)
+			return 0, fmt.Errorf("diskdump: zlib stream inflates to more than %d bytes: %w", len(dst), ErrCorrupt)
 		}
-		return fmt.Errorf("diskdump: zlib: %w: %w", ErrCorrupt, err)
+		return 0, fmt.Errorf("diskdump: zlib: %w: %w", ErrCorrupt, err)
 	}
 	// flate reads its input byte by byte from a bytes.Reader, so what is
 	// left is exactly the Adler-32 trailer (big-endian, RFC 1950).
 	var sum [4]byte
 	if n, _ := z.src.Read(sum[:]); n != 4 {
-		return fmt.Errorf("diskdump: zlib stream lacks its Adler-32 trailer: %w", ErrCorrupt)
+		return 0, fmt.Errorf("diskdump: zlib stream lacks its Adler-32 trailer: %w", ErrCorrupt)
 	}
 	if binary.BigEndian.Uint32(sum[:]) != adler32.Checksum(dst) {
-		return fmt.Errorf("diskdump: zlib Adler-32 mismatch: %w", ErrCorrupt)
+		return 0, fmt.Errorf("diskdump: zlib Adler-32 mismatch: %w", ErrCorrupt)
 	}
-	return nil
+	return z.src.Len(), nil
 }
 
 // LossReason says why a page the dump should hold was not recovered.
@@ -216,8 +245,11 @@ const (
 	LostNeverWritten
 	// LostCorrupt: the record or page data is corrupt.
 	LostCorrupt
-	// LostDesync: a corrupt record left the position of the next record
-	// unknown, so the rest of the record stream cannot be parsed.
+	// LostDesync: a corrupt or unreadable record header left the position
+	// of the next record unknown. The pages between it and the record start
+	// found by resynchronisation are lost; when the records after that
+	// point cannot be attributed (the dump is not final, or its end or the
+	// record count does not check out) every page after the damage is.
 	LostDesync
 	// LostIOError: the device failed to read the data.
 	LostIOError

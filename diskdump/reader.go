@@ -38,6 +38,8 @@ type Partition struct {
 	staticShort bool   // the written extent cannot hold all expected pages
 
 	buf   []byte
+	zbuf  []byte      // resynchronisation: inflated candidate pages
+	segs  []resyncSeg // resynchronisation: runs of records found
 	page  Page
 	stats Stats
 	ran   bool
@@ -455,19 +457,26 @@ type recordStream struct {
 	bs         int64
 	start, end int64
 	limit      int64 // never read at or beyond this offset
+	keep       int64 // if >= 0, ensure keeps the bytes from keep on (resync look-ahead)
 }
 
 // ensure makes bytes [pos, pos+n) available; pos+n must not exceed limit.
-// The window only moves forward: data before pos is dropped.
+// The window only moves forward: data before pos (before keep while a
+// resync candidate is checked) is dropped; asking for dropped data reads
+// it again.
 func (s *recordStream) ensure(pos, n int64) error {
 	if pos >= s.start && pos+n <= s.end {
 		return nil
 	}
-	if pos >= s.start && pos < s.end {
-		copy(s.buf, s.buf[pos-s.start:s.end-s.start])
-		s.start = pos
+	from := pos
+	if s.keep >= 0 && s.keep < pos && pos+n-s.keep <= int64(len(s.buf)) {
+		from = s.keep
+	}
+	if from >= s.start && from < s.end {
+		copy(s.buf, s.buf[from-s.start:s.end-s.start])
+		s.start = from
 	} else {
-		s.start, s.end = pos, pos
+		s.start, s.end = from, from
 	}
 	// Fill the buffer up to a block boundary, so that reads stay aligned.
 	to := (s.start + int64(len(s.buf))) / s.bs * s.bs
@@ -481,7 +490,7 @@ func (s *recordStream) ensure(pos, n int64) error {
 	}
 	// Something in the chunk is unreadable (a bad sector): read only the
 	// blocks needed, one by one, so that the damage costs as little of
-	// the stream as possible.
+	// the stream as possible. On failure s.end is in the bad block.
 	need := min((pos+n+s.bs-1)/s.bs*s.bs, s.limit)
 	for off := s.end; off < need; {
 		next := min((off/s.bs+1)*s.bs, need)
@@ -499,7 +508,10 @@ func (s *recordStream) bytes(pos, n int64) []byte { return s.buf[pos-s.start : p
 
 // compressedPages parses the record stream of a compressed data area (spec
 // §6.3, §9.5): record k belongs to the k-th PFN of the dumped bitmap; stop
-// after that many records or at written_blocks.
+// after that many records or at written_blocks. After a damaged record
+// header (impossible size, or unreadable) the stream is resynchronised
+// (see resync): the records from the point found to the end of the stream
+// are the last pages of the dump.
 func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 	bs := int64(p.bs)
 	o := p.hdr.Layout.Order
@@ -513,85 +525,183 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 		}
 		return LostTruncated, ErrTruncated
 	}
-	s := &recordStream{r: p.r, buf: p.buffer(limit - start), bs: bs, start: start, end: start, limit: limit}
+	s := &recordStream{r: p.r, buf: p.buffer(limit - start), bs: bs, start: start, end: start, limit: limit, keep: -1}
 	pos := start
-	var k uint64
-	done := false // a run error covered the rest of the expected pages
+	prev := int64(-1) // start of the record before pos; -1 at a known record start
+	done := false     // a run error covered the rest of the expected pages
+	damaged := false  // a record header was damaged: the stream after it is not the kernel's order
+	resynced := false // the stream was picked up again after damage (once only)
 	var pending *LostError
+	var pendingN uint64 // pages of the pending run; 0: every page left
+	var pendingOff int64
+	var skipTo uint64    // pages below this index are covered by the last run
+	var plan []resyncSeg // runs of records after the damage, all attributed
+	var planIdx int
+
+	// damage handles the damaged header at offset at where record cur
+	// (PFN pfn) was expected: it resynchronises and reports pfn lost,
+	// unless the header turned out not to be a record start (retry: pfn is
+	// the record at pos), and plans what follows: a run of lost pages up
+	// to the resynchronisation point, or up to the end when the stream
+	// cannot be attributed.
+	const (
+		dmgStop = iota
+		dmgNext
+		dmgRetry
+	)
+	damage := func(pfn, cur uint64, at int64, r LossReason, cause error) int {
+		damaged = true
+		var segs []resyncSeg
+		all, phantom := false, false
+		var err error
+		switch {
+		case cur+1 >= p.want:
+			// The last record: nothing after it to resynchronise.
+		case resynced:
+			err = fmt.Errorf("diskdump: damaged record header at offset 0x%x after resynchronising: %w", at, ErrCorrupt)
+		default:
+			from := at + PageRecordSize + 1
+			certain := true // at is known to start a record
+			if prev >= 0 {
+				// The previous record's size may be what is wrong: the next
+				// record may start inside what it claimed as data.
+				from = prev + PageRecordSize + 1
+				certain = p.recordEndsAt(s, prev, at)
+			}
+			segs, all, err = p.resync(s, from, cur, certain, at, wEnd)
+			phantom = all && !certain
+		}
+		if phantom {
+			// No record was lost: the previous record's size was wrong,
+			// and the stream goes on at segs[0].start with record cur.
+			resynced = true
+			plan, planIdx = segs, 0
+			pos, prev = segs[0].start, -1
+			return dmgRetry
+		}
+		if !yield(nil, p.lostErr(pfn, at, r, 1, cause)) {
+			return dmgStop
+		}
+		if cur+1 >= p.want {
+			return dmgNext
+		}
+		pendingOff, pendingN = at, 0
+		if segs == nil {
+			pending = &LostError{Reason: LostDesync, Err: err}
+			return dmgNext
+		}
+		resynced = true
+		if all {
+			// Every damaged header swallowed exactly one record: each run
+			// of records found is attributed.
+			plan, planIdx = segs, 0
+			pos, prev = segs[0].start, -1
+			return dmgNext
+		}
+		last := segs[len(segs)-1]
+		if lost := p.want - (cur + 1) - last.n; lost > 0 {
+			pending, pendingN = &LostError{Reason: LostDesync, Err: fmt.Errorf(
+				"diskdump: %d record(s) lost between the damaged header at offset 0x%x and the record stream picked up again at offset 0x%x: %w",
+				lost, at, last.start, ErrCorrupt)}, lost
+		}
+		pos, prev = last.start, -1
+		return dmgNext
+	}
+
+	var i uint64 // index of the next PFN: record i belongs to it
+pages:
 	for pfn := range p.dumped.All() {
-		if done {
+		cur := i
+		i++
+		if done || cur < skipTo {
 			continue
 		}
 		if pending != nil {
-			done = true
-			if !yield(nil, p.lostErr(pfn, pos, pending.Reason, p.want-k, pending.Err)) {
+			le, n := pending, pendingN
+			pending = nil
+			if n == 0 {
+				n, done = p.want-cur, true
+			}
+			skipTo = cur + n
+			if !yield(nil, p.lostErr(pfn, pendingOff, le.Reason, n, le.Err)) {
 				return
 			}
 			continue
 		}
-		if pos+PageRecordSize > limit {
-			r, cause := atLimit(pos + PageRecordSize)
-			done = true
-			if !yield(nil, p.lostErr(pfn, pos, r, p.want-k, cause)) {
-				return
+		for { // once per record start tried for pfn
+			for planIdx < len(plan)-1 && pos == plan[planIdx].bad {
+				// A further damaged header that resync stepped over: the
+				// record expected there is lost, unless the header was not
+				// a record start (the record before it was too long).
+				sg := plan[planIdx]
+				planIdx++
+				pos, prev = plan[planIdx].start, -1
+				if sg.certain {
+					if !yield(nil, p.lostErr(pfn, sg.bad, sg.reason, 1, sg.cause)) {
+						return
+					}
+					continue pages
+				}
 			}
-			continue
-		}
-		if err := s.ensure(pos, PageRecordSize); err != nil {
-			done = true
-			if !yield(nil, p.lostErr(pfn, pos, LostIOError, p.want-k, err)) {
-				return
+			if pos+PageRecordSize > limit {
+				r, cause := atLimit(pos + PageRecordSize)
+				done = true
+				if !yield(nil, p.lostErr(pfn, pos, r, p.want-cur, cause)) {
+					return
+				}
+				continue pages
 			}
-			continue
+			var act int
+			if err := s.ensure(pos, PageRecordSize); err != nil {
+				act = damage(pfn, cur, pos, LostIOError, err)
+			} else if rec := decodePageRecord(s.bytes(pos, PageRecordSize), o); !rec.sizeKnown(p.bs) {
+				act = damage(pfn, cur, pos, LostCorrupt, fmt.Errorf(
+					"diskdump: record size %d is not in 1..%d, the next record cannot be found: %w", rec.size, bs, ErrCorrupt))
+			} else {
+				break
+			}
+			switch act {
+			case dmgStop:
+				return
+			case dmgNext:
+				continue pages
+			}
 		}
 		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
-		k++
-		if !rec.sizeKnown(p.bs) {
-			cause := fmt.Errorf("diskdump: record size %d is not in 1..%d, the next record cannot be found: %w", rec.size, bs, ErrCorrupt)
-			pending = &LostError{Reason: LostDesync, Err: cause}
-			if !yield(nil, p.lostErr(pfn, pos, LostCorrupt, 1, cause)) {
-				return
-			}
-			continue
-		}
 		end := pos + PageRecordSize + int64(rec.size)
 		if end > limit {
-			k--
 			r, cause := atLimit(end)
 			done = true
-			if !yield(nil, p.lostErr(pfn, pos, r, p.want-k, cause)) {
+			if !yield(nil, p.lostErr(pfn, pos, r, p.want-cur, cause)) {
 				return
 			}
 			continue
 		}
-		if err := s.ensure(pos, end-pos); err != nil {
+		recOff := pos
+		prev, pos = pos, end
+		if err := s.ensure(recOff, end-recOff); err != nil {
 			// The record's length is known: only its data is lost.
-			recOff := pos
-			pos = end
 			if !yield(nil, p.lostErr(pfn, recOff, LostIOError, 1, err)) {
 				return
 			}
 			continue
 		}
-		data := s.bytes(pos+PageRecordSize, int64(rec.size))
+		data := s.bytes(recOff+PageRecordSize, int64(rec.size))
 		if err := rec.check(data, p.bs); err != nil {
-			recOff := pos
-			pos = end
 			if !yield(nil, p.lostErr(pfn, recOff, LostCorrupt, 1, err)) {
 				return
 			}
 			continue
 		}
 		pg := &p.page
-		pg.PFN, pg.Off, pg.Data = pfn, pos+PageRecordSize, data
+		pg.PFN, pg.Off, pg.Data = pfn, recOff+PageRecordSize, data
 		pg.Compressed, pg.PageFlags, pg.Flags = rec.flags&PageCompressed != 0, rec.pageFlags, rec.flags
-		pos = end
 		p.stats.Found++
 		if !yield(pg, nil) {
 			return
 		}
 	}
-	if done || pending != nil {
+	if done || damaged {
 		return
 	}
 	// Records after the expected ones, before written_blocks: pages of an
@@ -615,4 +725,246 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 		p.stats.Expected += extra
 		yield(nil, p.lostErr(NoPFN, first, LostUnflushed, extra, nil))
 	}
+}
+
+// resyncChain is the number of consecutive plausible records (the
+// candidate included) that confirm a resynchronisation point, unless the
+// stream ends exactly after fewer.
+const resyncChain = 4
+
+// resyncMaxSegs bounds the runs of records resync remembers between
+// damaged headers; beyond it only the last run is attributed.
+const resyncMaxSegs = 64
+
+// resyncSeg is a run of n records from start found by resync. Unless it
+// is the last run, the header at bad, right after it, is damaged too
+// (reason and cause say how); certain: the record before bad is verified
+// to end there, so bad was a record start.
+type resyncSeg struct {
+	start   int64
+	n       uint64
+	bad     int64
+	certain bool
+	reason  LossReason
+	cause   error
+}
+
+// resync picks the record stream up again after a damaged record header
+// at offset at, where record seen was expected (certain: at is known to
+// be a record start). Records carry no PFN: record k belongs to the k-th
+// dumped PFN, and how many records the damage swallowed is unknown. The
+// stream can only be anchored at its end, so this is done only for a dump
+// whose bitmaps and written_blocks are final (COMPLETED or SHORT_AREA, two
+// bitmaps without stray bits, the whole written extent within the device):
+//
+//   - scan forward from from, byte by byte, skipping unreadable blocks, for
+//     a record start: a plausible header (known flag bits, size B for a raw
+//     page, 1..B-1 for a zlib stream that inflates to exactly B bytes with
+//     a valid Adler-32 and ends exactly at the record's end), confirmed by
+//     the resyncChain-1 records after it or by the stream ending exactly
+//     after it (written_blocks, or 'm' padding up to it);
+//   - count the records from there, headers only, the way compressedPages
+//     steps over them, to the end of the stream; another damaged header
+//     ends the run and restarts the scan after the record before it;
+//   - the n records of the last run, which reaches the end, are the last n
+//     dumped pages. Each damaged header swallowed at least one record if it
+//     is certainly a record start (the record before it is verified to end
+//     there), else at least none. If the records seen (before the damage
+//     and in every run) plus those minimums exceed the expected count,
+//     nothing is attributed; if they equal it, every damaged header
+//     swallowed exactly its minimum and every run is attributed (all).
+//
+// It returns the runs (the last one reaches the end of the stream), or an
+// error saying why the pages after the damage cannot be attributed. The
+// bytes after the damage are read twice (here, then while yielding).
+func (p *Partition) resync(s *recordStream, from int64, seen uint64, certain bool, at, wEnd int64) (segs []resyncSeg, all bool, err error) {
+	st := p.hdr.Status.State()
+	switch {
+	case st != StatusCompleted && st != StatusShortArea:
+		return nil, false, fmt.Errorf("diskdump: dump status %v: the dumpable bitmap and the stream end are not final, so the records after the damaged header at offset 0x%x cannot be attributed to pages: %w",
+			st, at, ErrCorrupt)
+	case !p.geo.TwoBitmaps() || p.extraDense != 0:
+		return nil, false, fmt.Errorf("diskdump: the dumpable bitmap is missing or damaged, so the records after the damaged header at offset 0x%x cannot be attributed to pages: %w",
+			at, ErrCorrupt)
+	case s.limit < wEnd:
+		return nil, false, fmt.Errorf("diskdump: the device ends before written_blocks, so the end of the record stream after the damaged header at offset 0x%x is unknown: %w",
+			at, ErrCorrupt)
+	}
+	var minLost uint64 // records the damaged headers swallowed at least
+	if certain {
+		minLost = 1
+	}
+	segs = p.segs[:0]
+	overflow := false
+	for {
+		c, ok := p.findRecord(s, from, wEnd)
+		if !ok {
+			return nil, false, fmt.Errorf("diskdump: no record start found after the damaged header at offset 0x%x: %w", at, ErrCorrupt)
+		}
+		w := p.walkRecords(s, c, wEnd)
+		seen += w.n
+		if seen+minLost > p.want {
+			return nil, false, fmt.Errorf("diskdump: the record stream picked up again at offset 0x%x after the damaged header at offset 0x%x holds more records than pages remain: %w",
+				c, at, ErrCorrupt)
+		}
+		if w.ended {
+			all = seen+minLost == p.want && !overflow
+			if !all {
+				segs = segs[:0]
+			}
+			segs = append(segs, resyncSeg{start: c, n: w.n, bad: -1})
+			p.segs = segs
+			return segs, all, nil
+		}
+		// Another damaged header right after the last record walked.
+		sure := p.recordEndsAt(s, w.last, w.bad)
+		if sure {
+			minLost++
+		}
+		if len(segs) < resyncMaxSegs {
+			segs = append(segs, resyncSeg{start: c, n: w.n, bad: w.bad, certain: sure, reason: w.reason, cause: w.cause})
+		} else {
+			overflow = true
+		}
+		from = w.last + PageRecordSize + 1
+	}
+}
+
+// recordEndsAt reports whether the record at rec is verified to end at
+// end: a zlib record whose stream inflates to exactly a page and ends
+// there, or a raw record with a plausible header.
+func (p *Partition) recordEndsAt(s *recordStream, rec, end int64) bool {
+	if rec < 0 || end-rec <= PageRecordSize || s.ensure(rec, end-rec) != nil {
+		return false
+	}
+	r := decodePageRecord(s.bytes(rec, PageRecordSize), p.hdr.Layout.Order)
+	if !r.plausible(p.bs) || rec+PageRecordSize+int64(r.size) != end {
+		return false
+	}
+	if r.flags&PageCompressed == 0 {
+		return true
+	}
+	if len(p.zbuf) != p.bs {
+		p.zbuf = make([]byte, p.bs)
+	}
+	return inflateExact(p.zbuf, s.bytes(rec+PageRecordSize, int64(r.size)))
+}
+
+// findRecord returns the first confirmed record start at or after from.
+func (p *Partition) findRecord(s *recordStream, from, wEnd int64) (int64, bool) {
+	o := p.hdr.Layout.Order
+	for c := from; c+PageRecordSize < s.limit; c++ {
+		if err := s.ensure(c, PageRecordSize); err != nil {
+			// Unreadable: go on after the bad block.
+			c = (s.end/s.bs+1)*s.bs - 1
+			continue
+		}
+		b := s.bytes(c, PageRecordSize)
+		if o.Uint32(b[12:])&^(PageCompressed|PageMappingAnon) != 0 {
+			continue
+		}
+		if rec := decodePageRecord(b, o); !rec.plausible(p.bs) || c+PageRecordSize+int64(rec.size) > s.limit {
+			continue
+		}
+		if p.confirmRecord(s, c, wEnd) {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// confirmRecord checks the candidate record start c and the records
+// after it (see resync).
+func (p *Partition) confirmRecord(s *recordStream, c, wEnd int64) bool {
+	o := p.hdr.Layout.Order
+	s.keep = c
+	defer func() { s.keep = -1 }()
+	if len(p.zbuf) != p.bs {
+		p.zbuf = make([]byte, p.bs)
+	}
+	pos := c
+	for j := range resyncChain {
+		if j > 0 && p.streamEnd(s, pos, wEnd) {
+			return true
+		}
+		if pos+PageRecordSize > s.limit || s.ensure(pos, PageRecordSize) != nil {
+			return false
+		}
+		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
+		end := pos + PageRecordSize + int64(rec.size)
+		if !rec.plausible(p.bs) || end > s.limit {
+			return false
+		}
+		if rec.flags&PageCompressed != 0 {
+			if s.ensure(pos, end-pos) != nil || !inflateExact(p.zbuf, s.bytes(pos+PageRecordSize, int64(rec.size))) {
+				return false
+			}
+		}
+		pos = end
+	}
+	return true
+}
+
+// walk is the result of walkRecords.
+type walk struct {
+	n      uint64     // records counted
+	ended  bool       // the stream ends right after them
+	last   int64      // start of the last record counted
+	bad    int64      // else: the damaged header after them,
+	reason LossReason // how it is damaged
+	cause  error
+}
+
+// walkRecords counts the records from c, by their headers alone and the
+// way compressedPages steps over them, to the end of the stream or to a
+// header that gives no next position.
+func (p *Partition) walkRecords(s *recordStream, c, wEnd int64) walk {
+	o := p.hdr.Layout.Order
+	w := walk{last: c}
+	pos := c
+	for {
+		if p.streamEnd(s, pos, wEnd) {
+			w.ended = true
+			return w
+		}
+		w.bad, w.reason = pos, LostCorrupt
+		if pos+PageRecordSize > s.limit {
+			w.cause = fmt.Errorf("diskdump: record header cut by written_blocks: %w", ErrCorrupt)
+			return w
+		}
+		if err := s.ensure(pos, PageRecordSize); err != nil {
+			w.reason, w.cause = LostIOError, err
+			return w
+		}
+		rec := decodePageRecord(s.bytes(pos, PageRecordSize), o)
+		end := pos + PageRecordSize + int64(rec.size)
+		if !rec.sizeKnown(p.bs) {
+			w.cause = fmt.Errorf("diskdump: record size %d is not in 1..%d, the next record cannot be found: %w", rec.size, s.bs, ErrCorrupt)
+			return w
+		}
+		if end > s.limit {
+			w.cause = fmt.Errorf("diskdump: record of %d bytes crosses written_blocks: %w", rec.size, ErrCorrupt)
+			return w
+		}
+		w.n++
+		w.last, pos = pos, end
+	}
+}
+
+// streamEnd reports whether the record stream ends exactly at pos: pos is
+// written_blocks, or only 'm' padding lies between pos and
+// written_blocks, less than a block (spec §6.3).
+func (p *Partition) streamEnd(s *recordStream, pos, wEnd int64) bool {
+	if pos == wEnd {
+		return true
+	}
+	if pos > wEnd || wEnd-pos >= s.bs || wEnd > s.limit || s.ensure(pos, wEnd-pos) != nil {
+		return false
+	}
+	for _, c := range s.bytes(pos, wEnd-pos) {
+		if c != 'm' {
+			return false
+		}
+	}
+	return true
 }

@@ -710,18 +710,26 @@ func TestCompressedDamage(t *testing.T) {
 			d.img[d.off[d.pfns[i]]+PageRecordSize+int64(r.size)-1] ^= 1
 			return d.img, i
 		}, func(i int) []loss { return nil }, func(i, k int) bool { return k == i }, func(i int) int { return i }},
-		{"size 0 ends the stream", func(t *testing.T, d *rdrDump) ([]byte, int) {
+		{"size 0: resynchronised at the next record", func(t *testing.T, d *rdrDump) ([]byte, int) {
 			i := 20
 			r := d.rec(d.pfns[i])
 			r.size = 0
 			d.setRec(d.pfns[i], r)
 			return d.img, i
-		}, func(i int) []loss { return []loss{{i, LostCorrupt, 1, ErrCorrupt}, {i + 1, LostDesync, 0, ErrCorrupt}} }, func(i, k int) bool { return k >= i }, nil},
-		{"size above the block size ends the stream", func(t *testing.T, d *rdrDump) ([]byte, int) {
+		}, func(i int) []loss { return []loss{{i, LostCorrupt, 1, ErrCorrupt}} }, func(i, k int) bool { return k == i }, nil},
+		{"size above the block size: resynchronised at the next record", func(t *testing.T, d *rdrDump) ([]byte, int) {
 			i := 20
 			r := d.rec(d.pfns[i])
 			r.size = uint32(d.bs + 1)
 			d.setRec(d.pfns[i], r)
+			return d.img, i
+		}, func(i int) []loss { return []loss{{i, LostCorrupt, 1, ErrCorrupt}} }, func(i, k int) bool { return k == i }, nil},
+		{"IN_PROGRESS: size 0 ends the stream", func(t *testing.T, d *rdrDump) ([]byte, int) {
+			i := 20
+			r := d.rec(d.pfns[i])
+			r.size = 0
+			d.setRec(d.pfns[i], r)
+			d.setHeader("status", uint32(StatusInProgress|StatusCompressed))
 			return d.img, i
 		}, func(i int) []loss { return []loss{{i, LostCorrupt, 1, ErrCorrupt}, {i + 1, LostDesync, 0, ErrCorrupt}} }, func(i, k int) bool { return k >= i }, nil},
 		{"last record corrupt", func(t *testing.T, d *rdrDump) ([]byte, int) {
@@ -944,7 +952,7 @@ func TestReadErrors(t *testing.T) {
 		assert.Equal(t, uint64(1), le.Pages)
 		assert.Equal(t, append(append([]uint64{}, d.pfns[:i]...), d.pfns[i+1:]...), found)
 	})
-	t.Run("compressed: unreadable record header ends the stream", func(t *testing.T) {
+	t.Run("compressed: unreadable record header, stream picked up after the bad block", func(t *testing.T) {
 		d := rdrBuild(t, rdrSpec{compress: true})
 		bad := d.off[d.pfns[40]] + 3
 		r := &rdrFailingReader{r: bytes.NewReader(d.img), from: bad, to: bad + 1}
@@ -952,36 +960,43 @@ func TestReadErrors(t *testing.T) {
 		require.NoError(t, err)
 		found, errs := rdrRun(t, d, p)
 		// The block holding the bad byte is unreadable: records whose data
-		// reaches into it are lost one by one, the first record whose
-		// header lies in it ends the stream.
+		// reaches into it are lost one by one; the first record whose
+		// header lies in it is lost, and so are the others whose header
+		// touches it; the stream is picked up at the first record after it.
 		badBlk := bad / int64(d.bs)
 		inBad := func(from, to int64) bool { return from/int64(d.bs) <= badBlk && (to-1)/int64(d.bs) >= badBlk }
-		var want []uint64
-		var lostOne []uint64
-		end := len(d.pfns)
+		var want, lostOne, desync []uint64
+		end := -1
 		for j, pfn := range d.pfns {
 			o := d.off[pfn]
-			if inBad(o, o+PageRecordSize) {
+			switch {
+			case end < 0 && inBad(o, o+PageRecordSize):
 				end = j
-				break
-			}
-			if inBad(o+PageRecordSize, o+PageRecordSize+int64(d.rec(pfn).size)) {
+			case end >= 0 && o < (badBlk+1)*int64(d.bs):
+				desync = append(desync, pfn)
+			case end < 0 && inBad(o+PageRecordSize, o+PageRecordSize+int64(d.rec(pfn).size)):
 				lostOne = append(lostOne, pfn)
-				continue
+			default:
+				want = append(want, pfn)
 			}
-			want = append(want, pfn)
 		}
-		require.Len(t, errs, len(lostOne)+1)
+		require.NotEmpty(t, desync, "the test needs records lost after the damaged one")
+		require.Len(t, errs, len(lostOne)+2)
 		for j, pfn := range lostOne {
 			pe, le := lostOf(t, errs[j])
 			assert.Equal(t, pfn, pe.PFN)
 			assert.Equal(t, uint64(1), le.Pages)
 		}
-		pe, le := lostOf(t, errs[len(errs)-1])
+		pe, le := lostOf(t, errs[len(lostOne)])
 		assert.Equal(t, LostIOError, le.Reason)
-		assert.ErrorIs(t, errs[len(errs)-1], errRdrIO)
+		assert.ErrorIs(t, errs[len(lostOne)], errRdrIO)
 		assert.Equal(t, d.pfns[end], pe.PFN)
-		assert.Equal(t, uint64(len(d.pfns)-end), le.Pages)
+		assert.Equal(t, d.off[d.pfns[end]], pe.Off)
+		assert.Equal(t, uint64(1), le.Pages)
+		pe, le = lostOf(t, errs[len(lostOne)+1])
+		assert.Equal(t, LostDesync, le.Reason)
+		assert.Equal(t, desync[0], pe.PFN)
+		assert.Equal(t, uint64(len(desync)), le.Pages)
 		assert.Equal(t, want, found)
 	})
 }

@@ -296,8 +296,16 @@ func encodeELFNotes(b []byte, ci elfCoreInfo) []byte {
 // WriteAt.
 const elfRunPages = 64
 
+// elfHolePages is the shortest stretch of zero pages the ELF writer leaves
+// as a hole instead of writing it. Free memory comes in long zero
+// stretches, which then cost neither writes nor disk space; isolated zero
+// pages are written, because a hole per page splits the file into as many
+// extents and made the write and its fsync twice as slow on ext4 (a 1 GiB
+// machine with 30% zero pages scattered at random: 7.2 s -> 14.8 s).
+const elfHolePages = 16
+
 // writeELF writes the netdump-style ELF vmcore (spec §10.1): pages at
-// H + pfn*B, holes left sparse, headers written last (when the partial
+// H + pfn*B, holes (and zero pages) left sparse, headers written last (when the partial
 // flag is known), the file extended to H + max_mapnr*B.
 func writeELF(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult) error {
 	a := s.archOf()
@@ -308,25 +316,56 @@ func writeELF(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult) 
 	h := elfHeaderSize(a, b)
 	full := h + int64(s.maxPFN())*int64(b)
 
+	lastPFN := ^uint64(0) // last page written
 	run := make([]byte, elfRunPages*b)
+	var zero [elfRunPages]bool // zero[i]: page i of the run is all zeros
 	var runPFN, runN uint64
-	flush := func() error {
-		if runN == 0 {
+	write := func(from, to uint64) error {
+		if from == to {
 			return nil
 		}
-		off := h + int64(runPFN)*int64(b)
-		if _, err := w.WriteAt(run[:runN*uint64(b)], off); err != nil {
+		off := h + int64(runPFN+from)*int64(b)
+		if _, err := w.WriteAt(run[from*uint64(b):to*uint64(b)], off); err != nil {
 			return fmt.Errorf("diskdump: writing ELF vmcore at offset 0x%x: %w", off, err)
+		}
+		return nil
+	}
+	// flush writes the run, leaving out stretches of at least
+	// elfHolePages zero pages: they stay holes of the sparse file.
+	flush := func() error {
+		from := uint64(0)
+		for i := uint64(0); i < runN; {
+			if !zero[i] {
+				i++
+				continue
+			}
+			j := i
+			for j < runN && zero[j] {
+				j++
+			}
+			if j-i >= elfHolePages {
+				if err := write(from, i); err != nil {
+					return err
+				}
+				res.ZeroPages += j - i
+				from = j
+			}
+			i = j
+		}
+		if err := write(from, runN); err != nil {
+			return err
+		}
+		if from < runN {
+			lastPFN = runPFN + runN - 1
 		}
 		runN = 0
 		return nil
 	}
 
 	var (
-		errs    errCollector
-		filter  = pageFilter{s: s, b: b}
-		prog    = progress{fn: opt.Progress, total: s.total}
-		lastPFN = ^uint64(0)
+		errs   errCollector
+		filter = pageFilter{s: s, b: b}
+		prog   = progress{fn: opt.Progress, total: s.total}
 	)
 	for pg, err := range s.pages {
 		if err != nil {
@@ -355,9 +394,9 @@ func writeELF(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult) 
 		} else {
 			copy(dst, pg.Data)
 		}
+		zero[runN] = isZero(dst)
 		runN++
 		res.Pages++
-		lastPFN = pg.PFN
 	}
 	if err := flush(); err != nil {
 		return err

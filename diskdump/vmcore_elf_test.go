@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"testing"
 
 	"github.com/dsnet/golib/memfile"
@@ -246,5 +248,70 @@ func TestELFExtend(t *testing.T) {
 		_, err = writeVmcore(old, d.source(), f, VmcoreOptions{})
 		require.NoError(t, err)
 		assert.Equal(t, want.Bytes(), old.Bytes(), f.String())
+	}
+}
+
+// rangeRecorder records the ranges written through it.
+type rangeRecorder struct {
+	w      io.WriterAt
+	ranges [][2]int64
+}
+
+func (r *rangeRecorder) WriteAt(p []byte, off int64) (int, error) {
+	r.ranges = append(r.ranges, [2]int64{off, off + int64(len(p))})
+	return r.w.WriteAt(p, off)
+}
+
+// TestELFZeroPagesAreHoles: stretches of zero pages (free memory) are not
+// written: they stay holes of the sparse file; isolated zero pages and
+// short stretches are written (a hole per page fragments the file); every
+// page is written at most once, and the vmcore reads back right.
+func TestELFZeroPagesAreHoles(t *testing.T) {
+	for _, compressed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("compressed=%v", compressed), func(t *testing.T) {
+			// Every fifth page is zero (isolated), plus a long zero
+			// stretch (free memory) and one shorter than elfHolePages.
+			long, short := [2]uint64{300, 421}, [2]uint64{500, 511}
+			d := newSynthDump(t, synthConfig{arch: ArchX86_64, maxPFN: 1200, holes: [][2]uint64{{159, 256}}, compressed: compressed,
+				zeros: [][2]uint64{long, short}, seed: 5})
+			mf := memfile.New(nil)
+			rec := &rangeRecorder{w: mf}
+			res, err := writeVmcore(rec, d.source(), FormatELF, VmcoreOptions{Format: FormatELF})
+			require.NoError(t, err)
+			assert.Equal(t, uint64(len(d.want)), res.Pages)
+			h := elfHeaderSize(d.arch, d.b)
+			written := map[uint64]int{}
+			for _, r := range rec.ranges {
+				if r[0] < h {
+					continue // headers
+				}
+				for off := r[0]; off < r[1]; off += int64(d.b) {
+					written[uint64((off-h)/int64(d.b))]++
+				}
+			}
+			var holes, inLong uint64
+			for pfn, data := range d.want {
+				in := func(z [2]uint64) bool { return pfn >= z[0] && pfn < z[1] }
+				switch {
+				case !isZero(data):
+					assert.Equal(t, 1, written[pfn], "page %d has data", pfn)
+				case in(long):
+					inLong += uint64(written[pfn])
+				case in(short):
+					assert.Equal(t, 1, written[pfn], "zero page %d of a stretch of %d", pfn, short[1]-short[0])
+				default:
+					assert.Equal(t, 1, written[pfn], "isolated zero page %d", pfn)
+				}
+				assert.LessOrEqual(t, written[pfn], 1, "page %d", pfn)
+				if written[pfn] == 0 {
+					holes++
+				}
+			}
+			// The writer works in runs of elfRunPages: the ends of the
+			// stretch in a run may be shorter than elfHolePages.
+			assert.LessOrEqual(t, inLong, uint64(2*(elfHolePages-1)), "zero pages of the long stretch written")
+			assert.Equal(t, holes, res.ZeroPages)
+			checkReadBack(t, mf.Bytes(), d, FormatELF)
+		})
 	}
 }

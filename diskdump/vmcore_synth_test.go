@@ -37,6 +37,7 @@ type synthConfig struct {
 	arch       Arch
 	maxPFN     uint64
 	holes      [][2]uint64 // [start, end) PFN ranges that are not RAM
+	zeros      [][2]uint64 // [start, end) PFN ranges of zero pages
 	compressed bool        // records are zlib where that shrinks the page
 	excluded   func(pfn uint64) bool
 	lost       func(pfn uint64) bool // dumpable but reported as a *PageError
@@ -118,6 +119,11 @@ func newSynthDump(t testing.TB, cfg synthConfig) *synthDump {
 			continue
 		}
 		data := synthPage(b, pfn, cfg.seed)
+		for _, z := range cfg.zeros {
+			if pfn >= z[0] && pfn < z[1] {
+				clear(data)
+			}
+		}
 		pg := vpage{PFN: pfn, Off: off, Data: data}
 		if cfg.compressed {
 			pg.PageFlags = pfn<<4 | 0x40000

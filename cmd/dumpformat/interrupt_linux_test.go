@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -116,6 +117,13 @@ func TestInterruptedFormat(t *testing.T) {
 			// but for the final flush.
 			last := len(codes) - 1
 			for k, c := range codes[:last] {
+				if c == 0 && k == last-1 && slices.Contains(tc.mode, "-a") {
+					// Two writes are in flight: when the kill comes
+					// after the second-to-last piece, the last may be
+					// on the device too. Ready is then the truth, and
+					// the only acceptable one: every block is written.
+					continue
+				}
 				assert.Contains(t, []int{2, 3}, c, "killed after piece %d of %d: dumpformat -c says %d", k+1, last+1, c)
 			}
 			assert.Equal(t, 0, codes[last], "killed after the last piece")

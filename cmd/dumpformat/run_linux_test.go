@@ -49,7 +49,7 @@ func TestLoopFormatAndCheck(t *testing.T) {
 
 	code, _, stderr := dumpformat(t, "-f", link)
 	require.Equal(t, 0, code, stderr)
-	assert.Contains(t, stderr, link+" ("+dev+"): formatted (initial)")
+	assert.Contains(t, stderr, link+" ("+dev+"): formatted (initial, direct I/O)", "a block device is formatted with O_DIRECT")
 	// Flush reached the backing file: every block carries its signature.
 	img := readFile(t, file)
 	for blk := uint64(0); blk < blocks; blk++ {

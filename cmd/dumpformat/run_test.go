@@ -366,7 +366,7 @@ func TestInitialFormat(t *testing.T) {
 			code, stdout, stderr := dumpformat(t, append(append([]string{"-f"}, tc.args...), path)...)
 			require.Equal(t, 0, code, stderr)
 			assert.Empty(t, stdout)
-			assert.Contains(t, stderr, path+": formatted (initial)")
+			assert.Contains(t, stderr, path+": formatted (initial")
 			assertSignatures(t, path, tc.fp, func(uint64) bool { return true })
 			img := readFile(t, path)
 			assert.Equal(t, "tail", string(img[2100*bs+10:2100*bs+14]), "bytes past the last whole block untouched")
