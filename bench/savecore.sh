@@ -4,7 +4,9 @@
 #   bench/savecore.sh cmp 1G file|loop   savecore of a compressed dump -> DISKDUMP, vs dd of the written part
 # savecore fsyncs its vmcore (and the directories) before it returns; cp does
 # not, so each baseline is also timed followed by an fsync of its copy
-# ("+fsync"), which is the like-for-like comparison.
+# ("+fsync"), which is the like-for-like comparison, and "disk write" (dd
+# oflag=direct conv=fsync of as many bytes from /dev/zero) gives the disk's
+# durable write time for the dump's size, the floor for a durable save.
 # Cold runs drop the page cache before each run (root); warm runs follow.
 # Prints markdown tables for BENCHMARKS.md. REPS (default 5) repetitions, alternating.
 # IMG=path reuses a partition image made earlier by this script (or by the
@@ -41,6 +43,12 @@ one_cp() {
     timed "dd" dd if="$dev" of="$out/copy" bs=1M count="$written" iflag=count_bytes status=none; rm -f "$out/copy"; settle "$1"
     timed "dd+fsync" dd if="$dev" of="$out/copy" bs=1M count="$written" iflag=count_bytes conv=fsync status=none
   fi
+  rm -f "$out/copy"
+  # The disk's own durable write speed for the same number of bytes, with
+  # no reading at all: the floor of any save that must be on the disk when
+  # it ends (savecore's contract), whatever it reads.
+  settle "$1"
+  timed "disk write" dd if=/dev/zero of="$out/copy" bs=1M count="$written" iflag=count_bytes oflag=direct conv=fsync status=none
   rm -f "$out/copy"
 }
 # FORMATS="elf diskdump kdump" times savecore -F for each format instead of
