@@ -87,25 +87,30 @@ func (d *benchDiscard) WriteAt(p []byte, off int64) (int, error) {
 
 // BenchmarkWriteVmcore writes each vmcore format from a raw and a
 // compressed 64 MiB dump (MB/s of machine memory). kdump-1 is the KDUMP
-// writer with one compression goroutine, kdump with GOMAXPROCS.
+// writer with one compression goroutine, kdump with GOMAXPROCS;
+// diskdump-verify inflates every zlib record (VerifyRecords) on
+// GOMAXPROCS goroutines, diskdump-verify-1 on one.
 func BenchmarkWriteVmcore(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		compress bool
 		format   diskdump.VmcoreFormat
 		workers  int
+		verify   bool
 	}{
-		{"raw/elf", false, diskdump.FormatELF, 0},
-		{"raw/diskdump", false, diskdump.FormatDiskdump, 0},
-		{"raw/kdump-1", false, diskdump.FormatKdump, 1},
-		{"raw/kdump", false, diskdump.FormatKdump, 0},
-		{"compressed/elf", true, diskdump.FormatELF, 0},
-		{"compressed/diskdump", true, diskdump.FormatDiskdump, 0},
-		{"compressed/kdump", true, diskdump.FormatKdump, 0},
+		{"raw/elf", false, diskdump.FormatELF, 0, false},
+		{"raw/diskdump", false, diskdump.FormatDiskdump, 0, false},
+		{"raw/kdump-1", false, diskdump.FormatKdump, 1, false},
+		{"raw/kdump", false, diskdump.FormatKdump, 0, false},
+		{"compressed/elf", true, diskdump.FormatELF, 0, false},
+		{"compressed/diskdump", true, diskdump.FormatDiskdump, 0, false},
+		{"compressed/diskdump-verify", true, diskdump.FormatDiskdump, 0, true},
+		{"compressed/diskdump-verify-1", true, diskdump.FormatDiskdump, 1, true},
+		{"compressed/kdump", true, diskdump.FormatKdump, 0, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := benchPartition(b, tc.compress)
-			opt := diskdump.VmcoreOptions{Format: tc.format, Workers: tc.workers}
+			opt := diskdump.VmcoreOptions{Format: tc.format, Workers: tc.workers, VerifyRecords: tc.verify}
 			b.SetBytes(benchMem)
 			b.ReportAllocs()
 			cpu0 := cpuTime()

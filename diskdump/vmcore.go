@@ -63,8 +63,16 @@ type VmcoreOptions struct {
 	// ShareZeroPage (KDUMP): write one zero page first and let every
 	// all-zero page share its descriptor, as makedumpfile does.
 	ShareZeroPage bool
-	// Workers is the number of KDUMP compression goroutines; 0 means
-	// GOMAXPROCS.
+	// VerifyRecords (savecore --verify) inflates every zlib record before
+	// it is copied into a DISKDUMP vmcore: a record that does not give
+	// exactly one page with a matching Adler-32 is not copied, its page
+	// is lost (a *PageError in VmcoreResult.Errors, counted in Lost and
+	// BadRecords; bitmap 2 says "not dumped"). Without it the records are
+	// copied unchecked, as the original savecore did. ELF output inflates
+	// every record anyway; the KDUMP writer ignores this option.
+	VerifyRecords bool
+	// Workers is the number of KDUMP compression goroutines and of
+	// DISKDUMP record-verification goroutines; 0 means GOMAXPROCS.
 	Workers int
 	// Progress, when not nil, is called with the bytes of the partition
 	// consumed so far and the total to consume (the extent the kernel
@@ -85,6 +93,9 @@ type VmcoreResult struct {
 	// page; in ELF, those in stretches of at least 16 pages are left as
 	// holes (included in Pages).
 	ZeroPages uint64
+	// BadRecords counts the zlib records VerifyRecords rejected (their
+	// pages are also in Lost).
+	BadRecords uint64
 	// Incomplete is set when the dump was partial or incomplete or pages
 	// were lost; the vmcore records it (ELF NT_DISKDUMP 1, KDUMP status
 	// INCOMPLETE, DISKDUMP keeps the partition's status).

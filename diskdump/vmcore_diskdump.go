@@ -209,28 +209,34 @@ func writeDiskdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreRes
 		filter = pageFilter{s: s, b: b}
 		prog   = progress{fn: opt.Progress, total: s.total}
 	)
-	for pg, err := range s.pages {
-		if err != nil {
-			errs.add(err)
-			continue
-		}
-		prog.page(pg)
-		if err := filter.accept(pg); err != nil {
-			errs.add(err)
-			continue
-		}
-		data, compressed := pg.Data, pg.Compressed
-		if compressed && opt.UncompressedMask != 0 && pg.PageFlags&opt.UncompressedMask != 0 {
-			if err := inflatePage(page, pg.Data); err != nil {
-				errs.add(&PageError{PFN: pg.PFN, Off: pg.Off, Err: err})
-				continue
-			}
-			data, compressed = page, false
-		}
-		if err := t.add(pg.PFN, data, diskdumpFlags(pg.Flags, compressed, opt.StrictAnon), pg.PageFlags); err != nil {
+	if opt.VerifyRecords {
+		if err := writeDiskdumpVerified(t, s, opt, res, &filter, &prog, &errs); err != nil {
 			return err
 		}
-		res.Pages++
+	} else {
+		for pg, err := range s.pages {
+			if err != nil {
+				errs.add(err)
+				continue
+			}
+			prog.page(pg)
+			if err := filter.accept(pg); err != nil {
+				errs.add(err)
+				continue
+			}
+			data, compressed := pg.Data, pg.Compressed
+			if compressed && opt.UncompressedMask != 0 && pg.PageFlags&opt.UncompressedMask != 0 {
+				if err := inflatePage(page, pg.Data); err != nil {
+					errs.add(&PageError{PFN: pg.PFN, Off: pg.Off, Err: err})
+					continue
+				}
+				data, compressed = page, false
+			}
+			if err := t.add(pg.PFN, data, diskdumpFlags(pg.Flags, compressed, opt.StrictAnon), pg.PageFlags); err != nil {
+				return err
+			}
+			res.Pages++
+		}
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -251,4 +257,43 @@ func writeDiskdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreRes
 	}
 	prog.finish()
 	return nil
+}
+
+// writeDiskdumpVerified is the page loop of writeDiskdump with
+// VerifyRecords: every zlib record is inflated (on every core, PFN order
+// kept, see verifyPages) and must give exactly one page with a matching
+// Adler-32. A record that does not is not copied: its page is lost
+// (bitmap 2 clear, a *PageError in the result) like a page the partition
+// lost.
+func writeDiskdumpVerified(t *tableWriter, s *vmSource, opt VmcoreOptions, res *VmcoreResult,
+	filter *pageFilter, prog *progress, errs *errCollector) error {
+	var cerrs errCollector // from the consumer goroutine
+	accept := func(pg *vpage, err error) bool {
+		if err != nil {
+			errs.add(err)
+			return false
+		}
+		prog.page(pg)
+		if err := filter.accept(pg); err != nil {
+			errs.add(err)
+			return false
+		}
+		return true
+	}
+	consume := func(r *verifyRec) error {
+		if r.err != nil {
+			cerrs.add(r.err)
+			res.BadRecords++
+			return nil
+		}
+		if err := t.add(r.pfn, r.data, diskdumpFlags(r.flags, r.storedCompressed(), opt.StrictAnon), r.pageFlags); err != nil {
+			return err
+		}
+		res.Pages++
+		return nil
+	}
+	err := verifyPages(s.pages, s.blockSize(), opt.Workers, opt.UncompressedMask, accept, consume)
+	errs.errs = append(errs.errs, cerrs.errs...)
+	errs.dropped += cerrs.dropped
+	return err
 }

@@ -15,8 +15,9 @@ type Options struct {
 	// Dir is the dump root; empty means DefaultDir. Scripts are looked for
 	// in Dir/scripts.
 	Dir string
-	// Format is the vmcore format: "elf", "diskdump" or "kdump"; empty
-	// means ELF for uncompressed dumps and DISKDUMP for compressed ones.
+	// Format is the vmcore format: "elf", "diskdump" or "kdump"; empty or
+	// "auto" means ELF for uncompressed dumps and DISKDUMP for compressed
+	// ones.
 	Format string
 	// Delete erases each dump from its partition once its vmcore is
 	// durable (-D).
@@ -28,6 +29,11 @@ type Options struct {
 	// UncompressedMask is the -P page-flag mask: pages whose page_flags
 	// share a bit with it are stored uncompressed.
 	UncompressedMask uint64
+	// VerifyRecords (--verify) inflates every zlib record of a compressed
+	// dump before it is copied into a DISKDUMP vmcore; a damaged record
+	// is not copied and its page counts as lost (see
+	// diskdump.VmcoreOptions.VerifyRecords).
+	VerifyRecords bool
 	// Progress, if set, is called during each save with the device name and
 	// the bytes of the partition consumed so far out of total. It may be
 	// called from several goroutines, never concurrently for two devices.
@@ -62,12 +68,13 @@ func (o *Options) root() string {
 	return o.Dir
 }
 
-// Formats are the names Options.Format accepts.
+// Formats are the names Options.Format accepts besides "" and "auto".
 var Formats = []string{"elf", "diskdump", "kdump"}
 
-// CheckFormat reports whether s is a valid Options.Format ("" included).
+// CheckFormat reports whether s is a valid Options.Format ("" and "auto"
+// included).
 func CheckFormat(s string) error {
-	if s == "" {
+	if s == "" || strings.EqualFold(s, "auto") {
 		return nil
 	}
 	for _, f := range Formats {

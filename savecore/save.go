@@ -77,6 +77,7 @@ type Result struct {
 	Size       int64            // apparent size of the vmcore in bytes
 	Pages      uint64           // pages stored in the vmcore
 	Lost       uint64           // pages the dump should have held but that could not be recovered
+	BadRecords uint64           // zlib records rejected by Options.VerifyRecords (counted in Lost too)
 	Incomplete bool             // the vmcore is marked incomplete
 	Erased     bool             // the dump was invalidated on the partition
 	SavedFrom  string           // OutcomeDuplicate: the device whose copy was saved
@@ -400,20 +401,28 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	format := diskdump.DefaultVmcoreFormat(p)
-	if opt.Format == "" && format == diskdump.FormatELF && p.Arch() == diskdump.ArchUnknown {
-		// An ELF core needs e_machine and the register layout, which come
-		// from utsname.machine; a DISKDUMP file copies the header as it is,
-		// so a damaged machine field does not cost the dump.
-		log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
-		format = diskdump.FormatDiskdump
-	}
+	format := diskdump.FormatAuto
 	if opt.Format != "" {
 		if format, err = diskdump.ParseVmcoreFormat(opt.Format); err != nil {
 			return err
 		}
 	}
-	vopt := diskdump.VmcoreOptions{Format: format, UncompressedMask: opt.UncompressedMask}
+	if format == diskdump.FormatAuto {
+		// Resolved here, so that the log and the Result say what was
+		// written.
+		format = diskdump.DefaultVmcoreFormat(p)
+		if format == diskdump.FormatELF && p.Arch() == diskdump.ArchUnknown {
+			// An ELF core needs e_machine and the register layout, which
+			// come from utsname.machine; a DISKDUMP file copies the header
+			// as it is, so a damaged machine field does not cost the dump.
+			log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
+			format = diskdump.FormatDiskdump
+		}
+	}
+	if opt.VerifyRecords && format == diskdump.FormatKdump && p.Header().Status.Compressed() {
+		log.Warn("--verify: zlib records are not verified in kdump format (they are in diskdump and elf)", "device", c.in.Name)
+	}
+	vopt := diskdump.VmcoreOptions{Format: format, UncompressedMask: opt.UncompressedMask, VerifyRecords: opt.VerifyRecords}
 	if opt.Progress != nil {
 		dev := c.in.Name
 		vopt.Progress = func(done, total int64) { opt.Progress(dev, done, total) }
@@ -442,10 +451,17 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	}
 	r.Outcome, r.Path, r.Format = OutcomeSaved, path, format.String()
 	r.Size, r.Pages, r.Lost, r.Incomplete = vr.Size, vr.Pages, vr.Lost, vr.Incomplete
+	r.BadRecords = vr.BadRecords
 	// The reader also counts pages it found written but could not
 	// attribute to a PFN (written after the last bitmap flush).
 	r.Lost = max(r.Lost, p.Stats().Lost)
 	c.unread = p.Stats().LostBy[diskdump.LostIOError]
+	if vr.BadRecords > 0 {
+		log.Warn("--verify: damaged zlib records not copied, their pages are lost", "device", c.in.Name, "bad_records", vr.BadRecords)
+		for _, pe := range badRecords(vr.Errors, maxLoggedBadRecords) {
+			log.Warn("damaged zlib record", "device", c.in.Name, "pfn", pe.PFN, "offset", pe.Off, "err", pe.Err)
+		}
+	}
 	switch {
 	case r.Lost > 0 || !p.Header().Status.Complete():
 		log.Warn("dump was incomplete: saved every recoverable page, vmcore marked incomplete",
@@ -503,4 +519,28 @@ func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
 	Failpoint("after-flush")
 	log.Info("dump erased from the partition", "device", c.in.Name, "swap", p.IsSwap())
 	return nil
+}
+
+// maxLoggedBadRecords bounds the damaged records logged one by one.
+const maxLoggedBadRecords = 8
+
+// badRecords picks from the per-page errors of a vmcore the records that
+// verification rejected: *diskdump.PageError not caused by a
+// *diskdump.LostError (those are the reader's), at most n.
+func badRecords(err error, n int) []*diskdump.PageError {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else if err != nil {
+		errs = []error{err}
+	}
+	var out []*diskdump.PageError
+	for _, e := range errs {
+		var pe *diskdump.PageError
+		var le *diskdump.LostError
+		if len(out) < n && errors.As(e, &pe) && !errors.As(e, &le) {
+			out = append(out, pe)
+		}
+	}
+	return out
 }
