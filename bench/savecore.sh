@@ -4,21 +4,29 @@
 #   bench/savecore.sh cmp 1G file|loop   savecore of a compressed dump -> DISKDUMP, vs dd of the written part
 # savecore fsyncs its vmcore (and the directories) before it returns; cp does
 # not, so each baseline is also timed followed by an fsync of its copy
-# ("+fsync"), which is the like-for-like comparison.
+# ("+fsync"), which is the like-for-like comparison, and "disk write" (dd
+# oflag=direct conv=fsync of as many bytes from /dev/zero) gives the disk's
+# durable write time for the dump's size, the floor for a durable save.
 # Cold runs drop the page cache before each run (root); warm runs follow.
 # Prints markdown tables for BENCHMARKS.md. REPS (default 5) repetitions, alternating.
+# IMG=path reuses a partition image made earlier by this script (or by the
+# same dumpformat commands) instead of writing a new one, and keeps it;
+# SAVECORE_FLAGS adds flags to every savecore run (e.g. --verify).
 source "$(dirname "$0")/lib.sh"
 mode=${1:-raw}; ram=${2:-1G}; kind=${3:-file}; temps=${TEMPS:-cold warm}
 build
-img=$BENCH_DIR/part-$mode-$ram.img
-ram_bytes=$(numfmt --from=iec "$ram")
-# The partition is just large enough for the dump (headers, bitmaps and one
-# block per page, plus 1 MiB), so that cp copies what savecore reads.
-rm -f "$img"; truncate -s $((ram_bytes + 1024*1024)) "$img"
-"$BIN/dumpformat" -f -q "$img"
-args=(--arch x86_64 --dump-level 0 --ram "$ram" --seed 7)
-[ "$mode" = cmp ] && args+=(--compress)
-"$BIN/dumpformat" -R -q "${args[@]}" "$img" >&2
+img=${IMG:-$BENCH_DIR/part-$mode-$ram.img}
+read -r -a scflags <<< "${SAVECORE_FLAGS:-}"
+if [ -z "${IMG:-}" ]; then
+  ram_bytes=$(numfmt --from=iec "$ram")
+  # The partition is just large enough for the dump (headers, bitmaps and one
+  # block per page, plus 1 MiB), so that cp copies what savecore reads.
+  rm -f "$img"; truncate -s $((ram_bytes + 1024*1024)) "$img"
+  "$BIN/dumpformat" -f -q "$img"
+  args=(--arch x86_64 --dump-level 0 --ram "$ram" --seed 7)
+  [ "$mode" = cmp ] && args+=(--compress)
+  "$BIN/dumpformat" -R -q "${args[@]}" "$img" >&2
+fi
 dev=$img
 if [ "$kind" = loop ]; then
   dev=$(losetup --find --show "$img"); trap 'losetup -d "$dev"' EXIT
@@ -36,16 +44,22 @@ one_cp() {
     timed "dd+fsync" dd if="$dev" of="$out/copy" bs=1M count="$written" iflag=count_bytes conv=fsync status=none
   fi
   rm -f "$out/copy"
+  # The disk's own durable write speed for the same number of bytes, with
+  # no reading at all: the floor of any save that must be on the disk when
+  # it ends (savecore's contract), whatever it reads.
+  settle "$1"
+  timed "disk write" dd if=/dev/zero of="$out/copy" bs=1M count="$written" iflag=count_bytes oflag=direct conv=fsync status=none
+  rm -f "$out/copy"
 }
 # FORMATS="elf diskdump kdump" times savecore -F for each format instead of
 # the default one (ELF for raw dumps, DISKDUMP for compressed ones).
 one_sc() {
   if [ -z "${FORMATS:-}" ]; then
-    timed "savecore" "$BIN/savecore" -q -f -d "$out" "$dev"; rm -rf "$out"/127.0.0.1-*
+    timed "savecore" "$BIN/savecore" -q -f "${scflags[@]}" -d "$out" "$dev"; rm -rf "$out"/127.0.0.1-*
     return
   fi
   for f in $FORMATS; do
-    settle "$1"; timed "savecore -F $f" "$BIN/savecore" -q -f -F "$f" -d "$out" "$dev"
+    settle "$1"; timed "savecore -F $f" "$BIN/savecore" -q -f "${scflags[@]}" -F "$f" -d "$out" "$dev"
     echo "$f $(stat -c '%s %b' "$out"/127.0.0.1-*/vmcore)" >> "$SIZES"; rm -rf "$out"/127.0.0.1-*
   done
 }
@@ -67,4 +81,4 @@ for temp in $temps; do
 done
 echo; machine
 [ "$kind" = loop ] && { losetup -d "$dev"; trap - EXIT; }
-rm -f "$img"; rm -rf "$out"
+[ -z "${IMG:-}" ] && rm -f "$img"; rm -rf "$out"
