@@ -516,9 +516,10 @@ func writeKdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult
 	var zeroOff int64
 	var zeroData []byte
 	var zeroFlags uint32
+	codec := newPageCodec(b) // this goroutine's
 	if opt.ShareZeroPage {
 		zeroData = zeroPage[:b]
-		if out, ok := newPageCodec(b).zeroStream(); ok {
+		if out, ok := codec.zeroStream(); ok {
 			zeroData, zeroFlags = out, PageDescCompressed
 		}
 		off, err := t.appendData(zeroData)
@@ -572,7 +573,7 @@ func writeKdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult
 	// This goroutine is a worker too, and the one that reports progress
 	// (VmcoreOptions.Progress is called from the caller's goroutine).
 	var at vpage
-	p.work(newPageCodec(b), func() {
+	p.work(codec, func() {
 		at.Off = p.consumed.Load()
 		prog.page(&at)
 	})
