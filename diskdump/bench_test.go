@@ -106,6 +106,7 @@ func BenchmarkWriteVmcore(b *testing.B) {
 		{"compressed/diskdump", true, diskdump.FormatDiskdump, 0, false},
 		{"compressed/diskdump-verify", true, diskdump.FormatDiskdump, 0, true},
 		{"compressed/diskdump-verify-1", true, diskdump.FormatDiskdump, 1, true},
+		{"compressed/kdump-verify", true, diskdump.FormatKdump, 0, true},
 		{"compressed/kdump", true, diskdump.FormatKdump, 0, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -64,12 +64,12 @@ type VmcoreOptions struct {
 	// all-zero page share its descriptor, as makedumpfile does.
 	ShareZeroPage bool
 	// VerifyRecords (savecore --verify) inflates every zlib record before
-	// it is copied into a DISKDUMP vmcore: a record that does not give
+	// it is copied into a DISKDUMP or KDUMP vmcore: a record that does not give
 	// exactly one page with a matching Adler-32 is not copied, its page
 	// is lost (a *PageError in VmcoreResult.Errors, counted in Lost and
 	// BadRecords; bitmap 2 says "not dumped"). Without it the records are
 	// copied unchecked, as the original savecore did. ELF output inflates
-	// every record anyway; the KDUMP writer ignores this option.
+	// every record anyway.
 	VerifyRecords bool
 	// Workers is the number of KDUMP compression goroutines and of
 	// DISKDUMP record-verification goroutines; 0 means GOMAXPROCS.

@@ -268,6 +268,7 @@ type kdumpEntry struct {
 	flags uint32 // result: page_desc.flags
 	zero  bool   // result: all-zero page, shares the zero page
 	err   error  // the page is lost (from the sequence or from processing)
+	bad   bool   // err is a zlib record rejected by verification
 }
 
 // kdumpBatch is a run of consecutive entries of the page sequence, in
@@ -325,6 +326,9 @@ type kdumpProcess struct {
 	// single one smaller than a page. Spec §10.3 allows raw pages
 	// (page_desc.flags 0) in a KDUMP file.
 	rawAsIs bool
+	// verify (VmcoreOptions.VerifyRecords) inflates every zlib record
+	// before it is copied: a damaged one is not stored, its page is lost.
+	verify bool
 }
 
 // batch computes the stored form of every page of bt.
@@ -341,11 +345,11 @@ func (c *pageCodec) batch(bt *kdumpBatch, how kdumpProcess) {
 // does not shrink them.
 func (c *pageCodec) process(bt *kdumpBatch, e *kdumpEntry, how kdumpProcess) {
 	if e.compressed {
-		if e.forceRaw || (how.shareZero && zeroCandidate(len(e.in), c.b)) {
+		if how.verify || e.forceRaw || (how.shareZero && zeroCandidate(len(e.in), c.b)) {
 			n := len(bt.out)
 			page := bt.out[n : n+c.b]
 			if err := inflatePage(page, e.in); err != nil {
-				e.err = &PageError{PFN: e.pfn, Off: e.off, Err: err}
+				e.err, e.bad = &PageError{PFN: e.pfn, Off: e.off, Err: err}, how.verify
 				return
 			}
 			if how.shareZero && isZero(page) {
@@ -532,7 +536,7 @@ func writeKdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult
 	var (
 		errs errCollector // lost pages, in the order of the sequence
 		prog = progress{fn: opt.Progress, total: s.total}
-		how  = kdumpProcess{shareZero: opt.ShareZeroPage, rawAsIs: s.hdr.Status.Compressed()}
+		how  = kdumpProcess{shareZero: opt.ShareZeroPage, rawAsIs: s.hdr.Status.Compressed(), verify: opt.VerifyRecords}
 		werr error
 	)
 	// consume writes the entries of a processed batch in their order
@@ -544,6 +548,9 @@ func writeKdump(w io.WriterAt, s *vmSource, opt VmcoreOptions, res *VmcoreResult
 			switch {
 			case e.err != nil:
 				errs.add(e.err)
+				if e.bad {
+					res.BadRecords++
+				}
 				continue
 			case e.zero:
 				err = t.addDesc(e.pfn, zeroOff, uint32(len(zeroData)), zeroFlags, 0)

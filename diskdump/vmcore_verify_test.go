@@ -126,12 +126,14 @@ func verifyPartition(t *testing.T, corrupt func([]byte) []byte) ([]byte, map[uin
 	return img, want, off
 }
 
-// writeVerified converts img to a DISKDUMP vmcore.
+// writeVerified converts img to a vmcore: DISKDUMP unless opt says KDUMP.
 func writeVerified(t *testing.T, img []byte, opt VmcoreOptions) ([]byte, *VmcoreResult) {
 	t.Helper()
 	p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
 	require.NoError(t, err)
-	opt.Format = FormatDiskdump
+	if opt.Format == FormatAuto {
+		opt.Format = FormatDiskdump
+	}
 	mf := memfile.New(nil)
 	res, err := WriteVmcore(mf, p, opt)
 	require.NoError(t, err)
@@ -158,61 +160,74 @@ func checkVerifiedPages(t *testing.T, vm []byte, want map[uint64][]byte, lost ui
 	}
 }
 
+// verifiedFormats are the formats whose writers copy zlib records.
+var verifiedFormats = []VmcoreFormat{FormatDiskdump, FormatKdump}
+
 func TestVerifyRecordsCorrupt(t *testing.T) {
 	for _, tc := range verifyCorruptions {
-		t.Run(tc.name, func(t *testing.T) {
-			img, want, off := verifyPartition(t, tc.corrupt)
-
-			// Unverified: the damaged record is copied as it is, and the
-			// vmcore fails on that page only when it is read.
-			plain, res := writeVerified(t, img, VmcoreOptions{})
-			assert.Zero(t, res.Lost)
-			assert.Zero(t, res.BadRecords)
-			assert.NoError(t, res.Errors)
-			v, err := OpenVmcore(bytes.NewReader(plain), int64(len(plain)))
-			require.NoError(t, err)
-			_, err = v.ReadPage(verifyTarget, nil)
-			assert.ErrorIs(t, err, ErrCorrupt, "the copied record is damaged")
-
-			// Verified, with any number of workers: the page is lost, the
-			// rest is identical.
-			var first []byte
-			for _, workers := range []int{1, 2, 3} {
-				vm, res := writeVerified(t, img, VmcoreOptions{VerifyRecords: true, Workers: workers})
-				assert.Equal(t, uint64(len(want)-1), res.Pages)
-				assert.Equal(t, uint64(1), res.Lost)
-				assert.Equal(t, uint64(1), res.BadRecords)
-				assert.True(t, res.Incomplete)
-				var pe *PageError
-				require.ErrorAs(t, res.Errors, &pe)
-				assert.Equal(t, verifyTarget, pe.PFN)
-				assert.Equal(t, off, pe.Off, "partition offset of the record data")
-				assert.ErrorIs(t, res.Errors, ErrCorrupt)
-				assert.True(t, strings.HasPrefix(pe.Error(), "diskdump: "), pe.Error())
-				checkVerifiedPages(t, vm, want, verifyTarget)
-				_, bm1, bm2, _, _ := decodeTable(t, vm)
-				assert.True(t, bm1.Test(verifyTarget), "RAM")
-				assert.False(t, bm2.Test(verifyTarget), "not dumped")
-				if first == nil {
-					first = vm
-				} else {
-					assert.True(t, bytes.Equal(first, vm), "Workers %d gives the same file", workers)
-				}
-			}
-
-			// The vmcore equals an unverified one of the same partition
-			// without the damaged page: the only difference is the lost
-			// page.
-			assert.Less(t, len(first), len(plain))
-		})
+		for _, f := range verifiedFormats {
+			t.Run(tc.name+"/"+f.String(), func(t *testing.T) { testVerifyCorrupt(t, tc.corrupt, f) })
+		}
 	}
+}
+
+func testVerifyCorrupt(t *testing.T, corrupt func([]byte) []byte, f VmcoreFormat) {
+	img, want, off := verifyPartition(t, corrupt)
+
+	// Unverified: the damaged record is copied as it is, and the
+	// vmcore fails on that page only when it is read.
+	plain, res := writeVerified(t, img, VmcoreOptions{Format: f})
+	assert.Zero(t, res.Lost)
+	assert.Zero(t, res.BadRecords)
+	assert.NoError(t, res.Errors)
+	v, err := OpenVmcore(bytes.NewReader(plain), int64(len(plain)))
+	require.NoError(t, err)
+	_, err = v.ReadPage(verifyTarget, nil)
+	assert.ErrorIs(t, err, ErrCorrupt, "the copied record is damaged")
+
+	// Verified, with any number of workers: the page is lost, the
+	// rest is identical.
+	var first []byte
+	for _, workers := range []int{1, 2, 3} {
+		vm, res := writeVerified(t, img, VmcoreOptions{Format: f, VerifyRecords: true, Workers: workers})
+		assert.Equal(t, uint64(len(want)-1), res.Pages)
+		assert.Equal(t, uint64(1), res.Lost)
+		assert.Equal(t, uint64(1), res.BadRecords)
+		assert.True(t, res.Incomplete)
+		var pe *PageError
+		require.ErrorAs(t, res.Errors, &pe)
+		assert.Equal(t, verifyTarget, pe.PFN)
+		assert.Equal(t, off, pe.Off, "partition offset of the record data")
+		assert.ErrorIs(t, res.Errors, ErrCorrupt)
+		assert.True(t, strings.HasPrefix(pe.Error(), "diskdump: "), pe.Error())
+		checkVerifiedPages(t, vm, want, verifyTarget)
+		_, bm1, bm2, _, _ := decodeTable(t, vm)
+		assert.True(t, bm1.Test(verifyTarget), "RAM")
+		assert.False(t, bm2.Test(verifyTarget), "not dumped")
+		if first == nil {
+			first = vm
+		} else {
+			assert.True(t, bytes.Equal(first, vm), "Workers %d gives the same file", workers)
+		}
+	}
+
+	// The vmcore equals an unverified one of the same partition
+	// without the damaged page: the only difference is the lost
+	// page.
+	assert.Less(t, len(first), len(plain))
 }
 
 // TestVerifyRecordsClean: on an undamaged partition the verified vmcore is
 // byte-identical to the unverified one, with -P and StrictAnon too.
 func TestVerifyRecordsClean(t *testing.T) {
+	for _, f := range verifiedFormats {
+		t.Run(f.String(), func(t *testing.T) { testVerifyClean(t, f) })
+	}
+}
+
+func testVerifyClean(t *testing.T, f VmcoreFormat) {
 	img, want, _ := verifyPartition(t, nil)
-	defaultVmcore, _ := writeVerified(t, img, VmcoreOptions{})
+	defaultVmcore, _ := writeVerified(t, img, VmcoreOptions{Format: f})
 	for _, tc := range []struct {
 		name string
 		opt  VmcoreOptions
@@ -222,6 +237,7 @@ func TestVerifyRecordsClean(t *testing.T) {
 		{"StrictAnon -P", VmcoreOptions{UncompressedMask: 1<<5 | 1<<3, StrictAnon: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.opt.Format = f
 			plain, res := writeVerified(t, img, tc.opt)
 			require.Zero(t, res.Lost)
 			if tc.opt.UncompressedMask != 0 {

@@ -419,9 +419,6 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 			format = diskdump.FormatDiskdump
 		}
 	}
-	if opt.VerifyRecords && format == diskdump.FormatKdump && p.Header().Status.Compressed() {
-		log.Warn("--verify: zlib records are not verified in kdump format (they are in diskdump and elf)", "device", c.in.Name)
-	}
 	vopt := diskdump.VmcoreOptions{Format: format, UncompressedMask: opt.UncompressedMask, VerifyRecords: opt.VerifyRecords}
 	if opt.Progress != nil {
 		dev := c.in.Name

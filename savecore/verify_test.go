@@ -38,49 +38,56 @@ func corruptRecord(t testing.TB, img []byte, minPFN uint64) (uint64, int64) {
 
 func TestSaveVerify(t *testing.T) {
 	r := rehearsal{arch: diskdump.ArchX86_64, compress: true, seed: 40}
-	for _, verify := range []bool{false, true} {
-		t.Run("verify="+strconv.FormatBool(verify), func(t *testing.T) {
-			dev, m, wr := r.memImage(t)
-			pfn, off := corruptRecord(t, dev.Bytes(), 600)
-			opt, log := testOptions(t)
-			opt.VerifyRecords = verify
-			rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
-			require.False(t, rep.Failed(true), "lost pages are no failure (exit 0)")
-			res := rep.Results[0]
-			require.Equal(t, OutcomeSaved, res.Outcome)
-			assert.Equal(t, "diskdump", res.Format)
+	for _, format := range []string{"diskdump", "kdump"} {
+		for _, verify := range []bool{false, true} {
+			t.Run(format+"/verify="+strconv.FormatBool(verify), func(t *testing.T) { testSaveVerify(t, r, format, verify) })
+		}
+	}
+}
 
-			want := hashMachinePages(t, m, wr.Saved)
-			if !verify {
-				assert.Zero(t, res.Lost)
-				assert.Zero(t, res.BadRecords)
-				assert.NotContains(t, log.String(), "damaged zlib record")
-				assert.Equal(t, uint64(len(want)), res.Pages, "the damaged record is copied")
-				return
-			}
-			assert.Equal(t, uint64(1), res.Lost)
-			assert.Equal(t, uint64(1), res.BadRecords)
-			assert.True(t, res.Incomplete)
-			assert.Equal(t, uint64(len(want)-1), res.Pages)
-			assert.Contains(t, log.String(), "dump was incomplete")
-			assert.Contains(t, log.String(), "bad_records=1")
-			assert.Contains(t, log.String(), `msg="damaged zlib record" device=mem0 pfn=`+strconv.FormatUint(pfn, 10)+" offset="+strconv.FormatInt(off, 10))
+func testSaveVerify(t *testing.T, r rehearsal, format string, verify bool) {
+	dev, m, wr := r.memImage(t)
+	pfn, off := corruptRecord(t, dev.Bytes(), 600)
+	opt, log := testOptions(t)
+	opt.VerifyRecords = verify
+	if format != "diskdump" {
+		opt.Format = format
+	}
+	rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
+	require.False(t, rep.Failed(true), "lost pages are no failure (exit 0)")
+	res := rep.Results[0]
+	require.Equal(t, OutcomeSaved, res.Outcome)
+	assert.Equal(t, format, res.Format)
 
-			delete(want, pfn)
-			assert.Equal(t, want, vmcorePageHashes(t, res.Path, want), "every other page intact")
-			f, err := os.Open(res.Path)
-			require.NoError(t, err)
-			defer f.Close()
-			fi, err := f.Stat()
-			require.NoError(t, err)
-			v, err := diskdump.OpenVmcore(f, fi.Size())
-			require.NoError(t, err)
-			_, err = v.ReadPage(pfn, nil)
-			assert.ErrorIs(t, err, diskdump.ErrPageExcluded, "the damaged page is not in the vmcore")
-			if got := oracle(t, res.Path); got != nil {
-				assert.Equal(t, want, got, "libkdumpfile reads the same pages")
-			}
-		})
+	want := hashMachinePages(t, m, wr.Saved)
+	if !verify {
+		assert.Zero(t, res.Lost)
+		assert.Zero(t, res.BadRecords)
+		assert.NotContains(t, log.String(), "damaged zlib record")
+		assert.Equal(t, uint64(len(want)), res.Pages, "the damaged record is copied")
+		return
+	}
+	assert.Equal(t, uint64(1), res.Lost)
+	assert.Equal(t, uint64(1), res.BadRecords)
+	assert.True(t, res.Incomplete)
+	assert.Equal(t, uint64(len(want)-1), res.Pages)
+	assert.Contains(t, log.String(), "dump was incomplete")
+	assert.Contains(t, log.String(), "bad_records=1")
+	assert.Contains(t, log.String(), `msg="damaged zlib record" device=mem0 pfn=`+strconv.FormatUint(pfn, 10)+" offset="+strconv.FormatInt(off, 10))
+
+	delete(want, pfn)
+	assert.Equal(t, want, vmcorePageHashes(t, res.Path, want), "every other page intact")
+	f, err := os.Open(res.Path)
+	require.NoError(t, err)
+	defer f.Close()
+	fi, err := f.Stat()
+	require.NoError(t, err)
+	v, err := diskdump.OpenVmcore(f, fi.Size())
+	require.NoError(t, err)
+	_, err = v.ReadPage(pfn, nil)
+	assert.ErrorIs(t, err, diskdump.ErrPageExcluded, "the damaged page is not in the vmcore")
+	if got := oracle(t, res.Path); got != nil {
+		assert.Equal(t, want, got, "libkdumpfile reads the same pages")
 	}
 }
 
