@@ -2,10 +2,10 @@ package diskdump
 
 import (
 	"bytes"
-	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/flate"
 	"hash/adler32"
 	"io"
 	"sync"
