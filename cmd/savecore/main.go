@@ -51,7 +51,7 @@ Flags:
   -F FORMAT  vmcore format: elf, diskdump or kdump (default, or auto: elf
              for uncompressed dumps, diskdump for compressed ones)
   --verify   compressed dumps: inflate every zlib record before it is copied
-             into a diskdump or kdump vmcore (about 6 s of CPU per GiB dumped,
+             into a diskdump or kdump vmcore (about 4.5 s of CPU per GiB dumped,
              spread over the cores); a damaged record is not copied and its
              page is reported lost, like a page the kernel did not write
              (extension; in the rc script: SAVECORE_OPTS=--verify)
