@@ -100,6 +100,7 @@ func TestInterruptedFormat(t *testing.T) {
 				return code
 			}
 			var codes []int
+			var written []bool // every block 1.. carries its signature
 			for k := 1; ; k++ {
 				require.NoError(t, os.WriteFile(img, tc.before, 0o600))
 				fp := "format:" + strconv.Itoa(k)
@@ -111,6 +112,7 @@ func TestInterruptedFormat(t *testing.T) {
 				require.Equal(t, -1, code, "%s: %s", fp, out)
 				require.Equal(t, syscall.SIGKILL, sig)
 				codes = append(codes, check())
+				written = append(written, allSigned(t, img))
 				require.Less(t, k, 10000)
 			}
 			// The last hit comes after the last write: the format is done
@@ -122,6 +124,7 @@ func TestInterruptedFormat(t *testing.T) {
 					// after the second-to-last piece, the last may be
 					// on the device too. Ready is then the truth, and
 					// the only acceptable one: every block is written.
+					assert.True(t, written[k], "ready after piece %d of %d, yet blocks are missing", k+1, last+1)
 					continue
 				}
 				assert.Contains(t, []int{2, 3}, c, "killed after piece %d of %d: dumpformat -c says %d", k+1, last+1, c)
@@ -136,4 +139,19 @@ func TestInterruptedFormat(t *testing.T) {
 			assert.Equal(t, 0, check())
 		})
 	}
+}
+
+// allSigned reports whether every block of the image but block 0 carries
+// its little-endian 4 KiB signature.
+func allSigned(t *testing.T, img string) bool {
+	t.Helper()
+	b, err := os.ReadFile(img)
+	require.NoError(t, err)
+	const bs = 4096
+	for blk := uint64(1); (blk+1)*bs <= uint64(len(b)); blk++ {
+		if !diskdump.IsSignatureBlock(b[blk*bs:(blk+1)*bs], blk, binary.LittleEndian) {
+			return false
+		}
+	}
+	return true
 }
