@@ -32,7 +32,7 @@ var Arches = []Arch{ArchI386, ArchX86_64, ArchIA64, ArchPPC64}
 
 // ParseArch maps a name as given on a command line or found in
 // utsname.machine to an Arch. i?86 and athlon are i386; ia32e (RHEL3 EM64T
-// builds) is x86_64 ([REC] spec §4.3).
+// builds) is x86_64 ([REC] doc/FORMAT.md §4.3).
 func ParseArch(s string) (Arch, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -91,7 +91,7 @@ func (a Arch) ELFMachine() uint16 {
 }
 
 // GRegsSize is the size in bytes of the elf_gregset_t stored at the start of
-// the sub-header (spec §5).
+// the sub-header (doc/FORMAT.md §5).
 func (a Arch) GRegsSize() int {
 	switch a {
 	case ArchI386:
@@ -128,7 +128,8 @@ func (l Layout) String() string {
 	return bits + "-bit " + o
 }
 
-func (l Layout) wordSize() int {
+// WordSize is the size of a C long in layout l: 4 or 8 bytes.
+func (l Layout) WordSize() int {
 	if l.Is64 {
 		return 8
 	}

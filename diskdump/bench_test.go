@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+	"github.com/dumpkit/dumpkit/vmcore"
+
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/require"
 
@@ -61,16 +64,16 @@ func benchDump(compress bool) ([]byte, error) {
 	if err := diskdump.FormatInitial(memfile.New(img), devBlocks, fp, nil); err != nil {
 		return nil, err
 	}
-	cfg := diskdump.DefaultWriterConfig(a)
+	cfg := kernel.DefaultConfig(a)
 	cfg.Compress = compress
 	cfg.Time = time.Unix(1246291200, 0)
 	f := memfile.New(img)
-	src := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: a, MemBytes: benchMem, Seed: 7})
-	res, err := diskdump.WriteDump(f, devBlocks, src, cfg)
+	src := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: a, MemBytes: benchMem, Seed: 7})
+	res, err := kernel.WriteDump(f, devBlocks, src, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if res.Outcome != diskdump.OutcomeCompleted {
+	if res.Outcome != kernel.OutcomeCompleted {
 		return nil, fmt.Errorf("rehearsal dump %v", res.Outcome)
 	}
 	return f.Bytes(), nil
@@ -94,29 +97,29 @@ func BenchmarkWriteVmcore(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		compress bool
-		format   diskdump.VmcoreFormat
+		format   vmcore.Format
 		workers  int
 		verify   bool
 	}{
-		{"raw/elf", false, diskdump.FormatELF, 0, false},
-		{"raw/diskdump", false, diskdump.FormatDiskdump, 0, false},
-		{"raw/kdump-1", false, diskdump.FormatKdump, 1, false},
-		{"raw/kdump", false, diskdump.FormatKdump, 0, false},
-		{"compressed/elf", true, diskdump.FormatELF, 0, false},
-		{"compressed/diskdump", true, diskdump.FormatDiskdump, 0, false},
-		{"compressed/diskdump-verify", true, diskdump.FormatDiskdump, 0, true},
-		{"compressed/diskdump-verify-1", true, diskdump.FormatDiskdump, 1, true},
-		{"compressed/kdump-verify", true, diskdump.FormatKdump, 0, true},
-		{"compressed/kdump", true, diskdump.FormatKdump, 0, false},
+		{"raw/elf", false, vmcore.FormatELF, 0, false},
+		{"raw/diskdump", false, vmcore.FormatDiskdump, 0, false},
+		{"raw/kdump-1", false, vmcore.FormatKdump, 1, false},
+		{"raw/kdump", false, vmcore.FormatKdump, 0, false},
+		{"compressed/elf", true, vmcore.FormatELF, 0, false},
+		{"compressed/diskdump", true, vmcore.FormatDiskdump, 0, false},
+		{"compressed/diskdump-verify", true, vmcore.FormatDiskdump, 0, true},
+		{"compressed/diskdump-verify-1", true, vmcore.FormatDiskdump, 1, true},
+		{"compressed/kdump-verify", true, vmcore.FormatKdump, 0, true},
+		{"compressed/kdump", true, vmcore.FormatKdump, 0, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := benchPartition(b, tc.compress)
-			opt := diskdump.VmcoreOptions{Format: tc.format, Workers: tc.workers, VerifyRecords: tc.verify}
+			opt := vmcore.Options{Format: tc.format, Workers: tc.workers, VerifyRecords: tc.verify}
 			b.SetBytes(benchMem)
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {
-				res, err := diskdump.WriteVmcore(&benchDiscard{}, p, opt)
+				res, err := vmcore.Write(&benchDiscard{}, p, opt)
 				if err != nil {
 					b.Fatal(err)
 				}

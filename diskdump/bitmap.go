@@ -6,7 +6,7 @@ import (
 )
 
 // Bitmap is a PFN-indexed bitmap in the on-disk bit order: the bit of PFN p
-// is bit p&7 (LSB first) of byte p>>3 (spec §2).
+// is bit p&7 (LSB first) of byte p>>3 (doc/FORMAT.md §2).
 type Bitmap struct {
 	b []byte
 }
@@ -89,7 +89,7 @@ func popcount(b []byte) uint64 {
 
 // DenseToPFN converts the partition's dense dumpable bitmap (bit k is the
 // k-th RAM page, i.e. the k-th set bit of ram) into a PFN-indexed bitmap of
-// the same length as ram (spec §2, §10.2). Dense bits beyond the number of
+// the same length as ram (doc/FORMAT.md §2, §10.2). Dense bits beyond the number of
 // RAM pages are ignored and counted in extra. The result's size is bounded
 // by ram's, which the caller read from the device.
 func DenseToPFN(ram *Bitmap, dense []byte) (pfn *Bitmap, extra uint64) {

@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+	"github.com/dumpkit/dumpkit/vmcore"
+
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,25 +87,25 @@ func corBases(t *testing.T) []*corBase {
 
 func newCorBase(name string, a diskdump.Arch, compress bool, level int) (*corBase, error) {
 	bs := a.PageSize()
-	src := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: a, MemBytes: 2 << 20, Seed: 11,
-		Mix: diskdump.PageMix{Zero: 20, Sparse: 20, Text: 20, Pattern: 20, Random: 20}, BadPFNs: []uint64{300}})
+	src := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: a, MemBytes: 2 << 20, Seed: 11,
+		Mix: kernel.PageMix{Zero: 20, Sparse: 20, Text: 20, Pattern: 20, Random: 20}, BadPFNs: []uint64{300}})
 	const devBlocks = 600
 	img := make([]byte, devBlocks*bs)
 	fp := diskdump.FormatParams{BlockSize: bs, Order: a.ByteOrder(), BlockOrder: 2, SampleRate: 8}
 	if err := diskdump.FormatInitial(memfile.New(img), devBlocks, fp, nil); err != nil {
 		return nil, err
 	}
-	cfg := diskdump.DefaultWriterConfig(a)
+	cfg := kernel.DefaultConfig(a)
 	cfg.Compress, cfg.DumpLevel = compress, level
 	cfg.Time = time.Unix(1246291200, 123456789)
 	cfg.NrCPUs, cfg.CurrentCPU = 2, 1
 	cfg.Tasks = []uint64{0xc1000000, 0xc2000000}
 	f := memfile.New(img)
-	res, err := diskdump.WriteDump(f, devBlocks, src, cfg)
+	res, err := kernel.WriteDump(f, devBlocks, src, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if res.Outcome != diskdump.OutcomeCompleted {
+	if res.Outcome != kernel.OutcomeCompleted {
 		return nil, fmt.Errorf("%s: rehearsal dump %v", name, res.Outcome)
 	}
 	img = f.Bytes()
@@ -597,7 +600,7 @@ func signatureCases() []corCase {
 		}, want: wantOpen(allPages)},
 		// A strict dump interrupted before its final header write
 		// (INCOMPLETED, written_blocks at the first data block): the first
-		// block still carrying its own signature ends the data (§9.4 step 8).
+		// block still carrying its own signature ends the data (doc/FORMAT.md §9.4 step 8).
 		{name: "interrupted strict dump, signature at page 50", base: "raw", mod: func(_ *testing.T, b *corBase, img []byte) []byte {
 			so, n := b.field("status")
 			b.put(img, so, n, uint64(diskdump.StatusIncompleted))
@@ -642,7 +645,7 @@ type corOutcome struct {
 	vmDumpErr error   // FormatDiskdump, when the default format was refused
 	stats     diskdump.Stats
 	vmErr     error
-	vmRes     *diskdump.VmcoreResult
+	vmRes     *vmcore.Result
 	allocated uint64
 }
 
@@ -682,12 +685,12 @@ func corRun(img []byte) (out corOutcome, panicked error) {
 		out.found++
 	}
 	out.stats = p.Stats()
-	out.vmRes, out.vmErr = diskdump.WriteVmcore(&discardAt{}, p, diskdump.VmcoreOptions{})
+	out.vmRes, out.vmErr = vmcore.Write(&discardAt{}, p, vmcore.Options{})
 	if errors.Is(out.vmErr, diskdump.ErrUnsupportedVersion) {
 		// An ELF vmcore needs the architecture (utsname.machine); the
 		// DISKDUMP format does not, so a dump with a damaged machine
 		// field can still be saved that way.
-		_, out.vmDumpErr = diskdump.WriteVmcore(&discardAt{}, p, diskdump.VmcoreOptions{Format: diskdump.FormatDiskdump})
+		_, out.vmDumpErr = vmcore.Write(&discardAt{}, p, vmcore.Options{Format: vmcore.FormatDiskdump})
 	}
 	return out, nil
 }

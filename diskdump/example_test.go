@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/dsnet/golib/memfile"
 
 	"github.com/dumpkit/dumpkit/diskdump"
@@ -15,17 +17,17 @@ import (
 // dumped compressed with dump_level 19.
 func Example() {
 	a := diskdump.ArchX86_64
-	m := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: a, MemBytes: 4 << 20, Seed: 1, NoRandomBad: true})
+	m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: a, MemBytes: 4 << 20, Seed: 1, NoRandomBad: true})
 	const blocks = 1100
 	part := memfile.New(make([]byte, blocks*4096))
 	fp := diskdump.FormatParams{BlockSize: 4096, Order: a.ByteOrder(), BlockOrder: 2, SampleRate: 8}
 	if err := diskdump.FormatInitial(part, blocks, fp, nil); err != nil {
 		panic(err)
 	}
-	cfg := diskdump.DefaultWriterConfig(a)
+	cfg := kernel.DefaultConfig(a)
 	cfg.Compress, cfg.DumpLevel = true, 19
 	cfg.Time = time.Date(2009, 6, 29, 16, 0, 0, 0, time.UTC)
-	if _, err := diskdump.WriteDump(part, blocks, m, cfg); err != nil {
+	if _, err := kernel.WriteDump(part, blocks, m, cfg); err != nil {
 		panic(err)
 	}
 

@@ -12,7 +12,7 @@ import (
 )
 
 // FormatParams describe how a partition is (or will be) formatted and how the
-// kernel will check it (spec §3.1, §3.2, §7.1).
+// kernel will check it (doc/FORMAT.md §3.1, §3.2, §7.1).
 type FormatParams struct {
 	BlockSize  int              // block size = page size of the machine that will dump
 	Order      binary.ByteOrder // byte order of the signature words
@@ -49,7 +49,7 @@ func (fp FormatParams) validate() error {
 }
 
 // partitionBlocks is what the kernel calls partition_size when it samples:
-// total_blocks clamped to the device (RHEL4 non-strict mode, spec §3.2), or
+// total_blocks clamped to the device (RHEL4 non-strict mode, doc/FORMAT.md §3.2), or
 // the device when total_blocks is unknown.
 func (fp FormatParams) partitionBlocks(deviceBlocks uint64) uint64 {
 	if fp.TotalBlocks == 0 {
@@ -59,7 +59,7 @@ func (fp FormatParams) partitionBlocks(deviceBlocks uint64) uint64 {
 }
 
 // FormatInitial writes the signature of its own block number into every
-// block of the device, block 0 included: diskdumpfmt -f (spec §11.1). It
+// block of the device, block 0 included: diskdumpfmt -f (doc/FORMAT.md §11.1). It
 // does not look at what the device holds; refusing filesystems or dumps is
 // the caller's job. progress, if not nil, is called with blocks done and
 // the total after each write.
@@ -117,7 +117,7 @@ func flushWriter(w io.WriterAt) error {
 	return nil
 }
 
-// FormatNormal is diskdumpfmt without -f (spec §11.1): block 0 must already
+// FormatNormal is diskdumpfmt without -f (doc/FORMAT.md §11.1): block 0 must already
 // carry a valid signature (else a *FormatError wrapping ErrBadSignature:
 // the device needs an initial format); then the blocks of
 // NormalFormatBlocks are rewritten, or with all every block but block 0.
@@ -168,7 +168,7 @@ func FormatNormal(w io.WriterAt, r io.ReaderAt, deviceBlocks uint64, fp FormatPa
 // chunks a normal format writes on a device of deviceBlocks blocks: blocks
 // 1 and 2, the kernel's sampling grid over the whole device, and the tail
 // chunks of the samplings of min(TotalBlocks, device) and of the device
-// ([REC] spec §11.1, §13 item 6), never block 0 and nothing past the
+// ([REC] doc/FORMAT.md §11.1, §13 item 6), never block 0 and nothing past the
 // device. Adjacent and overlapping chunks are merged.
 func NormalFormatBlocks(deviceBlocks uint64, fp FormatParams) iter.Seq[Chunk] {
 	return func(yield func(Chunk) bool) {
@@ -380,7 +380,7 @@ func readAtFull(r io.ReaderAt, b []byte, off int64) error {
 }
 
 // CheckStatus is the result of checking a partition, numbered like the exit
-// codes of diskdumpfmt -c (spec §11.1).
+// codes of diskdumpfmt -c (doc/FORMAT.md §11.1).
 type CheckStatus int
 
 // Check results.
@@ -425,7 +425,7 @@ type CheckResult struct {
 	TotalBlocks     uint64 // total_blocks of the parameters, 0 if unknown
 	MinBlocks       uint64 // smallest usable device: header_blocks + 2*ram_bitmap_blocks
 
-	Swap        bool   // block 0 is a swap header (spec §3.4 tests 1-3)
+	Swap        bool   // block 0 is a swap header (doc/FORMAT.md §3.4 tests 1-3)
 	Block0Valid bool   // block 0 carries the signature of block 0
 	Sampled     uint64 // blocks whose signature was checked (block 2 excluded)
 	Bad         uint64 // of those, blocks with a bad signature
@@ -439,7 +439,7 @@ type CheckResult struct {
 
 // minBlocksFor is the smallest device that can take a dump when the module
 // says a full dump needs total blocks: header blocks plus two RAM bitmaps
-// (spec §11.1, status 4). total = 3 + R + RAM with RAM <= 8*B*R, so R is at
+// (doc/FORMAT.md §11.1, status 4). total = 3 + R + RAM with RAM <= 8*B*R, so R is at
 // least (total-3)/(8*B+1); with total unknown, R is at least 1.
 func minBlocksFor(total uint64, blockSize int) uint64 {
 	const headerBlocks = 3
@@ -452,7 +452,7 @@ func minBlocksFor(total uint64, blockSize int) uint64 {
 }
 
 // CheckPartition decides the diskdumpfmt -c status of a partition of size
-// bytes (spec §11.1), everything except "mounted", which needs the host and
+// bytes (doc/FORMAT.md §11.1), everything except "mounted", which needs the host and
 // is the caller's: swap (5, or 6 with a dump), holds a dump (1), block 0
 // without signature (2), a kernel-sampled block without signature (3),
 // too small (4), else ready (0). Read errors are returned as errors.
@@ -546,7 +546,7 @@ func otherBlockSizeDump(r io.ReaderAt, size int64, bs int) (*Header, error) {
 }
 
 // checkSampled checks the signature of every block the kernel samples,
-// except block 2, which the kernel accepts unconditionally (spec §3.1).
+// except block 2, which the kernel accepts unconditionally (doc/FORMAT.md §3.1).
 func checkSampled(r io.ReaderAt, res *CheckResult, fp FormatParams) error {
 	bs := uint64(fp.BlockSize)
 	per := uint64(formatIOBytes) / bs
@@ -581,7 +581,7 @@ func checkSampled(r io.ReaderAt, res *CheckResult, fp FormatParams) error {
 
 // InvalidateDump removes a dump from a partition the way savecore -D / -X
 // does: block 1 gets its format signature back, or zeros on a swap
-// partition, where the swap header in block 0 must stay valid (spec §13
+// partition, where the swap header in block 0 must stay valid (doc/FORMAT.md §13
 // item 12).
 func InvalidateDump(w io.WriterAt, blockSize int, order binary.ByteOrder, swap bool) error {
 	if !ValidBlockSize(int64(blockSize)) {

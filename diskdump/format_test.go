@@ -11,9 +11,10 @@ import (
 	"testing"
 
 	"github.com/dsnet/golib/memfile"
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
 )
 
 var defaultFP = FormatParams{BlockSize: 4096, Order: binary.LittleEndian, BlockOrder: 2, SampleRate: 8}
@@ -33,7 +34,7 @@ func TestNormalFormatBlocks(t *testing.T) {
 		fp     FormatParams
 		want   []Chunk
 	}{
-		// Spec §3.2 example for 3000 blocks: (0,4) (1024,4) (2048,4) tail (2996,4).
+		// doc/FORMAT.md §3.2 example for 3000 blocks: (0,4) (1024,4) (2048,4) tail (2996,4).
 		{"spec example 3000", 3000, defaultFP, []Chunk{{1, 3}, {1024, 4}, {2048, 4}, {2996, 4}}},
 		{"total below device adds its tail", 3000, withTotal(defaultFP, 2500), []Chunk{{1, 3}, {1024, 4}, {2048, 4}, {2496, 4}, {2996, 4}}},
 		{"total above device is clamped", 3000, withTotal(defaultFP, 1<<30), []Chunk{{1, 3}, {1024, 4}, {2048, 4}, {2996, 4}}},
@@ -446,7 +447,7 @@ func TestCheckPartition(t *testing.T) {
 }
 
 func TestCheckPartitionSampledCount(t *testing.T) {
-	// Spec §3.2: 262042 blocks give 257 chunks of 4; block 2 is skipped.
+	// doc/FORMAT.md §3.2: 262042 blocks give 257 chunks of 4; block 2 is skipped.
 	const blocks = 262042
 	d := &countingDevice{bs: 4096, size: blocks * 4096}
 	// Only block 0 is valid on this device: every other sampled block is bad.
@@ -574,10 +575,7 @@ func FuzzCheckPartition(f *testing.F) {
 	for _, compress := range []bool{false, true} {
 		const devBlocks = 600
 		part := formatted(f, devBlocks, defaultFP)
-		cfg := DefaultWriterConfig(ArchX86_64)
-		cfg.Compress = compress
-		m := NewSyntheticMachine(SyntheticConfig{Arch: ArchX86_64, MemBytes: 2 << 20, Seed: 3})
-		_, err := WriteDump(memfile.New(part), devBlocks, m, cfg)
+		part, _, err := writeTestDump(part, devBlocks, TestDump{Arch: ArchX86_64, MemBytes: 2 << 20, Seed: 3, Compress: compress})
 		require.NoError(f, err)
 		f.Add(part[:8*bs])
 	}

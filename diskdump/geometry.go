@@ -2,7 +2,7 @@ package diskdump
 
 import "fmt"
 
-// Geometry is the block layout of a dump partition (spec §2). All counts are
+// Geometry is the block layout of a dump partition (doc/FORMAT.md §2). All counts are
 // in blocks of BlockSize bytes.
 type Geometry struct {
 	BlockSize       int    // block size = page size of the crashed machine

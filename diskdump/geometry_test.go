@@ -7,7 +7,7 @@ import (
 )
 
 func TestGeometryAnnouncementExample(t *testing.T) {
-	// Upstream announcement, 1 GiB at 4 KiB: 3 + 8 + 262031 = 262042 (spec §2, §12).
+	// Upstream announcement, 1 GiB at 4 KiB: 3 + 8 + 262031 = 262042 (doc/FORMAT.md §2, §12).
 	g := NewGeometry(4096, 262144, 262031, false)
 	assert.Equal(t, uint64(3), g.HeaderBlocks())
 	assert.Equal(t, uint64(8), g.RAMBitmapBlocks)

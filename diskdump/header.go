@@ -8,18 +8,18 @@ import (
 	"time"
 )
 
-// Header signatures (spec §1, §10.3).
+// Header signatures (doc/FORMAT.md §1, §10.3).
 const (
 	DumpSignature  = "DISKDUMP" // disk_dump_header of a partition or DISKDUMP vmcore
 	KdumpSignature = "KDUMP   " // makedumpfile's kdump-compressed vmcore
 )
 
 // DiskDumpHeaderVersion is DISK_DUMP_HEADER_VERSION, written by RHEL3
-// kernels; RHEL4 kernels leave header_version at 0 (spec §4.2).
+// kernels; RHEL4 kernels leave header_version at 0 (doc/FORMAT.md §4.2).
 const DiskDumpHeaderVersion = 1
 
 // Status is the disk_dump_header status word of a partition or DISKDUMP
-// vmcore (spec §4.4). The low three bits are the state; StatusCompressed is
+// vmcore (doc/FORMAT.md §4.4). The low three bits are the state; StatusCompressed is
 // OR-ed into them.
 type Status uint32
 
@@ -143,7 +143,7 @@ const (
 	header64Size = 464
 )
 
-// Header is a decoded disk_dump_header (spec §4), or the same container with
+// Header is a decoded disk_dump_header (doc/FORMAT.md §4), or the same container with
 // the KDUMP signature.
 type Header struct {
 	Layout         Layout // byte order and word size it was (or will be) encoded with
@@ -173,8 +173,8 @@ func (h *Header) Size() int {
 	return header32Size + 4*len(h.Tasks)
 }
 
-// FixedSize is the size of the struct before tasks[] in layout l.
-func (l Layout) headerFixedSize() int {
+// HeaderFixedSize is the size of disk_dump_header before tasks[] in layout l.
+func (l Layout) HeaderFixedSize() int {
 	if l.Is64 {
 		return header64Size
 	}
@@ -213,7 +213,7 @@ func (h *Header) Arch() Arch {
 // FracIsMicro reports whether the timestamp's second field is in
 // microseconds: RHEL3 (2.4 kernels, struct timeval) and KDUMP files. RHEL4
 // stores struct timespec (ns). The two are told apart by utsname.release
-// (spec §4.2).
+// (doc/FORMAT.md §4.2).
 func (h *Header) FracIsMicro() bool {
 	return h.Signature == KdumpSignature || strings.HasPrefix(h.Utsname.Release, "2.4.")
 }
@@ -294,7 +294,7 @@ type HeaderCheck struct {
 // ParseHeader decodes a disk_dump_header (or KDUMP header) from b, which
 // should hold the whole header block. The layout comes from utsname.machine
 // and, when that is unknown, from probing the four layouts the way
-// libkdumpfile does (spec §4.3). The header is then checked for impossible
+// libkdumpfile does (doc/FORMAT.md §4.3). The header is then checked for impossible
 // values; every error is a *FormatError naming the field.
 func ParseHeader(b []byte, chk HeaderCheck) (*Header, error) {
 	errAt := func(field string, l Layout, sentinel error, format string, args ...any) error {
@@ -349,7 +349,7 @@ func DecodeHeader(b []byte, l Layout) (*Header, error) {
 }
 
 func decodeHeader(b []byte, l Layout) (*Header, error) {
-	fixed := l.headerFixedSize()
+	fixed := l.HeaderFixedSize()
 	if len(b) < fixed {
 		return nil, fieldErr(int64(len(b)), -1, "", ErrTruncated, "%s header needs %d bytes, have %d", l, fixed, len(b))
 	}
@@ -383,7 +383,7 @@ func decodeHeader(b []byte, l Layout) (*Header, error) {
 	if int64(h.CurrentCPU)+1 > n {
 		n = int64(h.CurrentCPU) + 1
 	}
-	ws := l.wordSize()
+	ws := l.WordSize()
 	if room := int64(len(b)-fixed) / int64(ws); n > room {
 		n = room
 	}
@@ -420,7 +420,7 @@ func (h *Header) check(chk HeaderCheck, errAt func(string, Layout, error, string
 	if uint64(h.BitmapBlocks) != r && uint64(h.BitmapBlocks) != 2*r {
 		return errAt("bitmap_blocks", l, ErrCorrupt, "bitmap_blocks %d is neither %d nor %d for max_mapnr %d", h.BitmapBlocks, r, 2*r, h.MaxMapnr)
 	}
-	if h.NrCPUs < 1 || h.NrCPUs > maxCPUs || int(h.BlockSize) < l.headerFixedSize()+l.wordSize()*int(h.NrCPUs) {
+	if h.NrCPUs < 1 || h.NrCPUs > maxCPUs || int(h.BlockSize) < l.HeaderFixedSize()+l.WordSize()*int(h.NrCPUs) {
 		return errAt("nr_cpus", l, ErrCorrupt, "nr_cpus %d is out of range (1..%d and tasks[] within the block)", h.NrCPUs, maxCPUs)
 	}
 	if h.CurrentCPU >= maxCPUs {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/dumpkit/dumpkit/fixtures"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -85,7 +87,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 }
 
 func TestHeaderProbeUnknownMachine(t *testing.T) {
-	// With an unknown machine the layout is probed (spec §4.3).
+	// With an unknown machine the layout is probed (doc/FORMAT.md §4.3).
 	for _, a := range Arches {
 		h := sampleHeader(a)
 		h.Utsname.Machine = "weird"
@@ -173,9 +175,9 @@ func TestParseHeaderSignatureAndTruncation(t *testing.T) {
 }
 
 // TestSampleHeaders decodes the headers of the golden partitions in
-// ../shared/samples and checks them against their JSON descriptions.
+// fixtures/samples and checks them against their JSON descriptions.
 func TestSampleHeaders(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "samples")
+	dir := fixtures.SampleDir()
 	for _, name := range []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2", "partial-cmp-dl19-bo3"} {
 		t.Run(name, func(t *testing.T) {
 			f, err := os.Open(filepath.Join(dir, name+".part.gz"))

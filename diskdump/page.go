@@ -5,21 +5,22 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/flate"
 	"hash/adler32"
 	"io"
 	"sync"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // Record flag bits of the compressed data area (struct dump_page.flags,
-// spec §1, §6.3).
+// doc/FORMAT.md §1, §6.3).
 const (
 	PageCompressed  uint32 = 0x1 // data is a zlib stream
 	PageMappingAnon uint32 = 0x2 // the page is anonymous
 )
 
 // PageRecordSize is the size of the record header that precedes each page
-// in the compressed data area (spec §6.3).
+// in the compressed data area (doc/FORMAT.md §6.3).
 const PageRecordSize = 16
 
 // rawPageRecord mirrors the kernel's struct dump_page, the header of one
@@ -151,7 +152,7 @@ func (pg *Page) Decompress(dst []byte) ([]byte, error) {
 		copy(dst, pg.Data)
 		return dst, nil
 	}
-	if err := inflatePage(dst, pg.Data); err != nil {
+	if err := Inflate(dst, pg.Data); err != nil {
 		return nil, &PageError{PFN: pg.PFN, Off: pg.Off, Err: err}
 	}
 	return dst, nil
@@ -172,9 +173,10 @@ var inflaters = sync.Pool{New: func() any {
 	return z
 }}
 
-// inflatePage inflates the zlib stream src into dst, which must come out
-// exactly full.
-func inflatePage(dst, src []byte) error {
+// Inflate inflates the zlib stream of a compressed record into dst, which
+// must come out exactly full with a valid Adler-32 trailer; anything else is
+// an error wrapping ErrCorrupt.
+func Inflate(dst, src []byte) error {
 	_, err := inflate(dst, src)
 	return err
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// ModuleParams are the diskdump module parameters (spec §7.1). Has* tell
+// ModuleParams are the diskdump module parameters (doc/FORMAT.md §7.1). Has* tell
 // which ones the source listed (RHEL3 has no dump_level or compress).
 type ModuleParams struct {
 	SampleRate      int // < 0: no signature check (printed unsigned by the kernel)
@@ -33,7 +33,7 @@ type ProcPartition struct {
 	NrSects   uint64 // size in 512-byte sectors
 }
 
-// ProcDiskdump is the parsed text of /proc/diskdump (spec §7.2).
+// ProcDiskdump is the parsed text of /proc/diskdump (doc/FORMAT.md §7.2).
 type ProcDiskdump struct {
 	Params     ModuleParams
 	Partitions []ProcPartition
@@ -121,7 +121,7 @@ func (m *ModuleParams) set(k, v string) error {
 	}
 	switch k {
 	case "sample_rate":
-		// Printed with %u: values >= 2^31 are negative ints (spec §7.2).
+		// Printed with %u: values >= 2^31 are negative ints (doc/FORMAT.md §7.2).
 		m.SampleRate = int(int32(uint32(n)))
 	case "block_order":
 		if n < 0 || n > 30 {

@@ -10,7 +10,7 @@ import (
 // readBufSize is the size of the sequential reads of the data area.
 const readBufSize = 1 << 20
 
-// Partition is an open dump partition (spec §2): header, sub-header and
+// Partition is an open dump partition (doc/FORMAT.md §2): header, sub-header and
 // bitmaps are read by OpenPartition and kept in memory; page data is read
 // on demand by Pages with one fixed buffer. A Partition is not safe for
 // concurrent use.
@@ -33,7 +33,7 @@ type Partition struct {
 	want     uint64 // pages of dumped: records or blocks expected in the data area
 
 	first       uint64 // first data block
-	heuristic   bool   // strict dump interrupted before its final header: signature rule (§9.4 step 8)
+	heuristic   bool   // strict dump interrupted before its final header: signature rule (doc/FORMAT.md §9.4 step 8)
 	extraDense  uint64 // bits of the dense bitmap beyond the RAM pages (ignored)
 	staticShort bool   // the written extent cannot hold all expected pages
 
@@ -92,7 +92,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 		BitmapBlocks: uint64(hdr.BitmapBlocks)}
 	p.first = p.geo.FirstDataBlock()
 
-	// Swap mode: block 0 is a swap header (spec §3.4). Test 3 compares with
+	// Swap mode: block 0 is a swap header (doc/FORMAT.md §3.4). Test 3 compares with
 	// the device size the kernel saw, which the header records; an image
 	// of a swap partition may be longer or shorter than that.
 	block0 := make([]byte, bs)
@@ -101,7 +101,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 	}
 
 	// written_blocks: at least the first data block once the bitmaps are
-	// written (§4.5); never more than the device the kernel wrote to.
+	// written (doc/FORMAT.md §4.5); never more than the device the kernel wrote to.
 	wOff := int64(bs) + int64(hdr.Layout.FieldOffset("written_blocks"))
 	if uint64(hdr.WrittenBlocks) < p.first {
 		return nil, fieldErr(wOff, 1, "written_blocks", ErrTruncated,
@@ -133,7 +133,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 		return nil, fieldErr(int64(rb)*int64(bs), int64(rb), "bitmap", readSentinel(err), "reading %d blocks of bitmap 1", p.geo.RAMBitmapBlocks)
 	}
 	p.ram = NewBitmap(bm)
-	p.ram.Truncate(p.geo.MaxPFN) // bits >= max_mapnr are zero on a sane dump (§2)
+	p.ram.Truncate(p.geo.MaxPFN) // bits >= max_mapnr are zero on a sane dump (doc/FORMAT.md §2)
 	p.ramPages = p.ram.Count()
 
 	if p.geo.TwoBitmaps() {
@@ -158,7 +158,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 		// Full dump: page k is block first+k. The data extent is
 		// written_blocks, or for a strict dump interrupted before its final
 		// header write (status INCOMPLETED, written_blocks still at the
-		// first data block) the device, with the signature rule (§9.4
+		// first data block) the device, with the signature rule (doc/FORMAT.md §9.4
 		// step 8, §9.5).
 		n := p.rawExtent()
 		if n < p.want || p.devBlocks < p.first+n {
@@ -279,7 +279,7 @@ func (p *Partition) Arch() Arch { return p.arch }
 // BlockSize returns the block (and page) size B.
 func (p *Partition) BlockSize() int { return p.bs }
 
-// IsSwap reports whether block 0 is a swap header (spec §3.4): the dump was
+// IsSwap reports whether block 0 is a swap header (doc/FORMAT.md §3.4): the dump was
 // written to a swap partition, which must be invalidated with zeros.
 func (p *Partition) IsSwap() bool { return p.swap }
 
@@ -312,7 +312,7 @@ func (p *Partition) Stats() Stats {
 	return s
 }
 
-// Pages yields the recoverable pages in PFN order (spec §9.5). Lost pages
+// Pages yields the recoverable pages in PFN order (doc/FORMAT.md §9.5). Lost pages
 // are yielded as *PageError wrapping a *LostError; runs of pages lost for
 // one reason give one error at the first of them (PFN NoPFN when the pages
 // cannot be attributed). Iteration goes on after a corrupt record while its
@@ -402,7 +402,7 @@ func (p *Partition) rawPages(yield func(*Page, error) bool) {
 					continue
 				}
 			}
-			// Strict dump interrupted before its final header (§9.4 step
+			// Strict dump interrupted before its final header (doc/FORMAT.md §9.4 step
 			// 8) [REC]: a block that still carries its own signature was
 			// never written. The kernel writes the data area in order, so
 			// nothing after it belongs to this dump either: later blocks
@@ -515,7 +515,7 @@ func (s *recordStream) ensure(pos, n int64) error {
 func (s *recordStream) bytes(pos, n int64) []byte { return s.buf[pos-s.start : pos+n-s.start] }
 
 // compressedPages parses the record stream of a compressed data area (spec
-// §6.3, §9.5): record k belongs to the k-th PFN of the dumped bitmap; stop
+// doc/FORMAT.md §6.3, §9.5): record k belongs to the k-th PFN of the dumped bitmap; stop
 // after that many records or at written_blocks. After a damaged record
 // header (impossible size, or unreadable) the stream is resynchronised
 // (see resync): the records from the point found to the end of the stream
@@ -983,7 +983,7 @@ func (p *Partition) walkRecords(s *recordStream, c, wEnd int64) walk {
 
 // streamEnd reports whether the record stream ends exactly at pos: pos is
 // written_blocks, or only 'm' padding lies between pos and
-// written_blocks, less than a block (spec §6.3).
+// written_blocks, less than a block (doc/FORMAT.md §6.3).
 func (p *Partition) streamEnd(s *recordStream, pos, wEnd int64) bool {
 	if pos == wEnd {
 		return true

@@ -11,23 +11,23 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/dsnet/golib/memfile"
+	"github.com/dumpkit/dumpkit/fixtures"
+	"github.com/dumpkit/dumpkit/internal/testutil"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// rdrSampleDir is where the golden partitions live (HELPERS.md).
-var rdrSampleDir = filepath.Join("..", "..", "shared", "samples")
+// rdrSampleDir is where the independent golden partitions live.
+var rdrSampleDir = fixtures.SampleDir()
 
 var rdrSampleNames = []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2", "partial-cmp-dl19-bo3"}
 
@@ -89,7 +89,7 @@ func rdrLoadSample(tb testing.TB, name string) *rdrSample {
 	}
 	require.NoError(tb, err)
 	defer f.Close()
-	img := rdrGunzip(tb, f, gzPath)
+	img := testutil.Gunzip(tb, gzPath)
 	s := &rdrSample{name: name, image: img, pages: map[uint64]string{}}
 
 	pf, err := os.Open(filepath.Join(rdrSampleDir, name+".pages"))
@@ -111,22 +111,6 @@ func rdrLoadSample(tb testing.TB, name string) *rdrSample {
 	require.NoError(tb, json.Unmarshal(jb, &s.desc))
 	rdrSampleCache[name] = s
 	return s
-}
-
-// rdrGunzip decompresses a sample. The gzip tool is used when present:
-// compress/gzip under the race detector takes seconds per sample.
-func rdrGunzip(tb testing.TB, f *os.File, path string) []byte {
-	tb.Helper()
-	if gz, err := exec.LookPath("gzip"); err == nil {
-		if out, err := exec.Command(gz, "-dc", path).Output(); err == nil {
-			return out
-		}
-	}
-	zr, err := gzip.NewReader(f)
-	require.NoError(tb, err)
-	img, err := io.ReadAll(zr)
-	require.NoError(tb, err)
-	return img
 }
 
 // rdrCollect runs Pages and returns the SHA-256 of every decompressed page
@@ -1195,7 +1179,7 @@ func TestPagesEarlyStop(t *testing.T) {
 // TestPagesAllocations: the iteration allocates nothing per page (the
 // buffer and the Page are reused).
 func TestPagesAllocations(t *testing.T) {
-	if rdrRace {
+	if testutil.Race {
 		t.Skip("allocation counts are not meaningful under the race detector (run without -race)")
 	}
 	for _, compress := range []bool{false, true} {
@@ -1410,14 +1394,12 @@ func rdrFuzzSeeds(f testing.TB) [][]byte {
 		level    int
 		cut      int64
 	}{{false, 0, 0}, {true, 0, 0}, {false, 1, 0}, {true, 19, 0}, {false, 0, 20}, {true, 0, 7}} {
-		src := NewSyntheticMachine(SyntheticConfig{Arch: ArchX86_64, MemBytes: 48 * 4096, Seed: 3, Mix: PageMix{Zero: 80, Sparse: 20}, NoRandomBad: true})
 		img := make([]byte, 64*4096)
 		for blk := range uint64(64) {
 			FillSignature(img[blk*4096:(blk+1)*4096], blk, binary.LittleEndian)
 		}
-		cfg := DefaultWriterConfig(ArchX86_64)
-		cfg.Compress, cfg.DumpLevel, cfg.StopAfterBlocks = c.compress, c.level, c.cut
-		_, err := WriteDump(memfile.New(img), 64, src, cfg)
+		img, _, err := writeTestDump(img, 64, TestDump{Arch: ArchX86_64, MemBytes: 48 * 4096, Seed: 3, Mix: [5]int{80, 20}, NoRandomBad: true,
+			Compress: c.compress, DumpLevel: c.level, StopAfter: c.cut})
 		require.NoError(f, err)
 		// Keep the seed small: block 0 matters only for swap mode, and one
 		// unwritten (signature) block after the data is enough.
@@ -1646,145 +1628,6 @@ func TestBitmapOddities(t *testing.T) {
 		assert.Empty(t, errs)
 		assert.Equal(t, d.pfns, found)
 	})
-}
-
-// rdrWriterPage is the page the kernel-exact writer saves for pfn.
-func rdrWriterPage(t testing.TB, src *SyntheticMachine, a Arch, pfn uint64, bs int) []byte {
-	b := make([]byte, bs)
-	at := src.Attrs(pfn)
-	switch {
-	case at.BadPage:
-		flags := at.Flags
-		if !a.Is64() {
-			flags &= 0xffffffff
-		}
-		copy(b, fmt.Sprintf("Bad page. PFN %d flags %x\n", pfn, flags))
-	case at.Unmapped:
-		copy(b, fmt.Sprintf("Unmapped page. PFN %d\n", pfn))
-	default:
-		require.NoError(t, src.ReadPage(pfn, b))
-	}
-	return b
-}
-
-// TestWriterRoundTrip reads dumps made by the kernel-exact writer: the
-// pages found are exactly the writer's Recoverable set, with the source's
-// bytes, and the losses add up. (The full matrix is the writer's; this is
-// the reader's side of a few cases, power cuts included.)
-func TestWriterRoundTrip(t *testing.T) {
-	tests := []struct {
-		name     string
-		arch     Arch
-		compress bool
-		level    int
-		devBlks  uint64 // 0: room for everything
-		cut      int64  // StopAfterBlocks
-		pages    uint64 // machine size in pages; 0: 300
-		mix      PageMix
-		outcome  WriteOutcome
-	}{
-		{"raw strict", ArchX86_64, false, 0, 0, 0, 0, PageMix{}, OutcomeCompleted},
-		{"raw strict ppc64", ArchPPC64, false, 0, 0, 0, 0, PageMix{}, OutcomeCompleted},
-		{"raw strict i386", ArchI386, false, 0, 0, 0, 0, PageMix{}, OutcomeCompleted},
-		{"raw partial dl19", ArchX86_64, false, 19, 0, 0, 0, PageMix{}, OutcomeCompleted},
-		{"compressed", ArchX86_64, true, 0, 0, 0, 0, PageMix{}, OutcomeCompleted},
-		{"compressed dl31 ia64", ArchIA64, true, 31, 0, 0, 100, PageMix{}, OutcomeCompleted},
-		{"compressed ppc64 dl19", ArchPPC64, true, 19, 0, 0, 0, PageMix{}, OutcomeCompleted},
-		{"compressed short area", ArchX86_64, true, 0, 40, 0, 0, PageMix{}, OutcomeShortArea},
-		{"raw partial short area", ArchX86_64, false, 1, 100, 0, 0, PageMix{}, OutcomeShortArea},
-		{"raw strict small device", ArchX86_64, false, 0, 150, 0, 0, PageMix{}, OutcomeIncomplete},
-		{"raw strict power cut", ArchX86_64, false, 0, 0, 100, 0, PageMix{}, OutcomePowerCut},
-		{"raw strict power cut mid-chunk", ArchX86_64, false, 0, 0, 101, 0, PageMix{}, OutcomePowerCut},
-		{"raw partial power cut", ArchX86_64, false, 1, 0, 80, 0, PageMix{}, OutcomePowerCut},
-		{"compressed power cut", ArchX86_64, true, 0, 0, 30, 0, PageMix{}, OutcomePowerCut},
-		{"compressed power cut early", ArchX86_64, true, 0, 0, 8, 0, PageMix{}, OutcomePowerCut},
-		{"power cut before the bitmaps", ArchX86_64, true, 0, 0, 3, 0, PageMix{}, OutcomePowerCut},
-		// More than 8*B RAM pages: the dense bitmap is flushed once, the
-		// header says IN_PROGRESS, later pages are unattributable.
-		{"compressed power cut after a bitmap flush", ArchX86_64, true, 0, 1500, 480, 40000, PageMix{Zero: 50, Sparse: 50}, OutcomePowerCut},
-		{"raw partial power cut after a bitmap flush", ArchX86_64, false, 2, 4000, 1750, 40000, PageMix{Zero: 95, Text: 5}, OutcomePowerCut},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			bs := tc.arch.PageSize()
-			if tc.pages > 0 && rdrRace {
-				t.Skip("machines of more than 32768 pages are too slow under the race detector; run without -race")
-			}
-			pages := tc.pages
-			if pages == 0 {
-				pages = 300
-			}
-			src := NewSyntheticMachine(SyntheticConfig{Arch: tc.arch, MemBytes: pages * uint64(bs), Seed: 7, Mix: tc.mix})
-			dev := tc.devBlks
-			if dev == 0 {
-				dev = pages + 100
-			}
-			img := make([]byte, dev*uint64(bs))
-			for blk := range dev {
-				FillSignature(img[blk*uint64(bs):(blk+1)*uint64(bs)], blk, tc.arch.ByteOrder())
-			}
-			cfg := DefaultWriterConfig(tc.arch)
-			cfg.Compress, cfg.DumpLevel, cfg.StopAfterBlocks = tc.compress, tc.level, tc.cut
-			if tc.devBlks != 0 {
-				// Strict mode on a small device needs the signature check off
-				// (the kernel's sampler would read past the end, §3.2).
-				cfg.SampleRate = -1
-			}
-			res, err := WriteDump(memfile.New(img), dev, src, cfg)
-			require.NoError(t, err)
-			require.Equal(t, tc.outcome, res.Outcome)
-			p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
-			if res.Header == nil || res.WrittenBlocks < res.Geometry.FirstDataBlock() {
-				var fe *FormatError
-				require.ErrorAs(t, err, &fe, "outcome %v", res.Outcome)
-				t.Logf("outcome %v: %v", res.Outcome, err)
-				return
-			}
-			require.NoError(t, err, "outcome %v", res.Outcome)
-			assert.Equal(t, res.Status, p.Header().Status)
-			assert.Equal(t, res.Outcome != OutcomeCompleted || res.PagesSkipped > 0, p.Incomplete() || res.Outcome == OutcomeCompleted && res.PagesSkipped > 0)
-			got := MakeBitmap(uint64(src.MaxPFN()))
-			var dst []byte
-			var last uint64
-			for pg, err := range p.Pages() {
-				if err != nil {
-					var le *LostError
-					require.ErrorAs(t, err, &le)
-					continue
-				}
-				require.True(t, got.Count() == 0 || pg.PFN > last, "PFN order")
-				last = pg.PFN
-				dst, err = pg.Decompress(dst)
-				require.NoError(t, err)
-				require.Equal(t, rdrWriterPage(t, src, tc.arch, pg.PFN, bs), dst, "PFN %d", pg.PFN)
-				if tc.compress {
-					assert.Equal(t, src.Attrs(pg.PFN).Flags, pg.PageFlags, "PFN %d", pg.PFN)
-					assert.Equal(t, src.Attrs(pg.PFN).Anon, pg.Flags&PageMappingAnon != 0, "PFN %d", pg.PFN)
-				}
-				got.Set(pg.PFN)
-			}
-			assert.Equal(t, res.Recoverable.Count(), got.Count(), "outcome %v", res.Outcome)
-			for pfn := range res.Recoverable.All() {
-				assert.True(t, got.Test(pfn), "recoverable PFN %d not found", pfn)
-			}
-			for pfn := range got.All() {
-				assert.True(t, p.DumpableBitmap().Test(pfn))
-			}
-			st := p.Stats()
-			t.Logf("outcome %v, status %v: found %d of %d, lost %v", res.Outcome, res.Status, st.Found, st.Expected, st.LostBy)
-			assert.Equal(t, st.Expected, st.Found+st.Lost)
-			assert.Equal(t, res.Recoverable.Count(), st.Found)
-			if tc.pages > 0 && tc.cut > 0 {
-				require.Equal(t, StatusInProgress, res.Status.State(), "the cut must fall after a bitmap flush")
-				assert.NotZero(t, st.LostBy[LostUnflushed])
-				assert.NotZero(t, st.Found)
-			}
-			if res.Outcome == OutcomeCompleted {
-				assert.Zero(t, st.Lost)
-				assert.Equal(t, res.PagesSkipped, st.Excluded)
-			}
-		})
-	}
 }
 
 func TestPageRecordLayout(t *testing.T) {

@@ -7,13 +7,13 @@ import (
 )
 
 // PartitionSignature is the ASCII pattern diskdumpfmt puts at the start of
-// every block of a formatted partition (spec §3.1).
+// every block of a formatted partition (doc/FORMAT.md §3.1).
 const PartitionSignature = "diskdump"
 
 // FillSignature writes the format signature of block blk into buf, whose
 // length is the block size (a multiple of 4, at least 12). The pattern is
 // "diskdump", then 32-bit words: word[2] = blk, word[i+1] = (word[i]+7)*11
-// mod 2^32, in the machine's byte order (spec §3.1; the code uses +7, the
+// mod 2^32, in the machine's byte order (doc/FORMAT.md §3.1; the code uses +7, the
 // announcement's "+3" is wrong).
 func FillSignature(buf []byte, blk uint64, order binary.ByteOrder) {
 	copy(buf, PartitionSignature)
@@ -36,7 +36,7 @@ func FillSignature(buf []byte, blk uint64, order binary.ByteOrder) {
 
 // CheckSignature reports whether buf holds the signature of block blk the
 // way the kernel checks it: only the first 4 bytes ("disk") of the ASCII
-// part are compared, then words 2 to the end (spec §3.1).
+// part are compared, then words 2 to the end (doc/FORMAT.md §3.1).
 func CheckSignature(buf []byte, blk uint64, order binary.ByteOrder) bool {
 	if len(buf) < 12 || !bytes.Equal(buf[:4], []byte(PartitionSignature[:4])) {
 		return false
@@ -74,7 +74,7 @@ type Chunk struct {
 }
 
 // SampledChunks yields the chunks the kernel reads to check the signatures
-// before a dump, for a partition of partitionBlocks blocks (spec §3.2):
+// before a dump, for a partition of partitionBlocks blocks (doc/FORMAT.md §3.2):
 // chunks of 1<<blockOrder blocks every chunk<<sampleRate blocks, then the
 // tail chunk ending at partitionBlocks when the grid's last chunk does not
 // reach it. sampleRate < 0 means no check: nothing is yielded.

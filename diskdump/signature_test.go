@@ -11,7 +11,7 @@ import (
 )
 
 func TestSignatureVectors(t *testing.T) {
-	// Test vectors of spec §3.1 (4 KiB blocks).
+	// Test vectors of doc/FORMAT.md §3.1 (4 KiB blocks).
 	tests := []struct {
 		name  string
 		blk   uint64
@@ -86,7 +86,7 @@ func TestSampledChunks(t *testing.T) {
 			assert.Equal(t, tc.want, slices.Collect(SampledChunks(tc.blocks, tc.order, tc.rate)))
 		})
 	}
-	// Spec §3.2 example: 262042 blocks -> 256 grid chunks + tail.
+	// doc/FORMAT.md §3.2 example: 262042 blocks -> 256 grid chunks + tail.
 	got := slices.Collect(SampledChunks(262042, 2, 8))
 	require.Len(t, got, 257)
 	assert.Equal(t, Chunk{261120, 4}, got[255])

@@ -2,14 +2,14 @@ package diskdump
 
 import "fmt"
 
-// SubHeader is the architecture sub-header (spec §5): the raw blocks as
+// SubHeader is the architecture sub-header (doc/FORMAT.md §5): the raw blocks as
 // stored plus the register set decoded from them.
 type SubHeader struct {
 	Arch Arch
 	Raw  []byte // sub_hdr_size blocks, as on disk
 	// Regs are the elf_gregset_t words in their ABI order (RegNames), or nil
 	// when the register area is all zero (ppc64 and ia64 RHEL4 leave it so;
-	// spec §13 item 16: "no registers").
+	// doc/FORMAT.md §13 item 16: "no registers").
 	Regs []uint64
 	// SwitchStacks is ia64's sw[NR_CPUS] (switch_stack addresses), as far as
 	// the block holds entries; nil elsewhere.
@@ -130,7 +130,7 @@ func EncodeSubHeader(a Arch, blockSize int, regs []uint64, switchStacks []uint64
 }
 
 // SubHeaderBytes is the size of the arch's sub-header struct for nrCPUs
-// switch stacks on ia64 (spec §5).
+// switch stacks on ia64 (doc/FORMAT.md §5).
 func SubHeaderBytes(a Arch, nrCPUs int) int {
 	if a == ArchIA64 {
 		return a.GRegsSize() + 8*nrCPUs

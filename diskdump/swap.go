@@ -6,7 +6,7 @@ import (
 )
 
 // SwapMagic is the signature mkswap puts in the last 10 bytes of block 0
-// of a version-1 swap area (spec §1, §3.4).
+// of a version-1 swap area (doc/FORMAT.md §1, §3.4).
 const SwapMagic = "SWAPSPACE2"
 
 // Offsets in block 0 of a swap header (union swap_header, info part).
@@ -17,7 +17,7 @@ const (
 
 // IsSwapHeader reports whether block0, the first blockSize bytes of a
 // device of deviceBlocks blocks, is a swap header the diskdump kernel
-// accepts as a dump device (spec §3.4 tests 1-3, u32 fields in order):
+// accepts as a dump device (doc/FORMAT.md §3.4 tests 1-3, u32 fields in order):
 // SWAPSPACE2 in the last 10 bytes of the block, version 1, and last_page+1
 // equal to the device size in blocks. Test 4 (strict mode: last_page >=
 // total_blocks) depends on the kernel's settings and is left to the caller.

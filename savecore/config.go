@@ -7,20 +7,20 @@ import (
 	"strings"
 )
 
-// DefaultConfigPath is the sysconfig file of the diskdump service (spec §8.1).
+// DefaultConfigPath is the sysconfig file of the diskdump service (doc/FORMAT.md §8.1).
 const DefaultConfigPath = "/etc/sysconfig/diskdump"
 
 // DefaultDir is the dump root used when neither Options.Dir nor DUMPDIR in
-// the configuration names one (spec §9.2).
+// the configuration names one (doc/FORMAT.md §9.2).
 const DefaultDir = "/var/crash"
 
 // Config is the content of /etc/sysconfig/diskdump that savecore uses.
 type Config struct {
 	// Devices is the DEVICE list, in order: the kernel's fallback order
-	// (spec §3.5), so every one of them may hold a dump.
+	// (doc/FORMAT.md §3.5), so every one of them may hold a dump.
 	Devices []string
 	// DumpDir is DUMPDIR, the dump root; empty when the file does not set it
-	// (an extension, spec §8.1 [REC]).
+	// (an extension, doc/FORMAT.md §8.1 [REC]).
 	DumpDir string
 	// Vars holds every variable the file assigns, after quote removal and
 	// expansion, including SAVECORE_OPTS and DISKDUMPFMT_OPTS that the rc
@@ -63,7 +63,7 @@ const maxConfigBytes = 1 << 20
 // line savecore cannot understand must not be ignored silently. name is
 // used in error messages.
 //
-// DEVICE is split at colons and whitespace (spec §8.1), so
+// DEVICE is split at colons and whitespace (doc/FORMAT.md §8.1), so
 // DEVICE=/dev/sda3:/dev/hda and DEVICE="/dev/sda3 /dev/hda" are the same.
 func ParseConfig(r io.Reader, name string) (*Config, error) {
 	b, err := io.ReadAll(io.LimitReader(r, maxConfigBytes+1))

@@ -6,10 +6,10 @@ import (
 
 // Host is the address savecore puts in dump directory names and passes to
 // the scripts: diskdump always saves locally, and the names follow the
-// netdump-server convention (spec §9.2).
+// netdump-server convention (doc/FORMAT.md §9.2).
 const Host = "127.0.0.1"
 
-// dirTimeLayout is %Y-%m-%d-%H:%M (spec §9.2).
+// dirTimeLayout is %Y-%m-%d-%H:%M (doc/FORMAT.md §9.2).
 const dirTimeLayout = "2006-01-02-15:04"
 
 // DirName returns the name of the dump directory for a crash at t:

@@ -1,9 +1,9 @@
 // Package savecore saves crash dumps from diskdump partitions at boot: it is
-// the library behind cmd/savecore (spec §9).
+// the library behind cmd/savecore (doc/FORMAT.md §9).
 //
 // For every device it is given, in order, savecore reads the dump header
 // (diskdump.OpenPartition), picks the dump directory
-// DIR/127.0.0.1-%Y-%m-%d-%H:%M from the crash time (local time, spec §9.2),
+// DIR/127.0.0.1-%Y-%m-%d-%H:%M from the crash time (local time, doc/FORMAT.md §9.2),
 // checks the free space (running DIR/scripts/diskdump-nospace when it is
 // short), streams the vmcore into that directory through renameio, fsyncs the
 // file, the dump directory and the dump root, and only then, with

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/dumpkit/dumpkit/diskdump"
 	"github.com/dumpkit/dumpkit/savecore"
 )
@@ -50,7 +52,7 @@ func Example() {
 // rehearse writes a crash dump into a new partition image file.
 func rehearse(path string) error {
 	a := diskdump.ArchX86_64
-	m := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: a, MemBytes: 4 << 20, Seed: 1})
+	m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: a, MemBytes: 4 << 20, Seed: 1})
 	const blocks = 1100
 	f, err := os.Create(path)
 	if err != nil {
@@ -64,9 +66,9 @@ func rehearse(path string) error {
 	if err := diskdump.FormatInitial(f, blocks, fp, nil); err != nil {
 		return err
 	}
-	cfg := diskdump.DefaultWriterConfig(a)
+	cfg := kernel.DefaultConfig(a)
 	cfg.Time = time.Date(2009, 6, 29, 16, 0, 0, 0, time.UTC)
-	if _, err := diskdump.WriteDump(f, blocks, m, cfg); err != nil {
+	if _, err := kernel.WriteDump(f, blocks, m, cfg); err != nil {
 		return err
 	}
 	return f.Close()

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -53,7 +55,7 @@ func fill(t *testing.T, path string) {
 // no vmcore or temporary file is left, the dump is kept despite -D, and
 // once there is space again a rerun saves it.
 func TestFaultDiskFullExt4(t *testing.T) {
-	for _, r := range []rehearsal{{arch: diskdump.ArchX86_64, mem: 12 << 20}, {arch: diskdump.ArchX86_64, mem: 12 << 20, compress: true, mix: diskdump.PageMix{Random: 1}}} {
+	for _, r := range []rehearsal{{arch: diskdump.ArchX86_64, mem: 12 << 20}, {arch: diskdump.ArchX86_64, mem: 12 << 20, compress: true, mix: kernel.PageMix{Random: 1}}} {
 		t.Run(map[bool]string{false: "raw", true: "compressed"}[r.compress], func(t *testing.T) {
 			root := smallExt4(t, 32<<20)
 			dev, m, wr := r.memImage(t)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -188,7 +190,7 @@ func TestFaultWriteErrorDuringErase(t *testing.T) {
 func TestFaultDeviceVanishes(t *testing.T) {
 	// Incompressible pages: the compressed data area is big enough for
 	// progress reports in the middle.
-	mix := diskdump.PageMix{Random: 1}
+	mix := kernel.PageMix{Random: 1}
 	for _, r := range []rehearsal{{arch: diskdump.ArchX86_64, mem: 8 << 20}, {arch: diskdump.ArchX86_64, mem: 12 << 20, compress: true, mix: mix}} {
 		t.Run(map[bool]string{false: "raw", true: "compressed"}[r.compress], func(t *testing.T) {
 			good, _, wr := r.memImage(t)

@@ -10,7 +10,7 @@ import (
 	"github.com/dumpkit/dumpkit/diskdump"
 )
 
-// Where the running diskdump module shows its parameters (spec §7).
+// Where the running diskdump module shows its parameters (doc/FORMAT.md §7).
 const (
 	ProcDiskdumpPath = "/proc/diskdump"
 	SysParamsDir     = "/sys/module/diskdump/parameters"

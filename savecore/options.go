@@ -32,7 +32,7 @@ type Options struct {
 	// VerifyRecords (--verify) inflates every zlib record of a compressed
 	// dump before it is copied into a DISKDUMP vmcore; a damaged record
 	// is not copied and its page counts as lost (see
-	// diskdump.VmcoreOptions.VerifyRecords).
+	// vmcore.Options.VerifyRecords).
 	VerifyRecords bool
 	// Progress, if set, is called during each save with the device name and
 	// the bytes of the partition consumed so far out of total. It may be

@@ -17,10 +17,10 @@ import (
 	"github.com/dumpkit/dumpkit/blockdev"
 )
 
-// VmcoreName is the name of the saved dump in its directory (spec §9.2).
+// VmcoreName is the name of the saved dump in its directory (doc/FORMAT.md §9.2).
 const VmcoreName = "vmcore"
 
-// Modes of what savecore creates (spec §9.2 [REC]): a crash dump holds all
+// Modes of what savecore creates (doc/FORMAT.md §9.2 [REC]): a crash dump holds all
 // of the machine's memory, passwords and keys included.
 const (
 	DirMode  os.FileMode = 0o700

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+	"github.com/dumpkit/dumpkit/vmcore"
+
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,7 +39,7 @@ func (d memDev) Size() int64 { return int64(len(d.Bytes())) }
 type rehearsal struct {
 	arch      diskdump.Arch
 	mem       uint64 // bytes of physical address space; 0 = 4 MiB
-	mix       diskdump.PageMix
+	mix       kernel.PageMix
 	compress  bool
 	dumpLevel int
 	seed      uint64
@@ -48,18 +51,18 @@ type rehearsal struct {
 	devBlocks uint64
 }
 
-func (r rehearsal) machine() *diskdump.SyntheticMachine {
+func (r rehearsal) machine() *kernel.SyntheticMachine {
 	mem := r.mem
 	if mem == 0 {
 		mem = 4 << 20
 	}
-	return diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: r.arch, MemBytes: mem, Seed: r.seed + 1, NoRandomBad: true, Mix: r.mix})
+	return kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: r.arch, MemBytes: mem, Seed: r.seed + 1, NoRandomBad: true, Mix: r.mix})
 }
 
 func (r rehearsal) blockSize() int { return r.arch.PageSize() }
 
 // fullBlocks is a partition that holds a full dump of the machine.
-func (r rehearsal) fullBlocks(m *diskdump.SyntheticMachine) uint64 {
+func (r rehearsal) fullBlocks(m *kernel.SyntheticMachine) uint64 {
 	return 3 + 2*diskdump.BitmapBlocksFor(m.MaxPFN(), r.blockSize()) + m.MaxPFN() + 8
 }
 
@@ -67,8 +70,8 @@ func (r rehearsal) formatParams() diskdump.FormatParams {
 	return diskdump.FormatParams{BlockSize: r.blockSize(), Order: r.arch.ByteOrder(), BlockOrder: 2, SampleRate: 8}
 }
 
-func (r rehearsal) config() diskdump.WriterConfig {
-	cfg := diskdump.DefaultWriterConfig(r.arch)
+func (r rehearsal) config() kernel.Config {
+	cfg := kernel.DefaultConfig(r.arch)
 	cfg.Compress, cfg.DumpLevel = r.compress, r.dumpLevel
 	cfg.Time = r.time
 	if cfg.Time.IsZero() {
@@ -80,7 +83,7 @@ func (r rehearsal) config() diskdump.WriterConfig {
 
 // write formats dev (of devBlocks blocks) and writes the crash on it,
 // returning the machine and what the writer did.
-func (r rehearsal) write(t testing.TB, dev diskdump.ReadWriterAt, devBlocks uint64) (*diskdump.SyntheticMachine, *diskdump.WriteResult) {
+func (r rehearsal) write(t testing.TB, dev kernel.ReadWriterAt, devBlocks uint64) (*kernel.SyntheticMachine, *kernel.Result) {
 	t.Helper()
 	m := r.machine()
 	require.NoError(t, diskdump.FormatInitial(dev, devBlocks, r.formatParams(), nil))
@@ -90,11 +93,11 @@ func (r rehearsal) write(t testing.TB, dev diskdump.ReadWriterAt, devBlocks uint
 		// dump takes; the real run stops part-way.
 		scratch := sparseFile(t, int64(devBlocks)*int64(r.blockSize()))
 		require.NoError(t, diskdump.FormatInitial(scratch, devBlocks, r.formatParams(), nil))
-		full, err := diskdump.WriteDump(scratch, devBlocks, m, cfg)
+		full, err := kernel.WriteDump(scratch, devBlocks, m, cfg)
 		require.NoError(t, err)
 		cfg.StopAfterBlocks = full.BlocksWritten * r.cut / 1000
 	}
-	wr, err := diskdump.WriteDump(dev, devBlocks, m, cfg)
+	wr, err := kernel.WriteDump(dev, devBlocks, m, cfg)
 	require.NoError(t, err)
 	return m, wr
 }
@@ -106,8 +109,8 @@ var imageCache sync.Map // rehearsal -> *cachedImage
 type cachedImage struct {
 	once sync.Once
 	b    []byte
-	m    *diskdump.SyntheticMachine
-	wr   *diskdump.WriteResult
+	m    *kernel.SyntheticMachine
+	wr   *kernel.Result
 	err  error
 }
 
@@ -115,7 +118,7 @@ const maxCachedImage = 32 << 20
 
 // image returns the bytes of a partition holding the crash (shared: do not
 // modify), the machine and what the writer did.
-func (r rehearsal) image(t testing.TB) ([]byte, *diskdump.SyntheticMachine, *diskdump.WriteResult) {
+func (r rehearsal) image(t testing.TB) ([]byte, *kernel.SyntheticMachine, *kernel.Result) {
 	t.Helper()
 	m := r.machine()
 	blocks := r.devBlocks
@@ -123,7 +126,7 @@ func (r rehearsal) image(t testing.TB) ([]byte, *diskdump.SyntheticMachine, *dis
 		blocks = r.fullBlocks(m)
 	}
 	size := blocks * uint64(r.blockSize())
-	build := func() ([]byte, *diskdump.SyntheticMachine, *diskdump.WriteResult) {
+	build := func() ([]byte, *kernel.SyntheticMachine, *kernel.Result) {
 		dev := memfile.New(make([]byte, size))
 		m, wr := r.write(t, dev, blocks)
 		return dev.Bytes(), m, wr
@@ -143,7 +146,7 @@ func (r rehearsal) image(t testing.TB) ([]byte, *diskdump.SyntheticMachine, *dis
 }
 
 // memImage makes an in-memory partition holding the crash.
-func (r rehearsal) memImage(t testing.TB) (memDev, *diskdump.SyntheticMachine, *diskdump.WriteResult) {
+func (r rehearsal) memImage(t testing.TB) (memDev, *kernel.SyntheticMachine, *kernel.Result) {
 	t.Helper()
 	b, m, wr := r.image(t)
 	return memDev{memfile.New(bytes.Clone(b))}, m, wr
@@ -151,7 +154,7 @@ func (r rehearsal) memImage(t testing.TB) (memDev, *diskdump.SyntheticMachine, *
 
 // fileImage writes the crash into an image file in a temporary directory
 // and returns its path. Big images are written to the file directly.
-func (r rehearsal) fileImage(t testing.TB) (string, *diskdump.SyntheticMachine, *diskdump.WriteResult) {
+func (r rehearsal) fileImage(t testing.TB) (string, *kernel.SyntheticMachine, *kernel.Result) {
 	t.Helper()
 	m := r.machine()
 	blocks := r.devBlocks
@@ -197,7 +200,7 @@ func formattedImage(t testing.TB, r rehearsal) string {
 // checkVmcore opens the vmcore at path with our reader and compares every
 // page the writer made recoverable with the machine's memory. It returns
 // the vmcore.
-func checkVmcore(t testing.TB, path string, m *diskdump.SyntheticMachine, wr *diskdump.WriteResult, partial bool) *diskdump.Vmcore {
+func checkVmcore(t testing.TB, path string, m *kernel.SyntheticMachine, wr *kernel.Result, partial bool) *vmcore.File {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -205,7 +208,7 @@ func checkVmcore(t testing.TB, path string, m *diskdump.SyntheticMachine, wr *di
 	fi, err := f.Stat()
 	require.NoError(t, err)
 	assert.Equal(t, FileMode, fi.Mode().Perm(), "vmcore mode")
-	v, err := diskdump.OpenVmcore(f, fi.Size())
+	v, err := vmcore.Open(f, fi.Size())
 	require.NoError(t, err)
 	assert.Equal(t, partial, v.Partial(), "vmcore marked partial/incomplete")
 	want := make([]byte, v.PageSize())
@@ -221,7 +224,7 @@ func checkVmcore(t testing.TB, path string, m *diskdump.SyntheticMachine, wr *di
 		n++
 	}
 	assert.Equal(t, wr.Recoverable.Count(), n)
-	if v.Format() != diskdump.FormatELF {
+	if v.Format() != vmcore.FormatELF {
 		assert.Equal(t, wr.Recoverable.Count(), v.NumPages(), "pages stored")
 	}
 	// Pages the writer did not save are absent (or zero in an ELF file).
@@ -232,7 +235,7 @@ func checkVmcore(t testing.TB, path string, m *diskdump.SyntheticMachine, wr *di
 		}
 		got, err = v.ReadPage(pfn, got)
 		if err != nil {
-			assert.True(t, errors.Is(err, diskdump.ErrPageExcluded) || errors.Is(err, diskdump.ErrNotInDump), "PFN %d: %v", pfn, err)
+			assert.True(t, errors.Is(err, vmcore.ErrPageExcluded) || errors.Is(err, vmcore.ErrNotInDump), "PFN %d: %v", pfn, err)
 			continue
 		}
 		if !bytes.Equal(zero, got) {
@@ -271,7 +274,7 @@ func vmcorePageHashes(t testing.TB, path string, pfns map[uint64]string) map[uin
 	defer f.Close()
 	fi, err := f.Stat()
 	require.NoError(t, err)
-	v, err := diskdump.OpenVmcore(f, fi.Size())
+	v, err := vmcore.Open(f, fi.Size())
 	require.NoError(t, err)
 	out := map[uint64]string{}
 	var buf []byte
@@ -307,7 +310,7 @@ func oracle(t testing.TB, path string) map[uint64]string {
 }
 
 // hashMachinePages hashes the machine's pages for the given PFNs.
-func hashMachinePages(t testing.TB, m *diskdump.SyntheticMachine, bm *diskdump.Bitmap) map[uint64]string {
+func hashMachinePages(t testing.TB, m *kernel.SyntheticMachine, bm *diskdump.Bitmap) map[uint64]string {
 	t.Helper()
 	out := map[uint64]string{}
 	buf := make([]byte, m.PageSize())

@@ -13,6 +13,8 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,9 +24,9 @@ import (
 
 func TestSaveResyncedDump(t *testing.T) {
 	r := rehearsal{arch: diskdump.ArchX86_64, mem: 8 << 20, compress: true,
-		mix: diskdump.PageMix{Zero: 20, Sparse: 20, Text: 20, Pattern: 20, Random: 20}}
+		mix: kernel.PageMix{Zero: 20, Sparse: 20, Text: 20, Pattern: 20, Random: 20}}
 	pristine, m, wr := r.image(t)
-	require.Equal(t, diskdump.OutcomeCompleted, wr.Outcome)
+	require.Equal(t, kernel.OutcomeCompleted, wr.Outcome)
 	bs := int64(r.blockSize())
 	// The records of the pristine dump, in order.
 	type rec struct {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dumpkit/dumpkit/vmcore"
+
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
 )
@@ -103,7 +105,7 @@ func (r *Report) Paths() []string {
 }
 
 // Failed reports whether any device failed; with noDumpFails, a device
-// without a dump counts as a failure too (savecore DEVICE, spec §9.1).
+// without a dump counts as a failure too (savecore DEVICE, doc/FORMAT.md §9.1).
 func (r *Report) Failed(noDumpFails bool) bool {
 	for _, res := range r.Results {
 		if res.Failed() || (noDumpFails && res.Outcome == OutcomeNoDump) {
@@ -158,7 +160,7 @@ type candidate struct {
 }
 
 // crashKey identifies a crash: the kernel writes the same header start on
-// every device it falls back to (spec §3.5).
+// every device it falls back to (doc/FORMAT.md §3.5).
 type crashKey struct {
 	sec, frac int64
 	uts       diskdump.Utsname
@@ -401,30 +403,30 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	format := diskdump.FormatAuto
+	format := vmcore.FormatAuto
 	if opt.Format != "" {
-		if format, err = diskdump.ParseVmcoreFormat(opt.Format); err != nil {
+		if format, err = vmcore.ParseFormat(opt.Format); err != nil {
 			return err
 		}
 	}
-	if format == diskdump.FormatAuto {
+	if format == vmcore.FormatAuto {
 		// Resolved here, so that the log and the Result say what was
 		// written.
-		format = diskdump.DefaultVmcoreFormat(p)
-		if format == diskdump.FormatELF && p.Arch() == diskdump.ArchUnknown {
+		format = vmcore.DefaultFormat(p)
+		if format == vmcore.FormatELF && p.Arch() == diskdump.ArchUnknown {
 			// An ELF core needs e_machine and the register layout, which
 			// come from utsname.machine; a DISKDUMP file copies the header
 			// as it is, so a damaged machine field does not cost the dump.
 			log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
-			format = diskdump.FormatDiskdump
+			format = vmcore.FormatDiskdump
 		}
 	}
-	vopt := diskdump.VmcoreOptions{Format: format, UncompressedMask: opt.UncompressedMask, VerifyRecords: opt.VerifyRecords}
+	vopt := vmcore.Options{Format: format, UncompressedMask: opt.UncompressedMask, VerifyRecords: opt.VerifyRecords}
 	if opt.Progress != nil {
 		dev := c.in.Name
 		vopt.Progress = func(done, total int64) { opt.Progress(dev, done, total) }
 	}
-	need := diskdump.EstimateVmcoreSize(p, vopt)
+	need := vmcore.EstimateSize(p, vopt)
 	if err := checkSpace(ctx, d, need, opt.ScriptTimeout, log); err != nil {
 		return err
 	}
@@ -433,10 +435,10 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	}
 	path := filepath.Join(d.path, VmcoreName)
 	log.Info("saving vmcore", "device", c.in.Name, "path", path, "format", format.String(), "estimate", iec(float64(need))+"B")
-	var vr *diskdump.VmcoreResult
+	var vr *vmcore.Result
 	err = writeDurable(ctx, path, func(w io.WriterAt) (int64, error) {
 		var err error
-		vr, err = diskdump.WriteVmcore(w, p, vopt)
+		vr, err = vmcore.Write(w, p, vopt)
 		if err != nil {
 			return 0, err
 		}
@@ -474,11 +476,11 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	return nil
 }
 
-// erase invalidates the dump on its device (spec §9.4 step 9): block 1
+// erase invalidates the dump on its device (doc/FORMAT.md §9.4 step 9): block 1
 // gets its format signature back, or zeros on a swap partition; block 0 is
 // never touched. On a dedicated partition the blocks the kernel samples
-// before it dumps (spec §3.2) are then rewritten with their signatures, as
-// the rc script's diskdumpfmt run after savecore does (spec §8.2), because
+// before it dumps (doc/FORMAT.md §3.2) are then rewritten with their signatures, as
+// the rc script's diskdumpfmt run after savecore does (doc/FORMAT.md §8.2), because
 // the dump overwrote some of them and the kernel would refuse the partition
 // at the next panic. The device is flushed so the erase survives a crash.
 func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -67,7 +69,7 @@ func TestSaveSwapPartition(t *testing.T) {
 	block0 := make([]byte, 4096)
 	_, err = d.ReadAt(block0, 0)
 	require.NoError(t, err)
-	wr, err := diskdump.WriteDump(d, blocks, m, r.config())
+	wr, err := kernel.WriteDump(d, blocks, m, r.config())
 	require.NoError(t, err)
 	require.NoError(t, d.Flush())
 	require.NoError(t, d.Close())

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+	"github.com/dumpkit/dumpkit/fixtures"
+	"github.com/dumpkit/dumpkit/vmcore"
+
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -60,26 +64,26 @@ func TestSaveRehearsals(t *testing.T) {
 		name       string
 		r          rehearsal
 		format     string
-		wantFormat diskdump.VmcoreFormat
+		wantFormat vmcore.Format
 		partial    bool
 		lost       bool // pages lost: the dump was cut short
 	}{
-		{name: "raw x86_64", r: rehearsal{arch: diskdump.ArchX86_64}, wantFormat: diskdump.FormatELF},
-		{name: "compressed x86_64", r: rehearsal{arch: diskdump.ArchX86_64, compress: true}, wantFormat: diskdump.FormatDiskdump},
-		{name: "partial raw", r: rehearsal{arch: diskdump.ArchX86_64, dumpLevel: 19}, wantFormat: diskdump.FormatELF, partial: true},
-		{name: "partial compressed", r: rehearsal{arch: diskdump.ArchX86_64, compress: true, dumpLevel: 19}, wantFormat: diskdump.FormatDiskdump, partial: true},
-		{name: "partial compressed as kdump", r: rehearsal{arch: diskdump.ArchX86_64, compress: true, dumpLevel: 19}, format: "kdump", wantFormat: diskdump.FormatKdump, partial: true},
-		{name: "compressed as elf", r: rehearsal{arch: diskdump.ArchX86_64, compress: true}, format: "elf", wantFormat: diskdump.FormatELF},
-		{name: "interrupted raw", r: rehearsal{arch: diskdump.ArchX86_64, cut: 600}, wantFormat: diskdump.FormatELF, partial: true, lost: true},
+		{name: "raw x86_64", r: rehearsal{arch: diskdump.ArchX86_64}, wantFormat: vmcore.FormatELF},
+		{name: "compressed x86_64", r: rehearsal{arch: diskdump.ArchX86_64, compress: true}, wantFormat: vmcore.FormatDiskdump},
+		{name: "partial raw", r: rehearsal{arch: diskdump.ArchX86_64, dumpLevel: 19}, wantFormat: vmcore.FormatELF, partial: true},
+		{name: "partial compressed", r: rehearsal{arch: diskdump.ArchX86_64, compress: true, dumpLevel: 19}, wantFormat: vmcore.FormatDiskdump, partial: true},
+		{name: "partial compressed as kdump", r: rehearsal{arch: diskdump.ArchX86_64, compress: true, dumpLevel: 19}, format: "kdump", wantFormat: vmcore.FormatKdump, partial: true},
+		{name: "compressed as elf", r: rehearsal{arch: diskdump.ArchX86_64, compress: true}, format: "elf", wantFormat: vmcore.FormatELF},
+		{name: "interrupted raw", r: rehearsal{arch: diskdump.ArchX86_64, cut: 600}, wantFormat: vmcore.FormatELF, partial: true, lost: true},
 		// Too small for the kernel to flush a block of the dense bitmap before
 		// the cut: no page can be attributed.
-		{name: "interrupted compressed", r: rehearsal{arch: diskdump.ArchX86_64, compress: true, cut: 600}, wantFormat: diskdump.FormatDiskdump, partial: true},
-		{name: "short area", r: rehearsal{arch: diskdump.ArchX86_64, compress: true, devBlocks: 150}, wantFormat: diskdump.FormatDiskdump, partial: true},
-		{name: "i386", r: rehearsal{arch: diskdump.ArchI386}, wantFormat: diskdump.FormatELF},
-		{name: "i386 compressed", r: rehearsal{arch: diskdump.ArchI386, compress: true, dumpLevel: 1}, wantFormat: diskdump.FormatDiskdump, partial: true},
-		{name: "ppc64", r: rehearsal{arch: diskdump.ArchPPC64}, wantFormat: diskdump.FormatELF},
-		{name: "ppc64 compressed", r: rehearsal{arch: diskdump.ArchPPC64, compress: true}, wantFormat: diskdump.FormatDiskdump},
-		{name: "ia64 compressed", r: rehearsal{arch: diskdump.ArchIA64, compress: true}, wantFormat: diskdump.FormatDiskdump},
+		{name: "interrupted compressed", r: rehearsal{arch: diskdump.ArchX86_64, compress: true, cut: 600}, wantFormat: vmcore.FormatDiskdump, partial: true},
+		{name: "short area", r: rehearsal{arch: diskdump.ArchX86_64, compress: true, devBlocks: 150}, wantFormat: vmcore.FormatDiskdump, partial: true},
+		{name: "i386", r: rehearsal{arch: diskdump.ArchI386}, wantFormat: vmcore.FormatELF},
+		{name: "i386 compressed", r: rehearsal{arch: diskdump.ArchI386, compress: true, dumpLevel: 1}, wantFormat: vmcore.FormatDiskdump, partial: true},
+		{name: "ppc64", r: rehearsal{arch: diskdump.ArchPPC64}, wantFormat: vmcore.FormatELF},
+		{name: "ppc64 compressed", r: rehearsal{arch: diskdump.ArchPPC64, compress: true}, wantFormat: vmcore.FormatDiskdump},
+		{name: "ia64 compressed", r: rehearsal{arch: diskdump.ArchIA64, compress: true}, wantFormat: vmcore.FormatDiskdump},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +132,7 @@ func TestSaveRehearsals(t *testing.T) {
 // page with the listing made by the independent emulation, through our
 // reader and through libkdumpfile.
 func TestSaveSamples(t *testing.T) {
-	dir := filepath.Join("..", "..", "shared", "samples")
+	dir := fixtures.SampleDir()
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("golden samples absent: %v", err)
 	}
@@ -191,7 +195,7 @@ func TestSaveOracle(t *testing.T) {
 		// (32768 RAM pages) and rewrites the header before the cut.
 		// Mostly zero pages, which dump_level 19 excludes, keep it cheap.
 		{name: "interrupted compressed", r: rehearsal{arch: diskdump.ArchX86_64, mem: 144 << 20, compress: true, dumpLevel: 19, cut: 970,
-			mix: diskdump.PageMix{Zero: 90, Sparse: 6, Text: 2, Pattern: 1, Random: 1}}, lost: true},
+			mix: kernel.PageMix{Zero: 90, Sparse: 6, Text: 2, Pattern: 1, Random: 1}}, lost: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -369,7 +373,7 @@ func TestSaveFallbackCopies(t *testing.T) {
 			devA, _, wrA := tc.a.memImage(t)
 			devB, _, wrB := tc.b.memImage(t)
 			m := tc.a.machine()
-			wrs := []*diskdump.WriteResult{wrA, wrB}
+			wrs := []*kernel.Result{wrA, wrB}
 			devs := []memDev{devA, devB}
 			opt, logs := testOptions(t)
 			opt.Delete = tc.delete_
@@ -522,7 +526,7 @@ func TestSaveUnknownMachineFallsBackToDiskdump(t *testing.T) {
 	p, err := diskdump.OpenPartition(dev, dev.Size())
 	require.NoError(t, err, "the header layout is probed when the machine is unknown")
 	require.Equal(t, diskdump.ArchUnknown, p.Arch())
-	require.Equal(t, diskdump.FormatELF, diskdump.DefaultVmcoreFormat(p))
+	require.Equal(t, vmcore.FormatELF, vmcore.DefaultFormat(p))
 
 	opt, log := testOptions(t)
 	rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
@@ -534,8 +538,8 @@ func TestSaveUnknownMachineFallsBackToDiskdump(t *testing.T) {
 	defer f.Close()
 	fi, err := f.Stat()
 	require.NoError(t, err)
-	v, err := diskdump.OpenVmcore(f, fi.Size())
+	v, err := vmcore.Open(f, fi.Size())
 	require.NoError(t, err)
-	assert.Equal(t, diskdump.FormatDiskdump, v.Format())
+	assert.Equal(t, vmcore.FormatDiskdump, v.Format())
 	assert.Equal(t, wr.Recoverable.Count(), v.NumPages())
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Names of the scripts in DIR/scripts (spec §9.3).
+// Names of the scripts in DIR/scripts (doc/FORMAT.md §9.3).
 const (
 	ScriptsDir    = "scripts"
 	NospaceScript = "diskdump-nospace"
@@ -78,7 +78,7 @@ func checkTrusted(path string, fi os.FileInfo) error {
 }
 
 // runScript runs root/scripts/name with the arguments "127.0.0.1" and
-// dumpDir (spec §9.3) if it exists, is executable and is trusted. Its
+// dumpDir (doc/FORMAT.md §9.3) if it exists, is executable and is trusted. Its
 // output and exit status are logged; what they mean is up to the caller.
 func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Duration, log *slog.Logger) ScriptResult {
 	dir := filepath.Join(root, ScriptsDir)

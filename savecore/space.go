@@ -10,8 +10,8 @@ import (
 )
 
 // checkSpace compares the estimated vmcore size with the free space of the
-// filesystem that will hold d (spec §9.4 step 6). When it is short it runs
-// diskdump-nospace with the arguments "127.0.0.1" and d.path (spec §9.3): a
+// filesystem that will hold d (doc/FORMAT.md §9.4 step 6). When it is short it runs
+// diskdump-nospace with the arguments "127.0.0.1" and d.path (doc/FORMAT.md §9.3): a
 // non-zero exit asks for one more check (the script freed space), exit 0
 // means "do not save". A missing or untrusted script counts as exit 0.
 func checkSpace(ctx context.Context, d *dumpDir, need int64, timeout time.Duration, log *slog.Logger) error {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/dumpkit/dumpkit/vmcore"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -82,10 +84,10 @@ func testSaveVerify(t *testing.T, r rehearsal, format string, verify bool) {
 	defer f.Close()
 	fi, err := f.Stat()
 	require.NoError(t, err)
-	v, err := diskdump.OpenVmcore(f, fi.Size())
+	v, err := vmcore.Open(f, fi.Size())
 	require.NoError(t, err)
 	_, err = v.ReadPage(pfn, nil)
-	assert.ErrorIs(t, err, diskdump.ErrPageExcluded, "the damaged page is not in the vmcore")
+	assert.ErrorIs(t, err, vmcore.ErrPageExcluded, "the damaged page is not in the vmcore")
 	if got := oracle(t, res.Path); got != nil {
 		assert.Equal(t, want, got, "libkdumpfile reads the same pages")
 	}

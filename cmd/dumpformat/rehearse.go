@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/dsnet/golib/unitconv"
+
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
 )
@@ -49,7 +52,7 @@ func parseRAM(s string, pageSize int) (uint64, error) {
 
 // uncompressedBlocks is what a full uncompressed dump of m takes:
 // total_blocks, plus the second bitmap when one is written.
-func uncompressedBlocks(m *diskdump.SyntheticMachine, bs int, twoBitmaps bool) uint64 {
+func uncompressedBlocks(m *kernel.SyntheticMachine, bs int, twoBitmaps bool) uint64 {
 	return diskdump.NewGeometry(bs, m.MaxPFN(), m.RAMPages(), twoBitmaps).FirstDataBlock() + m.RAMPages()
 }
 
@@ -58,7 +61,7 @@ func uncompressedBlocks(m *diskdump.SyntheticMachine, bs int, twoBitmaps bool) u
 func (c *command) defaultRAM(deviceBlocks uint64) (uint64, error) {
 	twoBitmaps := c.o.compress || c.o.dumpLevel != 0
 	for mib := uint64(maxDefaultRAM >> 20); mib > 0; mib-- {
-		m := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: c.o.arch, PageSize: c.fp.BlockSize, MemBytes: mib << 20})
+		m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: c.o.arch, PageSize: c.fp.BlockSize, MemBytes: mib << 20})
 		if uncompressedBlocks(m, c.fp.BlockSize, twoBitmaps) <= deviceBlocks {
 			return mib << 20, nil
 		}
@@ -82,7 +85,7 @@ func (c *command) rehearse() error {
 	blocks := uint64(dev.Size()) / uint64(bs)
 	out := rehearsalJSON{Device: name, Arch: o.arch.String(), DeviceBlocks: blocks}
 
-	var src diskdump.MemorySource
+	var src kernel.MemorySource
 	if o.core != "" {
 		f, err := os.Open(o.core)
 		if err != nil {
@@ -93,7 +96,7 @@ func (c *command) rehearse() error {
 		if err != nil {
 			return err
 		}
-		es, err := diskdump.NewELFCoreSource(f, st.Size(), bs)
+		es, err := kernel.NewELFCoreSource(f, st.Size(), bs)
 		if err != nil {
 			return fmt.Errorf("%s: %w", o.core, err)
 		}
@@ -107,7 +110,7 @@ func (c *command) rehearse() error {
 		} else if ram, err = c.defaultRAM(blocks); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		m := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: o.arch, PageSize: bs, MemBytes: ram, Seed: uint64(o.seed)})
+		m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: o.arch, PageSize: bs, MemBytes: ram, Seed: uint64(o.seed)})
 		if need := uncompressedBlocks(m, bs, o.compress || o.dumpLevel != 0); need > blocks {
 			c.log.Warn(fmt.Sprintf("%s: a full uncompressed dump of %s of RAM needs %d blocks, the device has %d: the dump may be partial", name, iec(ram), need, blocks))
 		}
@@ -115,10 +118,10 @@ func (c *command) rehearse() error {
 	}
 	out.MaxPFN = src.MaxPFN()
 
-	cfg := diskdump.DefaultWriterConfig(o.arch)
+	cfg := kernel.DefaultConfig(o.arch)
 	cfg.BlockSize, cfg.BlockOrder, cfg.SampleRate = bs, c.fp.BlockOrder, c.fp.SampleRate
 	cfg.Compress, cfg.DumpLevel = o.compress, o.dumpLevel
-	cfg.Utsname = diskdump.DefaultUtsname(o.arch)
+	cfg.Utsname = kernel.DefaultUtsname(o.arch)
 	if o.release != "" {
 		cfg.Utsname.Release = o.release
 	}
@@ -144,7 +147,7 @@ func (c *command) rehearse() error {
 		}
 	}
 	c.log.Debug("rehearsal", "device", name, "source", out.Source, "compress", o.compress, "dump_level", o.dumpLevel)
-	res, werr := diskdump.WriteDump(dev, blocks, src, cfg)
+	res, werr := kernel.WriteDump(dev, blocks, src, cfg)
 	p.stop()
 	if res != nil {
 		for _, line := range res.Console {

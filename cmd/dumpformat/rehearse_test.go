@@ -10,9 +10,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dumpkit/dumpkit/diskdump"
 )
 
 func rehearse(t *testing.T, args ...string) (int, rehearsalJSON, string) {
@@ -105,7 +108,7 @@ func TestRehearsalDefaultRAM(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	// The largest machine in whole MiB whose uncompressed dump fits.
 	fits := func(ram uint64) bool {
-		m := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: ram})
+		m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: ram})
 		return uncompressedBlocks(m, bs, false) <= blocks
 	}
 	assert.True(t, fits(out.RAMBytes))
@@ -136,7 +139,7 @@ func TestRehearsalRefused(t *testing.T) {
 
 	// In strict mode (uncompressed, dump_level 0) the kernel samples
 	// total_blocks without clamping: a device smaller than the dump is
-	// refused (spec §3.2).
+	// refused (doc/FORMAT.md §3.2).
 	formatFile(t, path)
 	code, _, stderr = rehearse(t, "--ram", "16M", path)
 	assert.Equal(t, 255, code)

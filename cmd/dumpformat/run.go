@@ -27,7 +27,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = ""
 
-// Where the loaded diskdump module publishes its parameters (spec §7);
+// Where the loaded diskdump module publishes its parameters (doc/FORMAT.md §7);
 // variables so that tests can point them at fixtures.
 var (
 	procDiskdumpPath = savecore.ProcDiskdumpPath
@@ -292,7 +292,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		stderr := &syncWriter{w: stderr}
 		c := &command{o: o, stdout: stdout, stderr: stderr, log: newLogger(stderr, o)}
 		if o.ignored {
-			c.log.Debug("-i accepted and ignored: its diskdumpfmt meaning is unknown (spec §13 item 5)")
+			c.log.Debug("-i accepted and ignored: its diskdumpfmt meaning is unknown (doc/FORMAT.md §13 item 5)")
 		}
 		c.setParams()
 		switch {
@@ -307,7 +307,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			c.log.Error(err.Error())
 		}
 	}
-	// The exit codes of diskdumpfmt (spec §11.1), which rc scripts test.
+	// The exit codes of diskdumpfmt (doc/FORMAT.md §11.1), which rc scripts test.
 	switch {
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(stderr, "dumpformat: %s (see dumpformat -h)\n", strings.TrimPrefix(err.Error(), "usage: "))

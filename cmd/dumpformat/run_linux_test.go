@@ -10,11 +10,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
-	"github.com/dumpkit/dumpkit/diskdump"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
+	"github.com/dumpkit/dumpkit/diskdump"
 )
 
 func loopImage(t *testing.T, blocks int64) (file, dev string) {

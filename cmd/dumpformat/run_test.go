@@ -17,11 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumpkit/dumpkit/fixtures"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
 	"github.com/dumpkit/dumpkit/diskdump"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 const bs = 4096
@@ -167,7 +170,7 @@ func TestUsageErrors(t *testing.T) {
 // sampleImage unpacks a golden sample partition into a temporary file.
 func sampleImage(t *testing.T, name string) (string, map[string]any) {
 	t.Helper()
-	dir := filepath.Join("..", "..", "..", "shared", "samples")
+	dir := fixtures.SampleDir()
 	f, err := os.Open(filepath.Join(dir, name+".part.gz"))
 	if os.IsNotExist(err) {
 		t.Skipf("golden samples absent: %v", err)

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumpkit/dumpkit/vmcore"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/dumpkit/dumpkit/diskdump"
 )
 
 // buildTools builds savecore (and dumpformat, when want says so and it
@@ -241,7 +241,7 @@ func checkVmcoreFile(t *testing.T, path string) {
 	defer f.Close()
 	fi, err := f.Stat()
 	require.NoError(t, err)
-	v, err := diskdump.OpenVmcore(f, fi.Size())
+	v, err := vmcore.Open(f, fi.Size())
 	require.NoError(t, err)
 	var buf []byte
 	n := 0

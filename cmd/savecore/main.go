@@ -23,7 +23,7 @@ import (
 	"github.com/dumpkit/dumpkit/savecore"
 )
 
-// Exit codes (STYLE.md, CLI.md, spec §9.1).
+// Exit codes (README "Exit codes", doc/FORMAT.md §9.1).
 const (
 	exitOK    = 0 // saved; in CONFIG mode also: no dump anywhere
 	exitFail  = 1 // any failure

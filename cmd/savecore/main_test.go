@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -29,7 +31,7 @@ func dumpImage(t testing.TB, mem uint64, compress bool, when time.Time) string {
 // (0: none).
 func dumpImageCut(t testing.TB, mem uint64, compress bool, when time.Time, stopAfter int64) string {
 	t.Helper()
-	m := diskdump.NewSyntheticMachine(diskdump.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: mem, Seed: 7})
+	m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: mem, Seed: 7})
 	blocks := 3 + 2*diskdump.BitmapBlocksFor(m.MaxPFN(), 4096) + m.MaxPFN() + 8
 	p := filepath.Join(t.TempDir(), "part.img")
 	f, err := os.Create(p)
@@ -41,9 +43,9 @@ func dumpImageCut(t testing.TB, mem uint64, compress bool, when time.Time, stopA
 	if when.IsZero() {
 		return p // formatted, no dump
 	}
-	cfg := diskdump.DefaultWriterConfig(diskdump.ArchX86_64)
+	cfg := kernel.DefaultConfig(diskdump.ArchX86_64)
 	cfg.Compress, cfg.Time, cfg.StopAfterBlocks = compress, when, stopAfter
-	_, err = diskdump.WriteDump(f, blocks, m, cfg)
+	_, err = kernel.WriteDump(f, blocks, m, cfg)
 	require.NoError(t, err)
 	return p
 }
@@ -86,7 +88,7 @@ func TestHelp(t *testing.T) {
 		assert.Equal(t, help, out)
 		assert.Empty(t, errOut)
 	}
-	// The exit-code table of STYLE.md / CLI.md.
+	// The exit-code table of the README and --help.
 	assert.Contains(t, help, "  0  dump saved (with no DEVICE: every dump found was saved, or none was found)")
 	assert.Contains(t, help, "  1  any failure, including no dump on a named DEVICE")
 	assert.Contains(t, help, "  2  usage error")

@@ -1,0 +1,435 @@
+package kernel
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/dumpkit/dumpkit/diskdump"
+)
+
+// MemorySource is the memory of the machine that crashed, as the kernel
+// writer (WriteDump) sees it: the PFN range, which PFNs are RAM, the bytes
+// of a page and the struct page attributes that dump_level tests (spec
+// doc/FORMAT.md §6.4). WriteDump calls it from several goroutines (Config.Workers):
+// implementations must be safe for concurrent use, or the caller sets
+// Workers to 1.
+type MemorySource interface {
+	// MaxPFN is max_pfn: one past the highest page frame number.
+	MaxPFN() uint64
+	// IsRAM is page_is_ram(pfn): whether pfn (< MaxPFN) is RAM.
+	IsRAM(pfn uint64) bool
+	// ReadPage fills dst (one page) with the content of RAM page pfn.
+	ReadPage(pfn uint64, dst []byte) error
+	// Attrs returns the struct page attributes of RAM page pfn.
+	Attrs(pfn uint64) PageAttrs
+}
+
+// PageAttrs are the properties of a page's struct page that the RHEL4
+// diskdump kernel looks at (doc/FORMAT.md §6.3, §6.4).
+type PageAttrs struct {
+	// Flags is struct page's flags word: the record's page_flags in a
+	// compressed dump, and the "flags" of a "Bad page" text.
+	Flags uint64
+	// LRU (PG_lru), SwapCache (PG_swapcache), Anon (PageAnon: mapping
+	// has PAGE_MAPPING_ANON), Private (PG_private), Free (on a buddy free
+	// list: tagged PG_nosave_free at dump time).
+	LRU, SwapCache, Anon, Private, Free bool
+	// BadPage: pfn_to_page(pfn) does not map back to pfn (corrupt struct
+	// page). Unmapped: the page has no kernel mapping (kern_addr_valid
+	// fails). The kernel dumps a text page instead of the content.
+	BadPage, Unmapped bool
+}
+
+// Linux 2.6.9 page flag bit numbers (include/linux/page-flags.h), used to
+// make the synthetic machine's Flags consistent with its attributes.
+const (
+	PGReferenced  = 2
+	PGUptodate    = 3
+	PGDirty       = 4
+	PGLRU         = 5
+	PGActive      = 6
+	PGSlab        = 7
+	PGReserved    = 11
+	PGPrivate     = 12
+	PGSwapCache   = 16
+	PGNosaveFree  = 19 // set on free pages when dump_level has EXCLUDE_FREE
+	pgZoneShift64 = 62 // zone number in the top bits (64-bit kernels)
+	pgZoneShift32 = 30 // zone number in the top bits (32-bit kernels)
+)
+
+// PageSizer is implemented by memory sources that have a page size of
+// their own (ELF cores); WriteDump checks it against the architecture's.
+type PageSizer interface {
+	PageSize() int
+}
+
+// PhysRange is a range [Start, End) of physical addresses in bytes.
+type PhysRange struct {
+	Start, End uint64
+}
+
+// PageMix weighs the kinds of page content of a synthetic machine. The
+// weights are relative; all zero means DefaultPageMix.
+type PageMix struct {
+	Zero    int // all-zero pages (dump_level bit 2 excludes them)
+	Sparse  int // zero pages with a short stamp at the start (compress to ~40 bytes)
+	Text    int // ASCII text lines (compress about 3:1)
+	Pattern int // arrays of structs with counters and pointers (compress a few times)
+	Random  int // incompressible bytes (stored raw in compressed dumps)
+}
+
+// DefaultPageMix is a plausible mix for a crashed server.
+var DefaultPageMix = PageMix{Zero: 30, Sparse: 10, Text: 20, Pattern: 30, Random: 10}
+
+// SyntheticConfig describes a synthetic machine.
+type SyntheticConfig struct {
+	Arch     diskdump.Arch // page size, flag word width
+	PageSize int           // 0 = Arch.PageSize()
+	MemBytes uint64        // size of the physical address space: max_pfn = MemBytes / page size
+	Seed     uint64        // everything derives from it
+	// Holes are physical ranges that are not RAM. nil gives DefaultHoles;
+	// set NoHoles for a machine without holes.
+	Holes   []PhysRange
+	NoHoles bool
+	Mix     PageMix // content mix; zero value = DefaultPageMix
+	// BadPFNs and UnmappedPFNs are RAM pages with a corrupt struct page or
+	// no kernel mapping, on top of the random ones (about 1 in 4096 each,
+	// unless NoRandomBad).
+	BadPFNs, UnmappedPFNs []uint64
+	NoRandomBad           bool
+}
+
+// DefaultHoles is the hole layout of a PC: the legacy 640 KiB–1 MiB hole
+// and, for machines above 64 MiB, a device hole of 1/16 of the address
+// space that ends 1/32 below the top (so the top pages are RAM again).
+func DefaultHoles(memBytes uint64) []PhysRange {
+	h := []PhysRange{{Start: 640 << 10, End: 1 << 20}}
+	if memBytes > 64<<20 {
+		end := memBytes - memBytes/32
+		h = append(h, PhysRange{Start: end - memBytes/16, End: end})
+	}
+	return h
+}
+
+// SyntheticMachine is a deterministic MemorySource: every page's content
+// and attributes are computed on demand from (Seed, PFN), so memory use does
+// not depend on the machine's size.
+type SyntheticMachine struct {
+	cfg      SyntheticConfig
+	pageSize int
+	maxPFN   uint64
+	holes    [][2]uint64 // PFN ranges [a, b) that are not RAM, sorted
+	mixCum   [5]uint64   // cumulative weights, scaled to 2^32
+	bad      map[uint64]bool
+	unmapped map[uint64]bool
+	is64     bool
+}
+
+// Page content kinds of a synthetic machine.
+const (
+	synKindZero = iota
+	synKindSparse
+	synKindText
+	synKindPattern
+	synKindRandom
+)
+
+// NewSyntheticMachine builds a synthetic machine. A zero page size or an
+// unknown architecture falls back to 4096 bytes and x86_64.
+func NewSyntheticMachine(cfg SyntheticConfig) *SyntheticMachine {
+	if cfg.Arch == diskdump.ArchUnknown {
+		cfg.Arch = diskdump.ArchX86_64
+	}
+	ps := cfg.PageSize
+	if ps <= 0 {
+		ps = cfg.Arch.PageSize()
+	}
+	m := &SyntheticMachine{cfg: cfg, pageSize: ps, maxPFN: cfg.MemBytes / uint64(ps), is64: cfg.Arch.Is64()}
+	holes := cfg.Holes
+	if holes == nil && !cfg.NoHoles {
+		holes = DefaultHoles(cfg.MemBytes)
+	}
+	if cfg.NoHoles {
+		holes = nil
+	}
+	for _, h := range holes {
+		a := h.Start / uint64(ps)
+		b := (h.End + uint64(ps) - 1) / uint64(ps)
+		if b > a {
+			m.holes = append(m.holes, [2]uint64{a, b})
+		}
+	}
+	slices.SortFunc(m.holes, func(x, y [2]uint64) int {
+		if x[0] < y[0] {
+			return -1
+		}
+		if x[0] > y[0] {
+			return 1
+		}
+		return 0
+	})
+	mix := cfg.Mix
+	if mix == (PageMix{}) {
+		mix = DefaultPageMix
+	}
+	w := [5]int{mix.Zero, mix.Sparse, mix.Text, mix.Pattern, mix.Random}
+	var total uint64
+	for _, x := range w {
+		total += uint64(max(x, 0))
+	}
+	if total == 0 {
+		w, total = [5]int{1, 0, 0, 0, 0}, 1
+	}
+	var acc uint64
+	for i, x := range w {
+		acc += uint64(max(x, 0))
+		m.mixCum[i] = acc << 32 / total
+	}
+	m.bad = make(map[uint64]bool, len(cfg.BadPFNs))
+	for _, p := range cfg.BadPFNs {
+		m.bad[p] = true
+	}
+	m.unmapped = make(map[uint64]bool, len(cfg.UnmappedPFNs))
+	for _, p := range cfg.UnmappedPFNs {
+		m.unmapped[p] = true
+	}
+	return m
+}
+
+// MaxPFN is MemBytes / page size.
+func (m *SyntheticMachine) MaxPFN() uint64 { return m.maxPFN }
+
+// PageSize is the machine's page size.
+func (m *SyntheticMachine) PageSize() int { return m.pageSize }
+
+// IsRAM reports whether pfn is below MaxPFN and outside every hole.
+func (m *SyntheticMachine) IsRAM(pfn uint64) bool {
+	if pfn >= m.maxPFN {
+		return false
+	}
+	for _, h := range m.holes {
+		if pfn < h[0] {
+			return true
+		}
+		if pfn < h[1] {
+			return false
+		}
+	}
+	return true
+}
+
+// RAMPages counts the RAM pages.
+func (m *SyntheticMachine) RAMPages() uint64 {
+	n := m.maxPFN
+	var last uint64
+	for _, h := range m.holes {
+		a, b := max(h[0], last), min(h[1], m.maxPFN)
+		if b > a {
+			n -= b - a
+			last = b
+		}
+	}
+	return n
+}
+
+// synMix64 is the splitmix64 finaliser: a cheap, well-mixed hash of x.
+func synMix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+const synGolden = 0x9e3779b97f4a7c15
+
+func (m *SyntheticMachine) hash(pfn, salt uint64) uint64 {
+	return synMix64(m.cfg.Seed*0xd1342543de82ef95 + pfn*synGolden + salt)
+}
+
+func (m *SyntheticMachine) kind(pfn uint64) int {
+	h := m.hash(pfn, 1) >> 32
+	for i, c := range m.mixCum {
+		if h < c {
+			return i
+		}
+	}
+	return synKindRandom
+}
+
+// Attrs derives the page's attributes from (Seed, PFN): about 20% free,
+// 30% page cache (a fifth of it with PG_private, some in the swap cache),
+// 20% anonymous (on the LRU, some in the swap cache), the rest kernel pages;
+// bad and unmapped pages as configured.
+func (m *SyntheticMachine) Attrs(pfn uint64) PageAttrs {
+	h := m.hash(pfn, 2)
+	var a PageAttrs
+	r := h % 100
+	switch {
+	case r < 20:
+		a.Free = true
+	case r < 50:
+		a.LRU = true
+		a.Private = (h>>8)%5 == 0
+		a.SwapCache = (h>>16)%10 == 0
+	case r < 70:
+		a.Anon = true
+		a.LRU = true
+		a.SwapCache = (h>>16)%8 == 0
+	}
+	if !m.cfg.NoRandomBad {
+		a.BadPage = (h>>24)&4095 == 7
+		a.Unmapped = (h>>36)&4095 == 9
+	}
+	if m.bad[pfn] {
+		a.BadPage = true
+	}
+	if m.unmapped[pfn] {
+		a.Unmapped = true
+	}
+	var f uint64
+	set := func(bit int, on bool) {
+		if on {
+			f |= 1 << bit
+		}
+	}
+	set(PGUptodate, !a.Free)
+	set(PGLRU, a.LRU)
+	set(PGActive, a.LRU && (h>>40)&1 == 0)
+	set(PGReferenced, a.LRU && (h>>41)&1 == 0)
+	set(PGDirty, (a.LRU || a.Anon) && (h>>42)&3 == 0)
+	set(PGPrivate, a.Private)
+	set(PGSwapCache, a.SwapCache)
+	set(PGSlab, !a.Free && !a.LRU && (h>>44)&1 == 0)
+	set(PGReserved, !a.Free && !a.LRU && !a.Anon && (h>>44)&1 == 1)
+	// Zone: DMA below 16 MiB, Normal, HighMem above 896 MiB on 32-bit.
+	addr := pfn * uint64(m.pageSize)
+	zone := uint64(1)
+	if addr < 16<<20 {
+		zone = 0
+	} else if !m.is64 && addr >= 896<<20 {
+		zone = 2
+	}
+	if m.is64 {
+		f |= zone << pgZoneShift64
+	} else {
+		f |= zone << pgZoneShift32
+	}
+	a.Flags = f
+	return a
+}
+
+// ReadPage generates page pfn into dst. Every non-zero page starts with a
+// stamp naming the seed and PFN, so no two non-zero pages are equal.
+func (m *SyntheticMachine) ReadPage(pfn uint64, dst []byte) error {
+	if !m.IsRAM(pfn) {
+		return &diskdump.PageError{PFN: pfn, Off: -1, Err: fmt.Errorf("diskdump: synthetic machine: PFN %d is not RAM: %w", pfn, diskdump.ErrCorrupt)}
+	}
+	if len(dst) < m.pageSize {
+		return &diskdump.PageError{PFN: pfn, Off: -1, Err: fmt.Errorf("diskdump: page buffer of %d bytes, need %d: %w", len(dst), m.pageSize, diskdump.ErrTruncated)}
+	}
+	p := dst[:m.pageSize]
+	k := m.kind(pfn)
+	if k == synKindZero {
+		clear(p)
+		return nil
+	}
+	seed := m.hash(pfn, 3)
+	switch k {
+	case synKindSparse:
+		clear(p)
+	case synKindText:
+		synFillText(p, seed)
+	case synKindPattern:
+		synFillPattern(p, seed, pfn, m.pageSize)
+	case synKindRandom:
+		synFillRandom(p, seed)
+	}
+	synStamp(p, m.cfg.Seed, pfn)
+	return nil
+}
+
+// synStamp writes "seed S pfn P\n" at the start of the page.
+func synStamp(p []byte, seed, pfn uint64) {
+	var b [64]byte
+	s := append(b[:0], "seed "...)
+	s = strconv.AppendUint(s, seed, 16)
+	s = append(s, " pfn "...)
+	s = strconv.AppendUint(s, pfn, 10)
+	s = append(s, '\n')
+	copy(p, s)
+}
+
+func synFillRandom(p []byte, x uint64) {
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		x += synGolden
+		v := synMix64(x)
+		p[i], p[i+1], p[i+2], p[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+		p[i+4], p[i+5], p[i+6], p[i+7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
+	}
+	for ; i < len(p); i++ {
+		x += synGolden
+		p[i] = byte(synMix64(x))
+	}
+}
+
+var synWords = [64]string{
+	"kernel", "eth0", "link", "up", "down", "scsi", "sda", "block", "error", "ok",
+	"task", "pid", "memory", "page", "cache", "zone", "DMA", "Normal", "free", "swap",
+	"ext3", "journal", "commit", "inode", "dentry", "irq", "timer", "cpu", "0x1f", "done",
+	"init", "mount", "device", "driver", "reset", "retry", "queue", "buffer", "read", "write",
+	"the", "a", "of", "to", "in", "is", "on", "for", "with", "at",
+	"GET", "/index.html", "HTTP/1.1", "200", "404", "user", "root", "login", "session", "closed",
+	"oracle", "db", "sync", "panic",
+}
+
+// synFillText writes lines of words chosen by a PRNG: about 3:1 compressible.
+func synFillText(p []byte, x uint64) {
+	i := 0
+	col := 0
+	for i < len(p) {
+		x += synGolden
+		v := synMix64(x)
+		for j := 0; j < 10 && i < len(p); j++ {
+			w := synWords[v&63]
+			v >>= 6
+			i += copy(p[i:], w)
+			col += len(w) + 1
+			if i < len(p) {
+				if col > 60 {
+					p[i] = '\n'
+					col = 0
+				} else {
+					p[i] = ' '
+				}
+				i++
+			}
+		}
+	}
+}
+
+// synFillPattern writes an array of 32-byte "structs": a kernel-looking
+// pointer, a counter, a flags word and a constant, like slab contents.
+func synFillPattern(p []byte, x, pfn uint64, pageSize int) {
+	base := 0xffff810000000000 + pfn*uint64(pageSize)
+	flags := synMix64(x) & 0xffff
+	magic := synMix64(x+1) | 1
+	i := 0
+	for n := uint64(0); i+32 <= len(p); n++ {
+		synPutLE64(p[i:], base+n*32)
+		synPutLE64(p[i+8:], n)
+		synPutLE64(p[i+16:], flags^(n&3))
+		synPutLE64(p[i+24:], magic)
+		i += 32
+	}
+	clear(p[i:])
+}
+
+func synPutLE64(b []byte, v uint64) {
+	_ = b[7]
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	b[4], b[5], b[6], b[7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
+}

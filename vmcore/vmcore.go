@@ -1,0 +1,333 @@
+package vmcore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+
+	"github.com/dumpkit/dumpkit/diskdump"
+)
+
+// Format is the file format of a vmcore written by Write (spec
+// doc/FORMAT.md §10).
+type Format int
+
+// File formats. FormatAuto, the zero value, means DefaultFormat.
+const (
+	FormatAuto     Format = iota // DefaultFormat of the partition
+	FormatELF                    // netdump-style ELF core (doc/FORMAT.md §10.1)
+	FormatDiskdump               // DISKDUMP vmcore (doc/FORMAT.md §10.2)
+	FormatKdump                  // makedumpfile kdump-compressed "KDUMP" vmcore (doc/FORMAT.md §10.3)
+)
+
+var formatNames = [...]string{FormatAuto: "auto", FormatELF: "elf", FormatDiskdump: "diskdump", FormatKdump: "kdump"}
+
+func (f Format) String() string {
+	if f >= 0 && int(f) < len(formatNames) {
+		return formatNames[f]
+	}
+	return fmt.Sprintf("Format(%d)", int(f))
+}
+
+// ParseFormat maps "elf", "diskdump", "kdump" or "auto" (case
+// insensitive) to a Format.
+func ParseFormat(s string) (Format, error) {
+	for i, n := range formatNames {
+		if strings.EqualFold(strings.TrimSpace(s), n) {
+			return Format(i), nil
+		}
+	}
+	return FormatAuto, fmt.Errorf("diskdump: unknown vmcore format %q (want elf, diskdump or kdump): %w", s, diskdump.ErrUnsupportedVersion)
+}
+
+// DefaultFormat is what savecore wrote (doc/FORMAT.md §9.4 step 7, §13 item 1):
+// ELF for uncompressed dumps, DISKDUMP for compressed ones.
+func DefaultFormat(p *diskdump.Partition) Format {
+	if p.Header().Status.Compressed() {
+		return FormatDiskdump
+	}
+	return FormatELF
+}
+
+// Options selects the output format and its variants.
+type Options struct {
+	Format Format // FormatAuto (zero) = DefaultFormat
+	// UncompressedMask is savecore -P: pages whose record page_flags&mask
+	// != 0 are stored uncompressed (DISKDUMP and KDUMP).
+	UncompressedMask uint64
+	// StrictAnon keeps MAPPING_ANON (page_desc flag 0x2) on raw pages of a
+	// DISKDUMP vmcore too, as the original savecore very likely did. By
+	// default it is kept only on zlib pages, because modern readers take a
+	// lone 0x2 for LZO (doc/FORMAT.md §10.2).
+	StrictAnon bool
+	// ShareZeroPage (KDUMP): write one zero page first and let every
+	// all-zero page share its descriptor, as makedumpfile does.
+	ShareZeroPage bool
+	// VerifyRecords (savecore --verify) inflates every zlib record before
+	// it is copied into a DISKDUMP or KDUMP vmcore: a record that does not give
+	// exactly one page with a matching Adler-32 is not copied, its page
+	// is lost (a *PageError in Result.Errors, counted in Lost and
+	// BadRecords; bitmap 2 says "not dumped"). Without it the records are
+	// copied unchecked, as the original savecore did. ELF output inflates
+	// every record anyway.
+	VerifyRecords bool
+	// Workers is the number of KDUMP compression goroutines and of
+	// DISKDUMP record-verification goroutines; 0 means GOMAXPROCS.
+	Workers int
+	// Progress, when not nil, is called with the bytes of the partition
+	// consumed so far and the total to consume (the extent the kernel
+	// wrote). It is called from the goroutine that called Write.
+	Progress func(done, total int64)
+}
+
+// Result describes a written vmcore.
+type Result struct {
+	Format Format
+	// Size is the length of the file (ELF: H + max_mapnr*B, sparse).
+	Size int64
+	// Pages is the number of pages stored; Lost is the number of pages the
+	// partition could hold (its dumpable upper bound) that were not
+	// recovered.
+	Pages, Lost uint64
+	// ZeroPages counts the all-zero pages: in KDUMP they share one zero
+	// page; in ELF, those in stretches of at least 16 pages are left as
+	// holes (included in Pages).
+	ZeroPages uint64
+	// BadRecords counts the zlib records VerifyRecords rejected (their
+	// pages are also in Lost).
+	BadRecords uint64
+	// Incomplete is set when the dump was partial or incomplete or pages
+	// were lost; the vmcore records it (ELF NT_DISKDUMP 1, KDUMP status
+	// INCOMPLETE, DISKDUMP keeps the partition's status).
+	Incomplete bool
+	// Errors joins the per-page errors met (up to a cap), or nil.
+	Errors error
+}
+
+// maxJoinedErrors caps Result.Errors.
+const maxJoinedErrors = 64
+
+// Truncater is implemented by outputs that can set their length (*os.File,
+// memfile). Write truncates such an output to zero before writing and
+// to the exact final length at the end. Other io.WriterAt outputs must be
+// empty; Write then writes the last byte of a file whose end would
+// otherwise be a hole.
+type Truncater interface {
+	Truncate(size int64) error
+}
+
+// vpage is one page as the vmcore writers consume it.
+type vpage = diskdump.Page
+
+// vmSource is what the vmcore writers need from a dump: the partition
+// seen through the reader's API. It is separate from *Partition so the
+// encoders can be tested on any page sequence.
+type vmSource struct {
+	arch       diskdump.Arch // the partition's architecture (header machine or layout)
+	hdr        *diskdump.Header
+	sub        *diskdump.SubHeader
+	ram        *diskdump.Bitmap // PFN-indexed bitmap 1
+	dumpable   *diskdump.Bitmap // PFN-indexed upper bound of stored pages
+	incomplete func() bool      // partial or incomplete dump (asked after the pages)
+	pages      iter.Seq2[*vpage, error]
+	total      int64 // bytes of the partition the pages come from (progress)
+}
+
+// archOf is the dump's architecture: the reader's, else utsname.machine's.
+func (s *vmSource) archOf() diskdump.Arch {
+	if s.arch != diskdump.ArchUnknown {
+		return s.arch
+	}
+	return s.hdr.Arch()
+}
+
+func (s *vmSource) blockSize() int { return int(s.hdr.BlockSize) }
+func (s *vmSource) maxPFN() uint64 { return uint64(s.hdr.MaxMapnr) }
+func (s *vmSource) ramBlocks() int64 {
+	return int64(diskdump.BitmapBlocksFor(s.maxPFN(), s.blockSize()))
+}
+func (s *vmSource) subBlocks() int64 {
+	if s.hdr.SubHdrSize < 1 {
+		return 1
+	}
+	return int64(s.hdr.SubHdrSize)
+}
+
+// check rejects a source the writers cannot encode. Partitions that
+// OpenPartition accepted always pass.
+func (s *vmSource) check() error {
+	if s.hdr == nil || s.ram == nil || s.dumpable == nil || s.pages == nil {
+		return fmt.Errorf("diskdump: vmcore: incomplete dump description: %w", diskdump.ErrCorrupt)
+	}
+	if !diskdump.ValidBlockSize(int64(s.hdr.BlockSize)) || s.hdr.MaxMapnr == 0 || s.hdr.Layout.Order == nil {
+		return fmt.Errorf("diskdump: vmcore: block size %d, max_mapnr %d: %w", s.hdr.BlockSize, s.hdr.MaxMapnr, diskdump.ErrCorrupt)
+	}
+	return nil
+}
+
+func estimateVmcoreSize(s *vmSource, f Format) int64 {
+	b := int64(s.blockSize())
+	n := int64(s.dumpable.Count())
+	switch f {
+	case FormatELF:
+		// Headers, the pages, and the block holding the last byte.
+		return elfHeaderSize(s.archOf(), s.blockSize()) + n*b + b
+	default:
+		meta := (1 + s.subBlocks() + 2*s.ramBlocks()) * b
+		// The table and the data, each rounded up to a block.
+		est := meta + (n*pageDescSize+b-1)/b*b + n*b + b
+		if f == FormatKdump {
+			est += b // shared zero page
+		}
+		return est
+	}
+}
+
+func writeVmcore(w io.WriterAt, s *vmSource, f Format, opt Options) (*Result, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	res := &Result{Format: f}
+	if f != FormatELF && f != FormatDiskdump && f != FormatKdump {
+		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, diskdump.ErrUnsupportedVersion)
+	}
+	// Holes and unused table entries are never written: start from an
+	// empty file when the output can be truncated.
+	if tr, ok := w.(Truncater); ok {
+		if err := tr.Truncate(0); err != nil {
+			return nil, fmt.Errorf("diskdump: truncating the vmcore output: %w", err)
+		}
+	}
+	var err error
+	switch f {
+	case FormatELF:
+		err = writeELF(w, s, opt, res)
+	case FormatDiskdump:
+		err = writeDiskdump(w, s, opt, res)
+	case FormatKdump:
+		err = writeKdump(w, s, opt, res)
+	default:
+		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, diskdump.ErrUnsupportedVersion)
+	}
+	return res, err
+}
+
+func partitionSource(p *diskdump.Partition) *vmSource {
+	h := p.Header()
+	bs := int64(p.BlockSize())
+	g := p.Geometry()
+	end := int64(h.WrittenBlocks)
+	if uint64(end) <= g.FirstDataBlock() {
+		end = int64(h.DeviceBlocks)
+	}
+	return &vmSource{
+		arch: p.Arch(), hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
+		incomplete: p.Incomplete, pages: p.Pages(), total: end * bs,
+	}
+}
+
+// EstimateSize is an upper bound of the bytes the vmcore will occupy
+// on disk (allocated blocks, not the apparent size of a sparse ELF file):
+// the headers plus every page the partition may hold stored uncompressed.
+func EstimateSize(p *diskdump.Partition, opt Options) int64 {
+	return estimateVmcoreSize(partitionSource(p), resolveFormat(p, opt.Format))
+}
+
+func resolveFormat(p *diskdump.Partition, f Format) Format {
+	if f == FormatAuto {
+		return DefaultFormat(p)
+	}
+	return f
+}
+
+// Write converts the dump on p into a vmcore file written to w in
+// one pass, in PFN order, with bounded memory. Pages the partition lost
+// are counted and reported in the result (Errors); they do not stop the
+// conversion. The returned error is set only when the vmcore cannot be
+// written (an error of w, an unknown format or an unusable dump); the
+// result then describes what was done.
+//
+// The writers skip holes (ELF) and unused parts of the page_desc table
+// (DISKDUMP, KDUMP), which must read as zeros: an output implementing
+// Truncater is truncated to zero first and to its final size at the end;
+// any other output must be empty.
+func Write(w io.WriterAt, p *diskdump.Partition, opt Options) (*Result, error) {
+	return writeVmcore(w, partitionSource(p), resolveFormat(p, opt.Format), opt)
+}
+
+// errCollector joins per-page errors up to maxJoinedErrors.
+type errCollector struct {
+	errs    []error
+	dropped int
+}
+
+func (c *errCollector) add(err error) {
+	if len(c.errs) < maxJoinedErrors {
+		c.errs = append(c.errs, err)
+		return
+	}
+	c.dropped++
+}
+
+func (c *errCollector) err() error {
+	if c.dropped > 0 {
+		c.errs = append(c.errs, fmt.Errorf("diskdump: %d more page errors not shown", c.dropped))
+	}
+	return errors.Join(c.errs...)
+}
+
+// progress rate-limits the Progress callback.
+type progress struct {
+	fn    func(done, total int64)
+	total int64
+	last  int64
+}
+
+const progressStep = 4 << 20
+
+func (p *progress) page(pg *vpage) {
+	if p.fn == nil {
+		return
+	}
+	done := min(pg.Off+int64(len(pg.Data)), p.total)
+	if done-p.last >= progressStep {
+		p.last = done
+		p.fn(done, p.total)
+	}
+}
+
+func (p *progress) finish() {
+	if p.fn != nil {
+		p.fn(p.total, p.total)
+	}
+}
+
+// pageFilter applies the checks every writer makes to each page of the
+// sequence: known PFN, strictly ascending, within the dumpable bound and
+// of a plausible size. It returns false with the error for pages to skip.
+type pageFilter struct {
+	s       *vmSource
+	b       int
+	next    uint64 // lowest PFN acceptable next
+	started bool
+}
+
+func (f *pageFilter) accept(pg *vpage) error {
+	switch {
+	case pg.PFN >= f.s.maxPFN():
+		return &diskdump.PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: PFN beyond max_mapnr %d: %w", f.s.maxPFN(), diskdump.ErrCorrupt)}
+	case f.started && pg.PFN < f.next:
+		return &diskdump.PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: page out of PFN order: %w", diskdump.ErrCorrupt)}
+	case !f.s.dumpable.Test(pg.PFN):
+		return &diskdump.PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: page outside the dumpable bitmap: %w", diskdump.ErrCorrupt)}
+	case pg.Compressed && (len(pg.Data) == 0 || len(pg.Data) > f.b):
+		return &diskdump.PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: compressed record of %d bytes: %w", len(pg.Data), diskdump.ErrCorrupt)}
+	case !pg.Compressed && len(pg.Data) != f.b:
+		return &diskdump.PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: raw page of %d bytes: %w", len(pg.Data), diskdump.ErrCorrupt)}
+	}
+	f.started = true
+	f.next = pg.PFN + 1
+	return nil
+}
