@@ -44,12 +44,20 @@ func decodePageRecord(b []byte, o binary.ByteOrder) pageRecord {
 	return pageRecord{pageFlags: o.Uint64(b[0:]), size: o.Uint32(b[8:]), flags: o.Uint32(b[12:])}
 }
 
-// encodePageRecord is the inverse of decodePageRecord (used by tests and
-// writers of record streams).
+// encodePageRecord is the inverse of decodePageRecord.
 func encodePageRecord(b []byte, o binary.ByteOrder, r pageRecord) {
-	o.PutUint64(b[0:], r.pageFlags)
-	o.PutUint32(b[8:], r.size)
-	o.PutUint32(b[12:], r.flags)
+	PutRecordHeader(b, o, r.pageFlags, r.size, r.flags)
+}
+
+// PutRecordHeader encodes the header of one record of the compressed data
+// area (struct dump_page, doc/FORMAT.md §6.3) into b[:PageRecordSize] in
+// the dump's byte order: the page's flags, the size of the data that
+// follows, and PageCompressed | PageMappingAnon.
+func PutRecordHeader(b []byte, o binary.ByteOrder, pageFlags uint64, size, flags uint32) {
+	_ = b[PageRecordSize-1]
+	o.PutUint64(b[0:], pageFlags)
+	o.PutUint32(b[8:], size)
+	o.PutUint32(b[12:], flags)
 }
 
 // sizeKnown reports whether the record's size is plausible for block size

@@ -96,7 +96,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 	// the device size the kernel saw, which the header records; an image
 	// of a swap partition may be longer or shorter than that.
 	block0 := make([]byte, bs)
-	if err := readFull(r, block0, 0); err == nil {
+	if err := ReadFull(r, block0, 0); err == nil {
 		p.swap = IsSwapHeader(block0, bs, o, uint64(hdr.DeviceBlocks)) || IsSwapHeader(block0, bs, o, p.devBlocks)
 	}
 
@@ -114,7 +114,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 
 	// Sub-header, blocks 2 .. 1+S (ParseHeader checked it fits in size).
 	raw := make([]byte, int(p.geo.SubHdrBlocks)*bs)
-	if err := readFull(r, raw, 2*int64(bs)); err != nil {
+	if err := ReadFull(r, raw, 2*int64(bs)); err != nil {
 		return nil, fieldErr(2*int64(bs), 2, "sub_header", readSentinel(err), "reading %d sub-header blocks", p.geo.SubHdrBlocks)
 	}
 	if p.sub, err = DecodeSubHeader(p.arch, raw); err != nil {
@@ -129,7 +129,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 	// Bitmap 1, PFN-indexed.
 	rb := p.geo.RAMBitmapBlock()
 	bm := make([]byte, p.geo.RAMBitmapBlocks*uint64(bs))
-	if err := readFull(r, bm, int64(rb)*int64(bs)); err != nil {
+	if err := ReadFull(r, bm, int64(rb)*int64(bs)); err != nil {
 		return nil, fieldErr(int64(rb)*int64(bs), int64(rb), "bitmap", readSentinel(err), "reading %d blocks of bitmap 1", p.geo.RAMBitmapBlocks)
 	}
 	p.ram = NewBitmap(bm)
@@ -139,7 +139,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 	if p.geo.TwoBitmaps() {
 		db := p.geo.DumpBitmapBlock()
 		p.dense = make([]byte, p.geo.RAMBitmapBlocks*uint64(bs))
-		if err := readFull(r, p.dense, int64(db)*int64(bs)); err != nil {
+		if err := ReadFull(r, p.dense, int64(db)*int64(bs)); err != nil {
 			return nil, fieldErr(int64(db)*int64(bs), int64(db), "bitmap", readSentinel(err), "reading %d blocks of bitmap 2", p.geo.RAMBitmapBlocks)
 		}
 		p.dumped, p.extraDense = DenseToPFN(p.ram, p.dense)
@@ -213,7 +213,7 @@ func findHeader(r io.ReaderAt, size int64) (*Header, error) {
 		}
 		n := min(bs, size-bs)
 		b := make([]byte, n)
-		if err := readFull(r, b, bs); err != nil {
+		if err := ReadFull(r, b, bs); err != nil {
 			return nil, fieldErr(bs, 1, "signature", readSentinel(err), "reading block 1")
 		}
 		if string(b[:8]) != DumpSignature {
@@ -242,9 +242,10 @@ func findHeader(r io.ReaderAt, size int64) (*Header, error) {
 	return nil, fieldErr(4096, 1, "signature", ErrNoDump, "block 1 does not start with %q", DumpSignature)
 }
 
-// readFull reads len(b) bytes at off; a ReaderAt may return io.EOF with a
-// full read.
-func readFull(r io.ReaderAt, b []byte, off int64) error {
+// ReadFull reads exactly len(b) bytes at off. A ReaderAt may return io.EOF
+// with a full read, which is success; a short read is io.ErrUnexpectedEOF,
+// and other errors are returned as they are.
+func ReadFull(r io.ReaderAt, b []byte, off int64) error {
 	n, err := r.ReadAt(b, off)
 	if n == len(b) {
 		return nil
@@ -390,11 +391,11 @@ func (p *Partition) rawPages(yield func(*Page, error) bool) {
 		if k < readEnd {
 			if k >= bufK+bufN {
 				bufK, bufN = k, min(bufBlocks, avail-k)
-				chunkErr = readFull(p.r, buf[:bufN*bs], int64(p.first+bufK)*int64(bs))
+				chunkErr = ReadFull(p.r, buf[:bufN*bs], int64(p.first+bufK)*int64(bs))
 			}
 			data = buf[(k-bufK)*bs : (k-bufK+1)*bs]
 			if chunkErr != nil {
-				if err := readFull(p.r, data, off); err != nil {
+				if err := ReadFull(p.r, data, off); err != nil {
 					k++
 					if !yield(nil, p.lostErr(pfn, off, LostIOError, 1, err)) {
 						return
@@ -492,7 +493,7 @@ func (s *recordStream) ensure(pos, n int64) error {
 		to = s.start + int64(len(s.buf))
 	}
 	to = min(to, s.limit)
-	if err := readFull(s.r, s.buf[s.end-s.start:to-s.start], s.end); err == nil {
+	if err := ReadFull(s.r, s.buf[s.end-s.start:to-s.start], s.end); err == nil {
 		s.end = to
 		return nil
 	}
@@ -502,7 +503,7 @@ func (s *recordStream) ensure(pos, n int64) error {
 	need := min((pos+n+s.bs-1)/s.bs*s.bs, s.limit)
 	for off := s.end; off < need; {
 		next := min((off/s.bs+1)*s.bs, need)
-		if err := readFull(s.r, s.buf[off-s.start:next-s.start], off); err != nil {
+		if err := ReadFull(s.r, s.buf[off-s.start:next-s.start], off); err != nil {
 			s.end = off
 			return err
 		}
