@@ -21,7 +21,8 @@ import (
 
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
-	"github.com/dumpkit/dumpkit/savecore"
+	"github.com/dumpkit/dumpkit/internal/failpoint"
+	"github.com/dumpkit/dumpkit/internal/modparams"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -30,8 +31,8 @@ var version = ""
 // Where the loaded diskdump module publishes its parameters (doc/FORMAT.md §7);
 // variables so that tests can point them at fixtures.
 var (
-	procDiskdumpPath = savecore.ProcDiskdumpPath
-	sysParamsDir     = savecore.SysParamsDir
+	procDiskdumpPath = modparams.ProcPath
+	sysParamsDir     = modparams.SysDir
 )
 
 // statusSignal makes a running format print one status line.
@@ -328,7 +329,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // given on the command line, else the module's defaults.
 func (c *command) setParams() {
 	o := c.o
-	mp, src := savecore.LoadModuleParams(procDiskdumpPath, sysParamsDir, c.log)
+	mp, src := modparams.Load(procDiskdumpPath, sysParamsDir, c.log)
 	c.params = src
 	c.fp = diskdump.FormatParams{
 		BlockSize:  o.arch.PageSize(),
@@ -806,7 +807,7 @@ func (c *command) startProgress(name string, total uint64) *progress {
 
 // update is the callback of the formatter.
 func (p *progress) update(done, total uint64) {
-	savecore.Failpoint("format") // crash-consistency tests (DUMPKIT_FAILPOINT)
+	failpoint.Hit("format") // crash-consistency tests (DUMPKIT_FAILPOINT)
 	p.done.Store(done)
 	if !p.show {
 		return
