@@ -134,24 +134,32 @@ type flags struct {
 	set                                                        map[string]bool // flags given explicitly
 }
 
-// parseFlags parses args; a non-negative code means exit with it now.
-func parseFlags(args []string, stdout, stderr io.Writer) (*flags, int) {
+// newFlagSet declares every flag of savecore into f; mask receives -P as
+// given. The man page test enumerates it.
+func newFlagSet(f *flags, mask *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("savecore", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	fs.BoolVar(&f.del, "D", false, "delete the dump once saved")
+	fs.BoolVar(&f.delOnly, "X", false, "delete the dump without saving it")
+	fs.BoolVar(&f.force, "f", false, "save even if the dump directory exists")
+	fs.BoolVar(&f.prog, "p", false, "show progress")
+	fs.StringVar(mask, "P", "", "page-flag mask of pages stored uncompressed")
+	fs.BoolVar(&f.verbose, "v", false, "verbose")
+	fs.BoolVar(&f.quiet, "q", false, "quiet")
+	fs.BoolVar(&f.showVer, "V", false, "print the version")
+	fs.StringVar(&f.dir, "d", "", "dump root")
+	fs.StringVar(&f.format, "F", "", "vmcore format")
+	fs.BoolVar(&f.verify, "verify", false, "inflate every zlib record before copying it")
+	fs.StringVar(&f.confPath, "C", savecore.DefaultConfigPath, "sysconfig file")
+	return fs
+}
+
+// parseFlags parses args; a non-negative code means exit with it now.
+func parseFlags(args []string, stdout, stderr io.Writer) (*flags, int) {
 	f := &flags{set: map[string]bool{}}
-	fs.BoolVar(&f.del, "D", false, "")
-	fs.BoolVar(&f.delOnly, "X", false, "")
-	fs.BoolVar(&f.force, "f", false, "")
-	fs.BoolVar(&f.prog, "p", false, "")
-	mask := fs.String("P", "", "")
-	fs.BoolVar(&f.verbose, "v", false, "")
-	fs.BoolVar(&f.quiet, "q", false, "")
-	fs.BoolVar(&f.showVer, "V", false, "")
-	fs.StringVar(&f.dir, "d", "", "")
-	fs.StringVar(&f.format, "F", "", "")
-	fs.BoolVar(&f.verify, "verify", false, "")
-	fs.StringVar(&f.confPath, "C", savecore.DefaultConfigPath, "")
+	mask := new(string)
+	fs := newFlagSet(f, mask)
 	devs, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		io.WriteString(stdout, help)
