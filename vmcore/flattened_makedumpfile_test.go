@@ -1,0 +1,45 @@
+package vmcore
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Byte identity with makedumpfile 1.7.2, the reference reader and writer of
+// the flattened format (doc/FLATTENED.md §8).
+
+// TestFlattenedMakedumpfileStreams rearranges streams that `makedumpfile -F`
+// made from an ELF vmcore, with `makedumpfile -R`, makedumpfile-R.pl and
+// Rearrange, and wants the same bytes and size from all three.
+func TestFlattenedMakedumpfileStreams(t *testing.T) {
+	requireMakedumpfile(t, true)
+	elf := flattenedTestELF(rand.New(rand.NewPCG(1, 2)), 64)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{name: "kdump-zlib", args: []string{"-c", "-d", "0"}},
+		{name: "kdump-lzo", args: []string{"-l", "-d", "0"}},
+		{name: "kdump-zlib-d1", args: []string{"-c", "-d", "1"}},
+		{name: "kdump-raw", args: []string{"-d", "0"}},
+		{name: "elf", args: []string{"-E", "-d", "0"}},
+		{name: "elf-d1", args: []string{"-E", "-d", "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := makedumpfileFlatten(t, elf, tc.args...)
+			require.True(t, IsFlattened(stream))
+			want := makedumpfileRearrange(t, stream)
+			got, res := rearrangeBytes(t, stream, nil)
+			assert.False(t, res.Torn(), "stop %+v", res.FlattenedStop)
+			assert.Equal(t, int64(len(stream)-FlattenedHeaderSize), res.Off, "end marker is the stream's last 16 bytes")
+			assert.Equal(t, int64(len(want)), res.Size)
+			require.Equal(t, len(want), len(got), "file size")
+			require.True(t, bytesEqualFlattened(want, got), "bytes differ from makedumpfile -R")
+			assert.True(t, bytesEqualFlattened(want, perlRearrange(t, stream)), "makedumpfile-R.pl differs from makedumpfile -R")
+			t.Logf("%s: stream %d bytes, %d records, file %d bytes", tc.name, len(stream), res.Records, res.Size)
+		})
+	}
+}
