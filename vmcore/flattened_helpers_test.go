@@ -173,3 +173,17 @@ func flattenedTestELF(r *rand.Rand, npages int) []byte {
 // bytesEqualFlattened compares two files without printing megabytes on a
 // mismatch.
 func bytesEqualFlattened(a, b []byte) bool { return bytes.Equal(a, b) }
+
+// appendFlattenedHeader appends a raw record header, plausible or not.
+func appendFlattenedHeader(b []byte, off, size int64) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(off))
+	return binary.BigEndian.AppendUint64(b, uint64(size))
+}
+
+// appendFlattenedRecord appends a record that puts data at off.
+func appendFlattenedRecord(b []byte, off int64, data []byte) []byte {
+	return append(appendFlattenedHeader(b, off, int64(len(data))), data...)
+}
+
+// appendFlattenedEnd appends the end marker.
+func appendFlattenedEnd(b []byte) []byte { return appendFlattenedHeader(b, -1, -1) }

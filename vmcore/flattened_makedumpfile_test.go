@@ -2,6 +2,7 @@ package vmcore
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,4 +43,39 @@ func TestFlattenedMakedumpfileStreams(t *testing.T) {
 			t.Logf("%s: stream %d bytes, %d records, file %d bytes", tc.name, len(stream), res.Records, res.Size)
 		})
 	}
+}
+
+// TestFlattenedMakedumpfileReadsOurs gives streams of our writer to
+// `makedumpfile -R` and makedumpfile-R.pl: both must rebuild the intended
+// file, byte for byte and size for size, as Rearrange does.
+func TestFlattenedMakedumpfileReadsOurs(t *testing.T) {
+	requireMakedumpfile(t, true)
+	cases := flattenedWriteCases()
+	elf := flattenedTestELF(rand.New(rand.NewPCG(3, 4)), 16)
+	cases = append(cases, struct {
+		name   string
+		writes []flattenedWrite
+	}{name: "ELF vmcore in 1000-byte writes, descending", writes: flattenedChunks(elf, 1000, true)})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stream := writeFlattenedStream(t, tc.writes)
+			want := applyFlattenedWrites(tc.writes)
+			got, _ := rearrangeBytes(t, stream, nil)
+			require.Equal(t, want, got)
+			assert.True(t, bytesEqualFlattened(want, makedumpfileRearrange(t, stream)), "makedumpfile -R")
+			assert.True(t, bytesEqualFlattened(want, perlRearrange(t, stream)), "makedumpfile-R.pl")
+		})
+	}
+}
+
+// flattenedChunks cuts f into writes of n bytes, last first when descending.
+func flattenedChunks(f []byte, n int, descending bool) []flattenedWrite {
+	var ws []flattenedWrite
+	for off := 0; off < len(f); off += n {
+		ws = append(ws, flattenedWrite{int64(off), f[off:min(len(f), off+n)]})
+	}
+	if descending {
+		slices.Reverse(ws)
+	}
+	return ws
 }
