@@ -120,3 +120,25 @@ func TestFlattenedFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestFlattenedWriterReplaysMakedumpfile replays the records of each
+// makedumpfile stream through FlattenedWriter: the same positioned writes
+// must give the very same stream, byte for byte.
+func TestFlattenedWriterReplaysMakedumpfile(t *testing.T) {
+	_, streams := loadFlattenedFixtures(t)
+	for name, stream := range streams {
+		t.Run(name, func(t *testing.T) {
+			recs, stop := flattenedReaderWalk(t, stream, 0)
+			require.False(t, stop.Torn())
+			var buf bytes.Buffer
+			fw := NewFlattenedWriter(&buf)
+			for _, rec := range recs {
+				require.LessOrEqual(t, rec.Size, int64(flattenedMaxRecord))
+				_, err := fw.WriteAt(stream[rec.DataOff():rec.DataOff()+rec.Size], rec.Off)
+				require.NoError(t, err)
+			}
+			require.NoError(t, fw.Close())
+			assert.True(t, bytes.Equal(stream, buf.Bytes()), "stream differs from makedumpfile's")
+		})
+	}
+}
