@@ -63,9 +63,10 @@ func DefaultFlattenedMaxFileSize(streamSize int64) int64 {
 
 // FlattenedReader walks the records of a flattened stream held by an
 // io.ReaderAt in stream order. Every header is checked against the stream's
-// size and the largest vmcore size accepted, so it reads each stream byte at
-// most once or twice, allocates nothing that depends on a field of the
-// stream, and stops at the end of the stream instead of waiting for more.
+// size and the largest vmcore size accepted before the record is handed out.
+// The reader reads each header once and no data (the caller reads a
+// record's data at DataOff), allocates nothing, and stops at the end of the
+// stream instead of waiting for more.
 //
 // Use it like bufio.Scanner:
 //
