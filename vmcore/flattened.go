@@ -82,6 +82,59 @@ func (e *FlattenedError) Error() string {
 // Unwrap returns the sentinel the error is about.
 func (e *FlattenedError) Unwrap() error { return e.Err }
 
+// rawFlattenedStart mirrors makedumpfile's struct makedumpfile_header, the
+// start block (doc/FLATTENED.md §2). Every field is big-endian.
+type rawFlattenedStart struct {
+	Signature [16]byte                      // signature, offset 0: "makedumpfile" and NULs
+	Type      int64                         // type, offset 16: TYPE_FLAT_HEADER (1)
+	Version   int64                         // version, offset 24: VERSION_FLAT_HEADER (1)
+	_         [FlattenedStartSize - 32]byte // zeros up to MAX_SIZE_MDF_HEADER
+}
+
+// rawFlattenedHeader mirrors makedumpfile's struct makedumpfile_data_header,
+// the header of a record and, with both fields -1, the end marker
+// (doc/FLATTENED.md §2). Every field is big-endian.
+type rawFlattenedHeader struct {
+	Offset  int64 // offset, offset 0: destination offset in the rearranged file
+	BufSize int64 // buf_size, offset 8: number of data bytes that follow
+}
+
+// decodeFlattenedStart decodes the fields of a start block from its first 32
+// bytes (the padding is not read: makedumpfile ignores it).
+func decodeFlattenedStart(b []byte) rawFlattenedStart {
+	var s rawFlattenedStart
+	copy(s.Signature[:], b[0:16])
+	s.Type = int64(binary.BigEndian.Uint64(b[16:]))
+	s.Version = int64(binary.BigEndian.Uint64(b[24:]))
+	return s
+}
+
+// encode writes the start block into b[:FlattenedStartSize], padding
+// included.
+func (s *rawFlattenedStart) encode(b []byte) {
+	clear(b[:FlattenedStartSize])
+	copy(b[0:16], s.Signature[:])
+	binary.BigEndian.PutUint64(b[16:], uint64(s.Type))
+	binary.BigEndian.PutUint64(b[24:], uint64(s.Version))
+}
+
+// decodeFlattenedHeader decodes a record header from b[:FlattenedHeaderSize].
+func decodeFlattenedHeader(b []byte) rawFlattenedHeader {
+	return rawFlattenedHeader{
+		Offset:  int64(binary.BigEndian.Uint64(b[0:])),
+		BufSize: int64(binary.BigEndian.Uint64(b[8:])),
+	}
+}
+
+// encode writes the header into b[:FlattenedHeaderSize].
+func (h rawFlattenedHeader) encode(b []byte) {
+	binary.BigEndian.PutUint64(b[0:], uint64(h.Offset))
+	binary.BigEndian.PutUint64(b[8:], uint64(h.BufSize))
+}
+
+// flattenedEndMarker is the header that ends a stream.
+var flattenedEndMarker = rawFlattenedHeader{Offset: flattenedEndFlag, BufSize: flattenedEndFlag}
+
 // IsFlattened reports whether block, the first bytes of a device or file,
 // begins with a flattened start block: the signature up to its NUL and type 1,
 // the checks `makedumpfile -R` makes (doc/FLATTENED.md §3). It needs at least
@@ -93,16 +146,21 @@ func IsFlattened(block []byte) bool {
 }
 
 // checkFlattenedStart validates the signature and type fields of a start
-// block (doc/FLATTENED.md §2).
+// block (doc/FLATTENED.md §2, §3). Bytes 13 to 15 of the signature are not
+// compared, as makedumpfile does not compare them.
 func checkFlattenedStart(block []byte) error {
-	if len(block) < 32 || !bytes.HasPrefix(block, flattenedSignature[:len("makedumpfile")]) {
+	if len(block) < 32 {
+		return &FlattenedError{Off: 0, Field: "signature", Msg: fmt.Sprintf("only %d bytes", len(block)), Err: ErrNotFlattened}
+	}
+	s := decodeFlattenedStart(block)
+	if !bytes.HasPrefix(s.Signature[:], flattenedSignature[:len(flattenedSignature)-1]) {
 		return &FlattenedError{Off: 0, Field: "signature", Msg: "no makedumpfile signature", Err: ErrNotFlattened}
 	}
-	if block[len(flattenedSignature)-1] != 0 {
+	if s.Signature[len(flattenedSignature)-1] != 0 {
 		return &FlattenedError{Off: 12, Field: "signature", Msg: "signature not NUL-terminated", Err: ErrNotFlattened}
 	}
-	if t := int64(binary.BigEndian.Uint64(block[16:])); t != flattenedType {
-		return &FlattenedError{Off: 16, Field: "type", Msg: fmt.Sprintf("type %d, want %d", t, flattenedType), Err: ErrNotFlattened}
+	if s.Type != flattenedType {
+		return &FlattenedError{Off: 16, Field: "type", Msg: fmt.Sprintf("type %d, want %d", s.Type, flattenedType), Err: ErrNotFlattened}
 	}
 	return nil
 }
@@ -110,7 +168,7 @@ func checkFlattenedStart(block []byte) error {
 // checkFlattenedVersion validates the version field of a start block that
 // passed checkFlattenedStart.
 func checkFlattenedVersion(block []byte) error {
-	if v := int64(binary.BigEndian.Uint64(block[24:])); v != flattenedVersion {
+	if v := decodeFlattenedStart(block).Version; v != flattenedVersion {
 		return &FlattenedError{Off: 24, Field: "version", Msg: fmt.Sprintf("version %d, want %d", v, flattenedVersion), Err: ErrFlattenedVersion}
 	}
 	return nil
@@ -120,18 +178,11 @@ func checkFlattenedVersion(block []byte) error {
 // (doc/FLATTENED.md §4 rule 1): the signature padded with NULs to 16 bytes,
 // type 1, version 1, zeros up to FlattenedStartSize.
 func encodeFlattenedStart() []byte {
+	s := rawFlattenedStart{Type: flattenedType, Version: flattenedVersion}
+	copy(s.Signature[:], flattenedSignature)
 	b := make([]byte, FlattenedStartSize)
-	copy(b, flattenedSignature)
-	binary.BigEndian.PutUint64(b[16:], flattenedType)
-	binary.BigEndian.PutUint64(b[24:], flattenedVersion)
+	s.encode(b)
 	return b
-}
-
-// putFlattenedHeader encodes a record header (or, with -1 and -1, the end
-// marker) into b[:FlattenedHeaderSize].
-func putFlattenedHeader(b []byte, off, size int64) {
-	binary.BigEndian.PutUint64(b[0:], uint64(off))
-	binary.BigEndian.PutUint64(b[8:], uint64(size))
 }
 
 // FlattenedEnd says how the record sequence of a flattened stream ended:

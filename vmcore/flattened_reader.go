@@ -1,7 +1,6 @@
 package vmcore
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -190,13 +189,10 @@ func (fr *FlattenedReader) classify(off int64) (FlattenedEnd, FlattenedRecord) {
 		fr.err = err
 		return flattenedReadFailed, FlattenedRecord{}
 	}
-	rec := FlattenedRecord{
-		StreamOff: off,
-		Off:       int64(binary.BigEndian.Uint64(fr.hdr[0:])),
-		Size:      int64(binary.BigEndian.Uint64(fr.hdr[8:])),
-	}
+	h := decodeFlattenedHeader(fr.hdr[:])
+	rec := FlattenedRecord{StreamOff: off, Off: h.Offset, Size: h.BufSize}
 	switch {
-	case rec.Off == flattenedEndFlag && rec.Size == flattenedEndFlag:
+	case h == flattenedEndMarker:
 		return FlattenedComplete, rec
 	case rec.Off < 0 || rec.Size <= 0:
 		return FlattenedBadHeader, rec

@@ -164,3 +164,31 @@ func TestFlattenedReadErrors(t *testing.T) {
 type discardFlattened struct{}
 
 func (discardFlattened) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
+
+// TestFlattenedRawLayout checks the raw mirrors against the C sizes
+// (MAX_SIZE_MDF_HEADER and struct makedumpfile_data_header) and the
+// hand-written codecs against encoding/binary's reading of the structs.
+func TestFlattenedRawLayout(t *testing.T) {
+	assert.Equal(t, FlattenedStartSize, binary.Size(rawFlattenedStart{}))
+	assert.Equal(t, FlattenedHeaderSize, binary.Size(rawFlattenedHeader{}))
+
+	start := rawFlattenedStart{Type: -2, Version: 1 << 40}
+	copy(start.Signature[:], "makedumpfile\x00xyz")
+	var want, got bytes.Buffer
+	require.NoError(t, binary.Write(&want, binary.BigEndian, &start))
+	b := bytes.Repeat([]byte{0xee}, FlattenedStartSize)
+	start.encode(b)
+	got.Write(b)
+	assert.Equal(t, want.Bytes(), got.Bytes())
+	assert.Equal(t, start, decodeFlattenedStart(b))
+
+	h := rawFlattenedHeader{Offset: -1 << 62, BufSize: 0x0102030405060708}
+	want.Reset()
+	require.NoError(t, binary.Write(&want, binary.BigEndian, h))
+	hb := make([]byte, FlattenedHeaderSize)
+	h.encode(hb)
+	assert.Equal(t, want.Bytes(), hb)
+	assert.Equal(t, h, decodeFlattenedHeader(hb))
+	flattenedEndMarker.encode(hb)
+	assert.Equal(t, bytes.Repeat([]byte{0xff}, 16), hb)
+}

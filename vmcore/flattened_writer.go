@@ -89,7 +89,7 @@ func (fw *FlattenedWriter) writeRecord(off int64, data []byte) error {
 	if fw.buf == nil {
 		fw.buf = make([]byte, FlattenedHeaderSize+flattenedMaxRecord)
 	}
-	putFlattenedHeader(fw.buf, off, int64(len(data)))
+	rawFlattenedHeader{Offset: off, BufSize: int64(len(data))}.encode(fw.buf)
 	n := copy(fw.buf[FlattenedHeaderSize:], data)
 	if err := fw.write(fw.buf[:FlattenedHeaderSize+n]); err != nil {
 		return err
@@ -125,7 +125,7 @@ func (fw *FlattenedWriter) Close() error {
 		return fw.err
 	}
 	var end [FlattenedHeaderSize]byte
-	putFlattenedHeader(end[:], flattenedEndFlag, flattenedEndFlag)
+	flattenedEndMarker.encode(end[:])
 	return fw.write(end[:])
 }
 
