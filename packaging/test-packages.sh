@@ -134,12 +134,10 @@ dpkg_i() {
 }
 
 check_installed() {
-	v=$(savecore -V)
-	case $v in *"$VERSION"*) ;; *) fail "savecore -V says '$v', want version $VERSION" ;; esac
-	v=$(dumpformat -V)
-	case $v in *"$VERSION"*) ;; *) fail "dumpformat -V says '$v', want version $VERSION" ;; esac
 	for cmd in cmd/*/; do
 		cmd=$(basename "$cmd")
+		v=$("$cmd" -V)
+		case $v in *"$VERSION"*) ;; *) fail "$cmd -V says '$v', want version $VERSION (var version, set by -ldflags -X main.version)" ;; esac
 		[ "$(command -v "$cmd")" = "/usr/sbin/$cmd" ] || fail "$cmd is not /usr/sbin/$cmd on PATH"
 		[ "$(man -w "$cmd")" = "/usr/share/man/man8/$cmd.8.gz" ] || fail "man -w $cmd: $(man -w "$cmd" 2>&1)"
 		MANPAGER=cat man 8 "$cmd" 2>/dev/null | grep -q OPTIONS || fail "man 8 $cmd shows no OPTIONS"
@@ -149,7 +147,7 @@ check_installed() {
 	[ -z "$enabled" ] || fail "installing enabled something: $enabled"
 	# With the packaged configuration (no DEVICE) savecore has nothing to do.
 	savecore -q || fail "savecore with the packaged $CONFIG exits $?"
-	step "dpkg -i: savecore -V, man -w, man 8 savecore, nothing enabled"
+	step "dpkg -i: every command -V, man -w, man 8; nothing enabled"
 }
 
 # check_round_trip formats an image, writes a rehearsal dump to it and
