@@ -46,7 +46,7 @@ passed=0
 step() {
 	passed=$((passed + 1))
 	ms=$((($(date +%s%N) - t0) / 1000000))
-	printf 'test-packages: ok  %-62s %4d.%03ds\n' "$1" $((ms / 1000)) $((ms % 1000))
+	printf 'test-packages: ok  %-66s %4d.%03ds\n' "$1" $((ms / 1000)) $((ms % 1000))
 }
 
 # expected prints the files both packages must hold, sorted, derived from
@@ -145,9 +145,24 @@ check_installed() {
 	MANPAGER=cat man 5 diskdump 2>/dev/null | grep -q VARIABLES || fail "man 5 diskdump shows no VARIABLES"
 	enabled=$(find /etc/systemd /etc/rc[0-6S].d /etc/init.d -name 'savecore*' -o -name '*diskdump*' 2>/dev/null || true)
 	[ -z "$enabled" ] || fail "installing enabled something: $enabled"
+	check_unit
 	# With the packaged configuration (no DEVICE) savecore has nothing to do.
 	savecore -q || fail "savecore with the packaged $CONFIG exits $?"
-	step "dpkg -i: every command -V, man -w, man 8; nothing enabled"
+	step "dpkg -i: every command -V, man -w, man 8; unit verified, disabled"
+}
+
+# check_unit has systemd read the installed unit (it names /usr/sbin/savecore,
+# which now exists) and confirms that it is not enabled.
+check_unit() {
+	if ! command -v systemd-analyze >/dev/null || ! command -v systemctl >/dev/null; then
+		[ "${CI:-}" != true ] || fail "systemd-analyze or systemctl missing in CI"
+		echo "test-packages: skip: no systemd-analyze/systemctl: the unit file is not verified"
+		return
+	fi
+	systemd-analyze verify /usr/lib/systemd/system/savecore.service >"$TMP/verify.log" 2>&1 ||
+		{ cat "$TMP/verify.log" >&2; fail "systemd-analyze verify savecore.service"; }
+	state=$(systemctl --root=/ is-enabled savecore.service 2>&1 || true)
+	[ "$state" = disabled ] || fail "systemctl is-enabled savecore.service says '$state', want disabled"
 }
 
 # check_round_trip formats an image, writes a rehearsal dump to it and
