@@ -121,6 +121,11 @@ check_make_install() {
 	make -s uninstall DESTDIR="$TMP/destdir" PREFIX=/usr >/dev/null
 	left=$(cd "$TMP/destdir" && find . -type f | sed 's|^\.||')
 	[ "$left" = "$CONFIG" ] || fail "make uninstall left: $left"
+	make -s install DESTDIR="$TMP/local" >/dev/null
+	grep -qx 'ExecStart=/usr/local/sbin/savecore -D' "$TMP/local/usr/local/lib/systemd/system/savecore.service" ||
+		fail "make install (PREFIX=/usr/local): the unit does not run /usr/local/sbin/savecore"
+	grep -qF 'SAVECORE=${SAVECORE:-/usr/local/sbin/savecore}' "$TMP/local/usr/local/share/doc/dumpkit/diskdump.init" ||
+		fail "make install (PREFIX=/usr/local): the rc script does not run /usr/local/sbin/savecore"
 	step "make install / uninstall (PREFIX=/usr, DESTDIR) = package files"
 }
 
