@@ -185,7 +185,7 @@ func buildStructured(t testing.TB, img *image, recs []testRecord, blen, first in
 		img.putUint(a+8, uint64(n), 2)
 		img.putUint(a+10, uint64(len(r.text)), 2)
 		img.putUint(a+12, uint64(len(r.dict)), 2)
-		img.data[a-img.vaddr+14] = 0       // facility
+		img.data[a-img.vaddr+14] = 0        // facility
 		img.data[a-img.vaddr+15] = 6<<5 | 0 // level 6, no flags
 		img.put(a+hdr, []byte(r.text+r.dict))
 		idx += n

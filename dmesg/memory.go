@@ -27,7 +27,7 @@ type kmem struct {
 	mem      Memory
 	pageSize uint64
 	tr       translator
-	word     int // size of the dumped machine's unsigned long: 4 or 8
+	word     int    // size of the dumped machine's unsigned long: 4 or 8
 	page     []byte // dst for ReadPage; never replaced by its result
 }
 
