@@ -30,7 +30,8 @@ type SystemMap struct {
 }
 
 // ParseSystemMap reads a System.map. Each line must be a hexadecimal
-// address, a one-letter type and a name; a malformed line is a *SyntaxError.
+// address, a one-letter type and a name; further words are ignored (Debian's
+// one-line stub map has them). A malformed line is a *SyntaxError.
 // At most 4 Mi lines of at most 4 KiB are read.
 func ParseSystemMap(r io.Reader) (*SystemMap, error) {
 	m := &SystemMap{byName: map[string][]int{}}
@@ -60,7 +61,7 @@ func ParseSystemMap(r io.Reader) (*SystemMap, error) {
 
 func parseMapLine(s string) (Symbol, error) {
 	f := strings.Fields(s)
-	if len(f) != 3 || len(f[1]) != 1 {
+	if len(f) < 3 || len(f[1]) != 1 {
 		return Symbol{}, fmt.Errorf("%q is not ADDR TYPE NAME", clip(s))
 	}
 	a, err := strconv.ParseUint(f[0], 16, 64)
@@ -127,15 +128,7 @@ func WriteSystemMap(w io.Writer, syms []Symbol, bits int) error {
 		return fmt.Errorf("dmesg: System.map address width %d is not 32 or 64", bits)
 	}
 	s := slices.Clone(syms)
-	slices.SortStableFunc(s, func(a, b Symbol) int {
-		if a.Addr != b.Addr {
-			if a.Addr < b.Addr {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
+	slices.SortStableFunc(s, compareSymbols)
 	bw := bufio.NewWriter(w)
 	for _, sym := range s {
 		if bits == 32 && sym.Addr >= 1<<32 || sym.Name == "" || sym.Type <= ' ' || sym.Type > '~' || strings.ContainsAny(sym.Name, " \t\n") {
@@ -144,4 +137,15 @@ func WriteSystemMap(w io.Writer, syms []Symbol, bits int) error {
 		fmt.Fprintf(bw, "%0*x %c %s\n", bits/4, sym.Addr, sym.Type, sym.Name)
 	}
 	return bw.Flush()
+}
+
+// compareSymbols orders symbols by address, then name.
+func compareSymbols(a, b Symbol) int {
+	if a.Addr != b.Addr {
+		if a.Addr < b.Addr {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a.Name, b.Name)
 }
