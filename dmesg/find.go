@@ -172,8 +172,10 @@ func (f *finder) check(info *VMCOREINFO) error {
 	if err != nil {
 		return err
 	}
-	k := *f.k
-	k.tr = tr
+	k, err := newKmem(f.k.mem, tr, f.k.word)
+	if err != nil {
+		return err
+	}
 	b, err := k.virt(sym, addr, utsnameSize)
 	if err != nil {
 		return err

@@ -29,6 +29,8 @@ type kmem struct {
 	tr       translator
 	word     int    // size of the dumped machine's unsigned long: 4 or 8
 	page     []byte // dst for ReadPage; never replaced by its result
+	pagePFN  uint64 // the frame page holds, valid when pageOK
+	pageOK   bool   // page-table walks read the same few pages again and again
 }
 
 func newKmem(mem Memory, tr translator, word int) (*kmem, error) {
@@ -51,19 +53,33 @@ func (k *kmem) phys(field string, paddr uint64, n int) ([]byte, error) {
 		if a < paddr {
 			return nil, &AddrError{Field: field, Addr: paddr, Phys: true, Err: ErrBadAddress}
 		}
-		p, err := k.mem.ReadPage(a/k.pageSize, k.page)
+		p, err := k.readPage(a / k.pageSize)
 		if err != nil {
 			return nil, &AddrError{Field: field, Addr: a, Phys: true, Err: err}
-		}
-		if uint64(len(p)) != k.pageSize {
-			return nil, &AddrError{Field: field, Addr: a, Phys: true,
-				Err: fmt.Errorf("page of %d bytes, want %d", len(p), k.pageSize)}
 		}
 		off := a % k.pageSize
 		take := min(uint64(n-len(out)), k.pageSize-off)
 		out = append(out, p[off:off+take]...)
 	}
 	return out, nil
+}
+
+// readPage returns page pfn, from the one-page cache when it holds it.
+func (k *kmem) readPage(pfn uint64) ([]byte, error) {
+	if k.pageOK && k.pagePFN == pfn {
+		return k.page, nil
+	}
+	k.pageOK = false
+	p, err := k.mem.ReadPage(pfn, k.page)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(p)) != k.pageSize {
+		return nil, fmt.Errorf("page of %d bytes, want %d", len(p), k.pageSize)
+	}
+	copy(k.page, p) // when the Memory returned its own buffer
+	k.pagePFN, k.pageOK = pfn, true
+	return k.page, nil
 }
 
 // virt reads n bytes at kernel virtual address vaddr, translating each page.
