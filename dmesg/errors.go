@@ -93,8 +93,14 @@ func (e *AddrError) Error() string {
 	return fmt.Sprintf("dmesg: %s at %s 0x%x: %s", e.Field, kind, e.Addr, trimPkg(e.Err))
 }
 
-// Unwrap returns the cause (ErrBadAddress or the Memory's error).
-func (e *AddrError) Unwrap() error { return e.Err }
+// Unwrap returns ErrBadAddress and the cause (for example the Memory's
+// error for a page that is not in the dump), so that errors.Is matches both.
+func (e *AddrError) Unwrap() []error {
+	if errors.Is(e.Err, ErrBadAddress) {
+		return []error{e.Err}
+	}
+	return []error{ErrBadAddress, e.Err}
+}
 
 // CorruptError reports an impossible value read from the dumped memory.
 type CorruptError struct {
