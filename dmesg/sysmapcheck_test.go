@@ -141,3 +141,43 @@ func runTool(t *testing.T, name string, args ...string) []byte {
 	require.NoError(t, err, "%s: %s", name, stderr.String())
 	return out
 }
+
+func TestFindSymbols(t *testing.T) {
+	img, want, m := rhel4(t, X86_64)
+	mem := img.memory()
+	note := []byte(img.info.String())
+	other := img.uts
+	other.Release = "2.6.9-78.ELsmp"
+	tests := []struct {
+		name   string
+		src    Sources
+		origin Origin
+		errs   []error
+	}{
+		{"note first", Sources{Utsname: img.uts, Note: note, Pages: img.pfns(), Map: m}, FromNote, nil},
+		{"note without log keys", Sources{Utsname: img.uts, Note: []byte("OSRELEASE=2.6.9-89.ELsmp\nPAGESIZE=4096\n"), Map: m}, FromSystemMap, nil},
+		{"no VMCOREINFO in memory (2.6.9)", Sources{Utsname: img.uts, Pages: img.pfns(), Map: m}, FromSystemMap, nil},
+		{"map of another kernel", Sources{Utsname: other, Pages: img.pfns(), Map: m}, 0, []error{ErrNotFound, ErrMapMismatch}},
+		{"nothing", Sources{Utsname: img.uts}, 0, []error{ErrNoLogSymbols}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			info, origin, err := FindSymbols(mem, X86_64, tc.src)
+			if tc.errs != nil {
+				for _, e := range tc.errs {
+					require.ErrorIs(t, err, e)
+				}
+				assert.NotContains(t, err.Error(), "\n")
+				t.Log(err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.origin, origin)
+			log, err := Read(mem, X86_64, info)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(log.Raw))
+		})
+	}
+	_, _, err := FindSymbols(mem, Arch(5), Sources{})
+	require.ErrorIs(t, err, ErrUnsupportedArch)
+}
