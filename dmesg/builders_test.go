@@ -126,15 +126,16 @@ func buildLockless(t testing.TB, img *image, recs []testRecord, o locklessOpts) 
 	img.putWord(rb+56, ptr(data))
 	img.putWord(rb+64, lpos)
 	img.putWord(rb+72, o.firstLpos)
-	for _, k := range []string{
-		"SYMBOL(prb)=%x", "SYMBOL(printk_rb_static)=%x",
-	} {
-		if k == "SYMBOL(prb)=%x" {
-			img.key(k, prb)
-		} else {
-			img.key(k, rb)
-		}
-	}
+	img.key("SYMBOL(prb)=%x", prb)
+	img.key("SYMBOL(printk_rb_static)=%x", rb)
+	locklessKeys(img, descSize, infoSize)
+	return want
+}
+
+// locklessKeys adds the SIZE and OFFSET keys of a 6.1 x86_64 kernel
+// (doc/DMESG.md §3), with the word-sized fields of the image's arch.
+func locklessKeys(img *image, descSize, infoSize int) {
+	w := img.arch.WordSize()
 	for _, kv := range [][2]any{
 		{"SIZE(printk_ringbuffer)", 88}, {"OFFSET(printk_ringbuffer.desc_ring)", 0},
 		{"OFFSET(printk_ringbuffer.text_data_ring)", 48}, {"OFFSET(printk_ringbuffer.fail)", 80},
@@ -156,7 +157,6 @@ func buildLockless(t testing.TB, img *image, recs []testRecord, o locklessOpts) 
 	} {
 		img.key("%s=%d", kv[0], kv[1])
 	}
-	return want
 }
 
 // buildStructured writes printk_log records into a ring of blen bytes,

@@ -8,6 +8,7 @@
 // the dumped memory by FindVMCOREINFO, or, for kernels that have none such as
 // RHEL4's 2.6.9, from a System.map (ParseSystemMap, checked against the dump
 // by CheckSystemMap, turned into a VMCOREINFO by SystemMap.VMCOREINFO).
+// FindSymbols tries these sources in that order.
 //
 // Read decodes the log in any of the three layouts (Lockless, Structured,
 // Legacy) on x86_64 and i386; Log.WriteTo writes it in the text format of

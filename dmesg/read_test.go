@@ -73,9 +73,40 @@ func edit(t *testing.T, img *image, key, value string) *VMCOREINFO {
 	return info
 }
 
+// damaged is a machine and the VMCOREINFO to read it with.
+type damaged struct {
+	img  *image
+	info *VMCOREINFO
+}
+
+// readErrorCase is a damaged machine and the error Read must give.
+type readErrorCase struct {
+	name  string
+	setup func() damaged
+	want  error
+	check func(t *testing.T, err error)
+}
+
 // TestReadErrors covers missing keys, pointers outside the dump and
 // corrupt rings: each gives a typed error, never a panic or a hang.
 func TestReadErrors(t *testing.T) {
+	for _, tc := range readErrorCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.setup()
+			_, err := Read(d.img.memory(), X86_64, d.info)
+			require.ErrorIs(t, err, tc.want)
+			assert.True(t, strings.HasPrefix(err.Error(), "dmesg: "), err.Error())
+			if tc.check != nil {
+				tc.check(t, err)
+			}
+		})
+	}
+	img := newImage(t, X86_64, "6.1.0", 64<<10, 0)
+	_, err := Read(img.memory(), Arch(9), img.vmcoreinfo(t))
+	require.ErrorIs(t, err, ErrUnsupportedArch)
+}
+
+func readErrorCases(t *testing.T) []readErrorCase {
 	lockless := func() *image {
 		img := newImage(t, X86_64, "6.1.0", 128<<10, 0)
 		buildLockless(t, img, testMessages, locklessOpts{countBits: 4, sizeBits: 10, firstID: 5})
@@ -93,107 +124,85 @@ func TestReadErrors(t *testing.T) {
 		a, _ := img.vmcoreinfo(t).Symbol("log_buf")
 		return img, a
 	}
-	type result struct {
-		img  *image
-		info *VMCOREINFO
-	}
-	tests := []struct {
-		name  string
-		setup func() result
-		want  error
-		check func(t *testing.T, err error)
-	}{
-		{"no log symbols", func() result {
+	return []readErrorCase{
+		{"no log symbols", func() damaged {
 			img := newImage(t, X86_64, "6.1.0", 64<<10, 0)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, ErrNoLogSymbols, nil},
-		{"lockless missing offset", func() result {
+		{"lockless missing offset", func() damaged {
 			img := lockless()
-			return result{img, edit(t, img, "OFFSET(prb_desc_ring.descs)", "")}
+			return damaged{img, edit(t, img, "OFFSET(prb_desc_ring.descs)", "")}
 		}, ErrMissingKey, func(t *testing.T, err error) {
 			assert.EqualError(t, err, "dmesg: missing OFFSET(prb_desc_ring.descs) (needed by the lockless log)")
 		}},
-		{"lockless offset outside struct", func() result {
+		{"lockless offset outside struct", func() damaged {
 			img := lockless()
-			return result{img, edit(t, img, "OFFSET(prb_desc_ring.tail_id)", "4000")}
+			return damaged{img, edit(t, img, "OFFSET(prb_desc_ring.tail_id)", "4000")}
 		}, ErrCorrupt, nil},
-		{"lockless huge count_bits", func() result {
+		{"lockless huge count_bits", func() damaged {
 			img := lockless()
 			a, _ := img.vmcoreinfo(t).Symbol("printk_rb_static")
 			img.putUint(a, 40, 4)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, ErrCorrupt, nil},
-		{"lockless prb outside RAM", func() result {
+		{"lockless prb outside RAM", func() damaged {
 			img := lockless()
 			a, _ := img.vmcoreinfo(t).Symbol("prb")
 			img.putWord(a, 0xffffffff90000000)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, errNotInDump, func(t *testing.T, err error) {
 			var ae *AddrError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, "printk_ringbuffer", ae.Field)
 		}},
-		{"lockless head unreachable", func() result {
+		{"lockless head unreachable", func() damaged {
 			img := lockless()
 			a, _ := img.vmcoreinfo(t).Symbol("printk_rb_static")
 			img.putWord(a+24, 1<<40)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, ErrCorrupt, nil},
-		{"structured log_buf outside RAM", func() result {
+		{"structured log_buf outside RAM", func() damaged {
 			img, a := structured()
 			img.putWord(a, 0xffff888007000000)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, errNotInDump, nil},
-		{"structured log_buf unmapped", func() result {
+		{"structured log_buf unmapped", func() damaged {
 			img, a := structured()
 			img.putWord(a, 0xffffc90000000000)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, ErrBadAddress, nil},
-		{"structured huge log_buf_len", func() result {
+		{"structured huge log_buf_len", func() damaged {
 			img, a := structured()
 			img.putUint(a+8, 1<<31, 4)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, ErrCorrupt, nil},
-		{"structured index outside", func() result {
+		{"structured index outside", func() damaged {
 			img, a := structured()
 			img.putUint(a+16, 1020, 4)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, ErrCorrupt, nil},
-		{"structured cycle", func() result {
+		{"structured cycle", func() damaged {
 			img, a := structured()
 			img.putUint(a+20, 3, 4) // log_next_idx never reached
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, ErrCorrupt, func(t *testing.T, err error) {
 			assert.Contains(t, err.Error(), "cycle in log_buf")
 		}},
-		{"legacy not power of two", func() result {
+		{"legacy not power of two", func() damaged {
 			img, a := legacy()
 			img.putUint(a+8, 3000, 4)
-			return result{img, img.vmcoreinfo(t)}
+			return damaged{img, img.vmcoreinfo(t)}
 		}, ErrCorrupt, nil},
-		{"legacy log_buf outside RAM", func() result {
+		{"legacy log_buf outside RAM", func() damaged {
 			img, a := legacy()
 			img.putWord(a, 0x10000000000+0x7000000)
-			return result{img, edit(t, img, "SYMBOL(init_top_pgt)", "")}
+			return damaged{img, edit(t, img, "SYMBOL(init_top_pgt)", "")}
 		}, errNotInDump, nil},
-		{"legacy bad release", func() result {
+		{"legacy bad release", func() damaged {
 			img, _ := legacy()
-			return result{img, edit(t, img, "OSRELEASE", "rhel")}
+			return damaged{img, edit(t, img, "OSRELEASE", "rhel")}
 		}, ErrMissingKey, nil},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			r := tc.setup()
-			_, err := Read(r.img.memory(), X86_64, r.info)
-			require.ErrorIs(t, err, tc.want)
-			assert.True(t, strings.HasPrefix(err.Error(), "dmesg: "), err.Error())
-			if tc.check != nil {
-				tc.check(t, err)
-			}
-		})
-	}
-	_, err := Read(lockless().memory(), Arch(9), lockless().vmcoreinfo(t))
-	require.ErrorIs(t, err, ErrUnsupportedArch)
 }
 
 // TestStructuredPartial checks that a corrupt record keeps the records
