@@ -46,6 +46,7 @@ type locklessOpts struct {
 	firstID             uint64 // id of the first record
 	firstLpos           uint64 // logical position of the first block
 	direct              bool   // put the ring's arrays in the direct map
+	noDataless          bool   // give record 5 its data (vmcore-dmesg prints data-less records)
 }
 
 // buildLockless writes a printk_ringbuffer holding recs, plus a reserved
@@ -76,7 +77,7 @@ func buildLockless(t testing.TB, img *image, recs []testRecord, o locklessOpts) 
 		switch {
 		case i == 3:
 			state = descReserved
-		case i == 5:
+		case i == 5 && !o.noDataless:
 			dataless = true
 		case i == len(recs)-1:
 			state = descCommitted
