@@ -239,3 +239,29 @@ func TestLegacyOldDirectMap(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(log.Raw))
 }
+
+// TestReadTruncated cuts the memory of each makedumpfile case at every page
+// boundary: Read either succeeds (the log lies before the cut) or reports
+// ErrBadAddress, never anything else.
+func TestReadTruncated(t *testing.T) {
+	for _, tc := range layoutCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			img := tc.build(t)
+			info := img.vmcoreinfo(t)
+			full, err := Read(img.memory(), img.arch, info)
+			require.NoError(t, err)
+			ok := 0
+			for n := 0; n < len(img.data); n += pageSize {
+				log, err := Read(&physMem{base: img.paddr, data: img.data[:n]}, img.arch, info)
+				if err != nil {
+					require.ErrorIs(t, err, ErrBadAddress, "cut at 0x%x", n)
+					require.ErrorIs(t, err, errNotInDump, "cut at 0x%x", n)
+					continue
+				}
+				ok++
+				assert.Equal(t, full, log, "cut at 0x%x", n)
+			}
+			assert.Less(t, ok, len(img.data)/pageSize, "some cut must hit the log")
+		})
+	}
+}

@@ -141,3 +141,38 @@ func TestParseArch(t *testing.T) {
 		}
 	}
 }
+
+// TestParseVMCOREINFOPrefixes parses every prefix of a real-looking text:
+// each parses or gives a *SyntaxError.
+func TestParseVMCOREINFOPrefixes(t *testing.T) {
+	img := newImage(t, X86_64, "6.1.0-57-amd64", 64<<10, 0)
+	buildLockless(t, img, testMessages, locklessOpts{countBits: 4, sizeBits: 10})
+	text := img.info.String()
+	for n := range len(text) + 1 {
+		info, err := ParseVMCOREINFO([]byte(text[:n]))
+		if err != nil {
+			require.ErrorIs(t, err, ErrSyntax, "prefix %d", n)
+			continue
+		}
+		assert.Equal(t, strings.TrimSuffix(text[:n], "\n"), strings.TrimSuffix(string(info.Bytes()), "\n"))
+	}
+}
+
+// badMemory reports a page size or returns pages that are not usable.
+type badMemory struct {
+	size, got int
+}
+
+func (m badMemory) PageSize() int { return m.size }
+
+func (m badMemory) ReadPage(pfn uint64, dst []byte) ([]byte, error) { return make([]byte, m.got), nil }
+
+func TestBadMemory(t *testing.T) {
+	img := newImage(t, X86_64, "6.1.0", 64<<10, 0)
+	buildLockless(t, img, testMessages, locklessOpts{countBits: 4, sizeBits: 10})
+	info := img.vmcoreinfo(t)
+	for _, m := range []badMemory{{0, 0}, {3000, 3000}, {4096, 100}, {4096, 8192}} {
+		_, err := Read(m, X86_64, info)
+		assert.Error(t, err, "%+v", m)
+	}
+}
