@@ -15,6 +15,7 @@ const (
 	pageOffset2_6_27 = 0xffff880000000000 // 2.6.27 to 4.19
 	pageOffset4_20   = 0xffff888000000000 // 4.20 and later, 4-level paging
 	directMapSpan    = 1 << 46            // largest direct map we accept
+	kernelImageSpan  = 1 << 30            // the image mapping; modules follow it
 )
 
 // x86_64 translates the kernel image mapping by arithmetic, and any other
@@ -59,7 +60,7 @@ func newX86_64(info *VMCOREINFO) *x86_64 {
 }
 
 func (t *x86_64) phys(k *kmem, v uint64) (uint64, error) {
-	if v >= startKernelMap {
+	if v >= startKernelMap && v < startKernelMap+kernelImageSpan {
 		return v - startKernelMap + t.physBase, nil
 	}
 	if t.pgd != 0 {
@@ -80,7 +81,7 @@ const (
 
 // walk follows the 4- or 5-level page tables rooted at init_top_pgt.
 func (t *x86_64) walk(k *kmem, v uint64) (uint64, error) {
-	if t.pgd < startKernelMap {
+	if t.pgd < startKernelMap || t.pgd >= startKernelMap+kernelImageSpan {
 		return 0, fmt.Errorf("%w: page-table root 0x%x is outside the kernel image", ErrBadAddress, t.pgd)
 	}
 	table := t.pgd - startKernelMap + t.physBase
@@ -116,7 +117,8 @@ type i386 struct {
 
 func newI386(info *VMCOREINFO) *i386 {
 	t := &i386{kvbase: 0xc0000000}
-	if s, ok := info.Symbol("_stext"); ok && s >= 0x40000000 && s < 1<<32 {
+	// RHEL4's hugemem (4G/4G) kernels put the kernel far below 0xc0000000.
+	if s, ok := info.Symbol("_stext"); ok && s > 0 && s < 1<<32 {
 		t.kvbase = s &^ 0x1ffffff
 	}
 	return t
