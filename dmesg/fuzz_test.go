@@ -137,3 +137,31 @@ func FuzzSystemMap(f *testing.F) {
 		require.Equal(t, want, again.Symbols)
 	})
 }
+
+// FuzzFindVMCOREINFO searches hostile memory of up to four pages for a
+// VMCOREINFO text.
+func FuzzFindVMCOREINFO(f *testing.F) {
+	text := "OSRELEASE=6.1.0\nPAGESIZE=4096\nSYMBOL(prb)=ffffffff82000000\nSYMBOL(init_uts_ns)=ffffffff81001000\nOFFSET(uts_namespace.name)=4\n"
+	f.Add([]byte(text))
+	var note bytes.Buffer
+	writeNote(&note, "VMCOREINFO", 0, []byte(text))
+	f.Add(append(make([]byte, pageSize), note.Bytes()...))
+	f.Add(append(make([]byte, pageSize-9), text...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		mem := &physMem{base: 0x1000000, data: make([]byte, 4*pageSize)}
+		copy(mem.data, data)
+		pfns := func(yield func(uint64) bool) {
+			for pfn := uint64(0x1000); pfn < 0x1004; pfn++ {
+				if !yield(pfn) {
+					return
+				}
+			}
+		}
+		info, err := FindVMCOREINFO(mem, X86_64, "6.1.0", pfns)
+		if err != nil {
+			require.ErrorIs(t, err, ErrNotFound)
+			return
+		}
+		require.Equal(t, "6.1.0", info.OSRelease)
+	})
+}
