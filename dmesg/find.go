@@ -28,6 +28,9 @@ func FindVMCOREINFO(mem Memory, arch Arch, release string, pfns iter.Seq[uint64]
 	if release == "" {
 		return nil, fmt.Errorf("%w: the dump header has no release", ErrNotFound)
 	}
+	if mem == nil || pfns == nil {
+		return nil, fmt.Errorf("%w: no memory to search", ErrNotFound)
+	}
 	f, err := newFinder(mem, arch, release)
 	if err != nil {
 		return nil, err

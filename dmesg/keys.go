@@ -68,6 +68,9 @@ func (k *keys) err(l Layout) error {
 // does (doc/DMESG.md §1): SYMBOL(prb), else SYMBOL(log_first_idx), else
 // SYMBOL(log_end).
 func ChooseLayout(info *VMCOREINFO) (Layout, error) {
+	if info == nil {
+		return 0, fmt.Errorf("%w: no VMCOREINFO", ErrNoLogSymbols)
+	}
 	for _, c := range []struct {
 		sym string
 		l   Layout

@@ -1,5 +1,7 @@
 package dmesg
 
+import "fmt"
+
 // Read returns the kernel log held in mem, the physical memory of a
 // machine of architecture arch, using the symbols, sizes and offsets of
 // info: a VMCOREINFO from the dump, found in its memory (FindVMCOREINFO) or
@@ -14,6 +16,9 @@ package dmesg
 func Read(mem Memory, arch Arch, info *VMCOREINFO) (*Log, error) {
 	if err := checkArch(arch); err != nil {
 		return nil, err
+	}
+	if mem == nil {
+		return nil, fmt.Errorf("dmesg: no memory to read")
 	}
 	layout, err := ChooseLayout(info)
 	if err != nil {

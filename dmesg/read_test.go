@@ -265,3 +265,14 @@ func TestReadTruncated(t *testing.T) {
 		})
 	}
 }
+
+func TestNilArguments(t *testing.T) {
+	img := newImage(t, X86_64, "6.1.0", 64<<10, 0)
+	_, err := Read(img.memory(), X86_64, nil)
+	assert.ErrorIs(t, err, ErrNoLogSymbols)
+	_, err = Read(nil, X86_64, img.vmcoreinfo(t))
+	assert.Error(t, err)
+	assert.ErrorIs(t, CheckSystemMap(img.memory(), X86_64, nil, img.uts), ErrMissingKey)
+	_, err = FindVMCOREINFO(nil, X86_64, "6.1.0", nil)
+	assert.ErrorIs(t, err, ErrNotFound)
+}

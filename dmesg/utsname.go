@@ -80,6 +80,9 @@ func CheckSystemMap(mem Memory, arch Arch, m *SystemMap, want Utsname) error {
 	if err := checkArch(arch); err != nil {
 		return err
 	}
+	if m == nil || mem == nil {
+		return &KeyError{Keys: []string{"System.map"}}
+	}
 	lookup := func(n string) (uint64, bool) { a, err := m.Lookup(n); return a, err == nil }
 	text := "OSRELEASE=" + want.Release + "\n"
 	for _, n := range []string{"_stext", "boot_vmalloc_pgt"} {
