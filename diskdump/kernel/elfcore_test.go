@@ -208,19 +208,17 @@ func TestELFCoreSource(t *testing.T) {
 			s, err := NewELFCoreSource(bytes.NewReader(core.file), int64(len(core.file)), 0)
 			require.NoError(t, err)
 			assert.Equal(t, tc.arch, s.Arch())
-			assert.Equal(t, tc.class64, s.Class64())
-			assert.Equal(t, tc.order, s.ByteOrder())
+			assert.Equal(t, tc.class64, s.class64)
+			assert.Equal(t, tc.order, s.order)
 			assert.Equal(t, 4096, s.PageSize())
-			assert.Equal(t, "2.6.9-test.EL", s.OSRelease())
-			v, ok := s.VMCOREINFO("SYMBOL(swapper_pg_dir)")
-			assert.True(t, ok)
-			assert.Equal(t, "ffffffff80101000", v)
+			assert.Equal(t, "2.6.9-test.EL", s.osRelease())
+			assert.Equal(t, "ffffffff80101000", s.vmcoreinfo["SYMBOL(swapper_pg_dir)"])
 			u := s.Utsname()
 			assert.Equal(t, "2.6.9-test.EL", u.Release)
 			assert.Equal(t, tc.arch.Machine(), u.Machine)
 			assert.Equal(t, "Linux", u.Sysname)
 			assert.Equal(t, uint64(5<<20+20<<10)/4096, s.MaxPFN())
-			assert.Len(t, s.Segments(), 4)
+			assert.Len(t, s.segs, 4)
 			assert.Equal(t, PageAttrs{}, s.Attrs(1))
 			buf := make([]byte, 4096)
 			var ram int
@@ -247,9 +245,9 @@ func TestELFCoreSource(t *testing.T) {
 		s, err := NewELFCoreSource(bytes.NewReader(f), int64(len(f)), 8192)
 		require.NoError(t, err)
 		assert.Equal(t, 8192, s.PageSize())
-		assert.Equal(t, "", s.OSRelease())
+		assert.Equal(t, "", s.osRelease())
 		assert.Equal(t, "2.6.9-89.ELsmp", s.Utsname().Release)
-		assert.Len(t, s.Segments(), 4)
+		assert.Len(t, s.segs, 4)
 	})
 	t.Run("unknown-machine", func(t *testing.T) {
 		c := testCore(true, binary.LittleEndian, diskdump.ArchX86_64, 1)
@@ -274,8 +272,8 @@ func TestELFCoreSourceErrors(t *testing.T) {
 	}{
 		{"empty", func() []byte { return nil }, diskdump.ErrTruncated, "e_ident"},
 		{"magic", func() []byte { b := bytes.Clone(good.file); b[1] = 'X'; return b }, diskdump.ErrCorrupt, "e_ident"},
-		{"class", func() []byte { b := bytes.Clone(good.file); b[4] = 3; return b }, diskdump.ErrUnsupportedVersion, "e_ident[EI_CLASS]"},
-		{"data", func() []byte { b := bytes.Clone(good.file); b[5] = 0; return b }, diskdump.ErrUnsupportedVersion, "e_ident[EI_DATA]"},
+		{"class", func() []byte { b := bytes.Clone(good.file); b[4] = 3; return b }, diskdump.ErrCorrupt, "e_ident[EI_CLASS]"},
+		{"data", func() []byte { b := bytes.Clone(good.file); b[5] = 0; return b }, diskdump.ErrCorrupt, "e_ident[EI_DATA]"},
 		{"short-ehdr", func() []byte { return good.file[:40] }, diskdump.ErrTruncated, "Ehdr"},
 		{"not-core", func() []byte { b := bytes.Clone(good.file); le.PutUint16(b[16:], 2); return b }, diskdump.ErrUnsupportedVersion, "e_type"},
 		{"phentsize", func() []byte { b := bytes.Clone(good.file); le.PutUint16(b[54:], 20); return b }, diskdump.ErrCorrupt, "e_phentsize"},
@@ -322,7 +320,7 @@ func TestELFCoreSourceErrors(t *testing.T) {
 	le.PutUint32(f[64+8:], 0) // PT_NOTE p_offset -> 0: garbage notes
 	s, err := NewELFCoreSource(bytes.NewReader(f), int64(len(f)), 0)
 	require.NoError(t, err)
-	assert.Equal(t, "", s.OSRelease())
+	assert.Equal(t, "", s.osRelease())
 }
 
 // errAfter reads like bytes.Reader until off >= limit, then fails.
@@ -376,12 +374,12 @@ func FuzzNewELFCoreSource(f *testing.F) {
 		ps := uint64(s.PageSize())
 		// Re-encode: the file parts of the segments, the VMCOREINFO note.
 		var segs []coreSeg
-		for _, g := range s.Segments() {
-			if g.FileSize > 1<<20 || len(segs) > 64 {
+		for _, g := range s.segs {
+			if g.fileSize > 1<<20 || len(segs) > 64 {
 				return // keep the fuzzer's memory small
 			}
-			d := data[g.Off : g.Off+g.FileSize]
-			segs = append(segs, coreSeg{paddr: g.PAddr, data: d, memsz: g.MemSize})
+			d := data[g.off : g.off+g.fileSize]
+			segs = append(segs, coreSeg{paddr: g.paddr, data: d, memsz: g.memSize})
 		}
 		var notes []coreNote
 		if s.vmcoreinfo != nil {
@@ -393,23 +391,23 @@ func FuzzNewELFCoreSource(f *testing.F) {
 			}
 			notes = append(notes, coreNote{name: "VMCOREINFO", desc: b.Bytes()})
 		}
-		re := writeELFCore(s.Class64(), s.ByteOrder(), s.Machine(), segs, notes, false)
+		re := writeELFCore(s.class64, s.order, s.machine, segs, notes, false)
 		s2, err := NewELFCoreSource(bytes.NewReader(re), int64(len(re)), int(ps))
 		require.NoError(t, err)
-		require.Equal(t, len(s.Segments()), len(s2.Segments()))
-		for i, g := range s.Segments() {
-			g2 := s2.Segments()[i]
-			require.Equal(t, [3]uint64{g.PAddr, g.FileSize, g.MemSize}, [3]uint64{g2.PAddr, g2.FileSize, g2.MemSize})
+		require.Equal(t, len(s.segs), len(s2.segs))
+		for i, g := range s.segs {
+			g2 := s2.segs[i]
+			require.Equal(t, [3]uint64{g.paddr, g.fileSize, g.memSize}, [3]uint64{g2.paddr, g2.fileSize, g2.memSize})
 		}
 		require.Equal(t, s.MaxPFN(), s2.MaxPFN())
 		require.Equal(t, s.Arch(), s2.Arch())
-		if !bytes.ContainsAny([]byte(s.OSRelease()), "\n\x00") {
-			require.Equal(t, s.OSRelease(), s2.OSRelease())
+		if !bytes.ContainsAny([]byte(s.osRelease()), "\n\x00") {
+			require.Equal(t, s.osRelease(), s2.osRelease())
 		}
 		// Read a few pages of each segment from both.
 		a, b := make([]byte, ps), make([]byte, ps)
-		for _, g := range s.Segments() {
-			for _, pfn := range []uint64{g.PAddr / ps, (g.PAddr + g.MemSize - 1) / ps} {
+		for _, g := range s.segs {
+			for _, pfn := range []uint64{g.paddr / ps, (g.paddr + g.memSize - 1) / ps} {
 				require.True(t, s.IsRAM(pfn))
 				require.NoError(t, s.ReadPage(pfn, a))
 				require.NoError(t, s2.ReadPage(pfn, b))
