@@ -13,15 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// coreSeg is a PT_LOAD segment for the test ELF writer: data is the file
+// testSeg is a PT_LOAD segment for the test ELF writer: data is the file
 // part, memsz >= len(data).
-type coreSeg struct {
+type testSeg struct {
 	paddr uint64
 	data  []byte
 	memsz uint64
 }
 
-type coreNote struct {
+type testNote struct {
 	name string
 	typ  uint32
 	desc []byte
@@ -30,7 +30,7 @@ type coreNote struct {
 // writeELFCore is a tiny ELF core writer: Ehdr, Phdrs (notes first), note
 // data, then the segments' data in order. xnum stores e_phnum as PN_XNUM
 // with the count in section header 0.
-func writeELFCore(class64 bool, o binary.ByteOrder, machine uint16, segs []coreSeg, notes []coreNote, xnum bool) []byte {
+func writeELFCore(class64 bool, o binary.ByteOrder, machine uint16, segs []testSeg, notes []testNote, xnum bool) []byte {
 	ehsize, phentsize, shentsize := 52, 32, 40
 	if class64 {
 		ehsize, phentsize, shentsize = 64, 56, 64
@@ -140,7 +140,7 @@ func writeELFCore(class64 bool, o binary.ByteOrder, machine uint16, segs []coreS
 // testCoreFile is a generated ELF core and the memory it describes.
 type testCoreFile struct {
 	file []byte
-	segs []coreSeg
+	segs []testSeg
 }
 
 // page is the expected content of page pfn (4 KiB pages).
@@ -179,17 +179,17 @@ func testCore(class64 bool, o binary.ByteOrder, a diskdump.Arch, seed uint64) *t
 			if ((paddr+i)/4096)%5 == 0 {
 				continue
 			}
-			synPutLE64(b[i:], synMix64(seed^(paddr+i)))
+			binary.LittleEndian.PutUint64(b[i:], mix64(seed^(paddr+i)))
 		}
 		return b
 	}
-	segs := []coreSeg{
+	segs := []testSeg{
 		{paddr: 0, data: mk(0, 640<<10), memsz: 640 << 10},
 		{paddr: 1 << 20, data: mk(1<<20, 2<<20-64<<10), memsz: 2 << 20},
 		{paddr: 3<<20 + 2048, data: mk(3<<20+2048, 8192), memsz: 8192},
 		{paddr: 5 << 20, data: mk(5<<20, 20<<10), memsz: 20 << 10},
 	}
-	notes := []coreNote{
+	notes := []testNote{
 		{name: "CORE", typ: 1, desc: make([]byte, 336)},
 		{name: "VMCOREINFO", typ: 0, desc: []byte("OSRELEASE=2.6.9-test.EL\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff80101000\n")},
 	}
@@ -263,7 +263,7 @@ func TestELFCoreSource(t *testing.T) {
 func TestELFCoreSourceErrors(t *testing.T) {
 	le := binary.LittleEndian
 	good := testCore(true, le, diskdump.ArchX86_64, 1)
-	seg := []coreSeg{{paddr: 0, data: make([]byte, 4096), memsz: 4096}}
+	seg := []testSeg{{paddr: 0, data: make([]byte, 4096), memsz: 4096}}
 	cases := []struct {
 		name  string
 		file  func() []byte
@@ -281,19 +281,19 @@ func TestELFCoreSourceErrors(t *testing.T) {
 		{"phdrs-past-end", func() []byte { b := bytes.Clone(good.file); le.PutUint64(b[32:], uint64(len(b)-10)); return b }, diskdump.ErrTruncated, "e_phoff"},
 		{"load-past-end", func() []byte { return good.file[:len(good.file)-1] }, diskdump.ErrTruncated, "p_offset"},
 		{"filesz-gt-memsz", func() []byte {
-			return writeELFCore(true, le, 62, []coreSeg{{paddr: 0, data: make([]byte, 8192), memsz: 4096}}, nil, false)
+			return writeELFCore(true, le, 62, []testSeg{{paddr: 0, data: make([]byte, 8192), memsz: 4096}}, nil, false)
 		}, diskdump.ErrCorrupt, "p_filesz"},
 		{"overlap", func() []byte {
-			return writeELFCore(true, le, 62, []coreSeg{seg[0], {paddr: 2048, data: make([]byte, 4096), memsz: 4096}}, nil, false)
+			return writeELFCore(true, le, 62, []testSeg{seg[0], {paddr: 2048, data: make([]byte, 4096), memsz: 4096}}, nil, false)
 		}, diskdump.ErrCorrupt, "p_paddr"},
 		{"overflow", func() []byte {
-			return writeELFCore(true, le, 62, []coreSeg{{paddr: 1 << 63, data: nil, memsz: 1 << 63}}, nil, false)
+			return writeELFCore(true, le, 62, []testSeg{{paddr: 1 << 63, data: nil, memsz: 1 << 63}}, nil, false)
 		}, diskdump.ErrCorrupt, "p_paddr"},
 		{"no-load", func() []byte {
-			return writeELFCore(true, le, 62, nil, []coreNote{{name: "CORE", typ: 1, desc: []byte{1}}}, false)
+			return writeELFCore(true, le, 62, nil, []testNote{{name: "CORE", typ: 1, desc: []byte{1}}}, false)
 		}, diskdump.ErrCorrupt, "Phdr"},
 		{"bad-pagesize", func() []byte {
-			return writeELFCore(true, le, 62, seg, []coreNote{{name: "VMCOREINFO", desc: []byte("PAGESIZE=1000\n")}}, false)
+			return writeELFCore(true, le, 62, seg, []testNote{{name: "VMCOREINFO", desc: []byte("PAGESIZE=1000\n")}}, false)
 		}, diskdump.ErrCorrupt, "PAGESIZE"},
 		{"xnum-without-shdr", func() []byte {
 			b := writeELFCore(true, le, 62, seg, nil, false)
@@ -316,7 +316,7 @@ func TestELFCoreSourceErrors(t *testing.T) {
 		})
 	}
 	// A truncated last note is ignored, like readers do.
-	f := writeELFCore(true, le, 62, seg, []coreNote{{name: "VMCOREINFO", desc: []byte("OSRELEASE=x\n")}}, false)
+	f := writeELFCore(true, le, 62, seg, []testNote{{name: "VMCOREINFO", desc: []byte("OSRELEASE=x\n")}}, false)
 	le.PutUint32(f[64+8:], 0) // PT_NOTE p_offset -> 0: garbage notes
 	s, err := NewELFCoreSource(bytes.NewReader(f), int64(len(f)), 0)
 	require.NoError(t, err)
@@ -359,8 +359,8 @@ func FuzzNewELFCoreSource(f *testing.F) {
 			c := testCore(c64, o, diskdump.ArchPPC64, 5)
 			f.Add(c.file)
 			// A small one, so the fuzzer can mutate everything.
-			f.Add(writeELFCore(c64, o, 62, []coreSeg{{paddr: 4096, data: []byte("hello"), memsz: 8192}},
-				[]coreNote{{name: "VMCOREINFO", desc: []byte("OSRELEASE=r\nPAGESIZE=4096\n")}}, !c64))
+			f.Add(writeELFCore(c64, o, 62, []testSeg{{paddr: 4096, data: []byte("hello"), memsz: 8192}},
+				[]testNote{{name: "VMCOREINFO", desc: []byte("OSRELEASE=r\nPAGESIZE=4096\n")}}, !c64))
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -373,15 +373,15 @@ func FuzzNewELFCoreSource(f *testing.F) {
 		require.Positive(t, s.MaxPFN())
 		ps := uint64(s.PageSize())
 		// Re-encode: the file parts of the segments, the VMCOREINFO note.
-		var segs []coreSeg
+		var segs []testSeg
 		for _, g := range s.segs {
 			if g.fileSize > 1<<20 || len(segs) > 64 {
 				return // keep the fuzzer's memory small
 			}
 			d := data[g.off : g.off+g.fileSize]
-			segs = append(segs, coreSeg{paddr: g.paddr, data: d, memsz: g.memSize})
+			segs = append(segs, testSeg{paddr: g.paddr, data: d, memsz: g.memSize})
 		}
-		var notes []coreNote
+		var notes []testNote
 		if s.vmcoreinfo != nil {
 			var b bytes.Buffer
 			for _, k := range []string{"OSRELEASE", "PAGESIZE"} {
@@ -389,7 +389,7 @@ func FuzzNewELFCoreSource(f *testing.F) {
 					fmt.Fprintf(&b, "%s=%s\n", k, v)
 				}
 			}
-			notes = append(notes, coreNote{name: "VMCOREINFO", desc: b.Bytes()})
+			notes = append(notes, testNote{name: "VMCOREINFO", desc: b.Bytes()})
 		}
 		re := writeELFCore(s.class64, s.order, s.machine, segs, notes, false)
 		s2, err := NewELFCoreSource(bytes.NewReader(re), int64(len(re)), int(ps))
