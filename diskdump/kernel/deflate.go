@@ -23,6 +23,7 @@ func newDeflater(bs int) *deflater {
 	return z
 }
 
+// deflate returns the zlib stream of page, appended to dst[:0].
 func (z *deflater) deflate(page, dst []byte) []byte {
 	if zero.Is(page) && z.zeroZ != nil {
 		return append(dst[:0], z.zeroZ...)

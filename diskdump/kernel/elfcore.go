@@ -39,7 +39,8 @@ type ELFCoreSource struct {
 	vmcoreinfo map[string]string
 }
 
-func coreError(off int64, field string, err error, format string, args ...any) error {
+// elfError locates a problem of an ELF core file (not block-addressed).
+func elfError(off int64, field string, err error, format string, args ...any) error {
 	return &diskdump.FormatError{Off: off, Blk: -1, Field: field, Msg: fmt.Sprintf(format, args...), Err: err}
 }
 
@@ -74,7 +75,7 @@ func NewELFCoreSource(r io.ReaderAt, size int64, pageSize int) (*ELFCoreSource, 
 		}
 	}
 	if !diskdump.ValidBlockSize(int64(pageSize)) {
-		return nil, coreError(0, "PAGESIZE", diskdump.ErrCorrupt, "page size %d is not a power of two from 4096 to 65536", pageSize)
+		return nil, elfError(0, "PAGESIZE", diskdump.ErrCorrupt, "page size %d is not a power of two from 4096 to 65536", pageSize)
 	}
 	s.pageSize = pageSize
 	last := s.segs[len(s.segs)-1]
@@ -89,23 +90,23 @@ func loadSegments(f *elfcore.File, size int64) ([]segment, error) {
 	var segs []segment
 	for i, p := range f.Loads() {
 		if p.Off > uint64(size) || p.Filesz > uint64(size)-p.Off {
-			return nil, coreError(p.At, "p_offset", diskdump.ErrTruncated,
+			return nil, elfError(p.At, "p_offset", diskdump.ErrTruncated,
 				"PT_LOAD %d: %d bytes at offset %d are past the end of the %d-byte file", i, p.Filesz, p.Off, size)
 		}
 		if p.Paddr+p.Memsz > maxPAddr {
-			return nil, coreError(p.At, "p_paddr", diskdump.ErrCorrupt, "PT_LOAD %d: [%#x, +%#x) is beyond %#x", i, p.Paddr, p.Memsz, uint64(maxPAddr))
+			return nil, elfError(p.At, "p_paddr", diskdump.ErrCorrupt, "PT_LOAD %d: [%#x, +%#x) is beyond %#x", i, p.Paddr, p.Memsz, uint64(maxPAddr))
 		}
 		if p.Memsz > 0 {
 			segs = append(segs, segment{paddr: p.Paddr, off: p.Off, fileSize: p.Filesz, memSize: p.Memsz})
 		}
 	}
 	if len(segs) == 0 {
-		return nil, coreError(int64(f.Phoff), "Phdr", diskdump.ErrCorrupt, "no PT_LOAD segment")
+		return nil, elfError(int64(f.Phoff), "Phdr", diskdump.ErrCorrupt, "no PT_LOAD segment")
 	}
 	slices.SortFunc(segs, func(a, b segment) int { return cmp.Compare(a.paddr, b.paddr) })
 	for i := 1; i < len(segs); i++ {
 		if prev := segs[i-1]; prev.paddr+prev.memSize > segs[i].paddr {
-			return nil, coreError(int64(f.Phoff), "p_paddr", diskdump.ErrCorrupt, "PT_LOAD segments [%#x, %#x) and [%#x, ...) overlap",
+			return nil, elfError(int64(f.Phoff), "p_paddr", diskdump.ErrCorrupt, "PT_LOAD segments [%#x, %#x) and [%#x, ...) overlap",
 				prev.paddr, prev.paddr+prev.memSize, segs[i].paddr)
 		}
 	}

@@ -53,6 +53,8 @@ func (d *dumpWriter) writeHeader() error {
 	return err
 }
 
+// writeSubHeader writes the architecture sub-header (doc/FORMAT.md §5),
+// with the published kernel's bugs when Config.KernelBugs asks for them.
 func (d *dumpWriter) writeSubHeader() error {
 	a := d.cfg.Arch
 	regs, sw := d.cfg.Regs, d.cfg.SwitchStacks
@@ -119,6 +121,8 @@ func (d *dumpWriter) setBitmap(dumpable bool) error {
 	return nil
 }
 
+// flushBitmap writes the current block of the dense bitmap and starts the
+// next; emittedAfter is the number of pages its bits account for.
 func (d *dumpWriter) flushBitmap(emittedAfter uint64) error {
 	n, err := d.writeBlocks(d.dindex, d.dmap)
 	if n == 1 {

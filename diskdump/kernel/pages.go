@@ -149,6 +149,8 @@ func (p *preparer) nextPage() *job {
 	return &p.jobs[p.pos-1]
 }
 
+// fill gathers the next batch of RAM pages and prepares them, in
+// parallel when there are workers; it reports whether there was any.
 func (p *preparer) fill() bool {
 	d := p.d
 	p.n, p.pos = 0, 0

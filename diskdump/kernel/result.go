@@ -29,6 +29,7 @@ const (
 
 var outcomeNames = [...]string{"completed", "short area", "incomplete", "power cut", "refused", "failed"}
 
+// String names the outcome, e.g. "short area".
 func (o Outcome) String() string {
 	if o >= 0 && int(o) < len(outcomeNames) {
 		return outcomeNames[o]

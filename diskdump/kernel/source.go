@@ -2,10 +2,11 @@ package kernel
 
 // MemorySource is the memory of the machine that crashed, as the kernel
 // writer (WriteDump) sees it: the PFN range, which PFNs are RAM, the bytes
-// of a page and the struct page attributes that dump_level tests (spec
-// doc/FORMAT.md §6.4). WriteDump calls it from several goroutines (Config.Workers):
-// implementations must be safe for concurrent use, or the caller sets
-// Workers to 1.
+// of a page and the struct page attributes that dump_level tests
+// (doc/FORMAT.md §6.4). WriteDump calls it from several goroutines
+// (Config.Workers): implementations must be safe for concurrent use, or the
+// caller sets Workers to 1. NewSyntheticMachine and NewELFCoreSource
+// provide the two implementations of this package.
 type MemorySource interface {
 	// MaxPFN is max_pfn: one past the highest page frame number.
 	MaxPFN() uint64

@@ -100,6 +100,8 @@ func WriteDump(w ReadWriterAt, deviceBlocks uint64, src MemorySource, cfg Config
 	return res, err
 }
 
+// newDumpWriter checks the configuration and sets up a run: geometry,
+// initial header and result.
 func newDumpWriter(w ReadWriterAt, deviceBlocks uint64, src MemorySource, cfg Config) (*dumpWriter, error) {
 	l, err := cfg.check(src, deviceBlocks)
 	if err != nil {
@@ -128,10 +130,12 @@ func newDumpWriter(w ReadWriterAt, deviceBlocks uint64, src MemorySource, cfg Co
 	return d, nil
 }
 
+// console records a line the kernel prints.
 func (d *dumpWriter) console(format string, args ...any) {
 	d.res.Console = append(d.res.Console, fmt.Sprintf(format, args...))
 }
 
+// compressedBit is the COMPRESSED status bit when compress=1.
 func (d *dumpWriter) compressedBit() diskdump.Status {
 	if d.cfg.Compress {
 		return diskdump.StatusCompressed

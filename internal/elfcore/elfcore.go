@@ -281,9 +281,13 @@ func (f *File) Notes() (notes []Note, damage, err error) {
 		if p.Type != elf.PT_NOTE {
 			continue
 		}
-		total += p.Filesz
-		if total > MaxNoteBytes {
+		if total += p.Filesz; total > MaxNoteBytes {
 			return nil, nil, formatErr(p.At, "PT_NOTE", diskdump.ErrCorrupt, "note segments of more than %d bytes", MaxNoteBytes)
+		}
+	}
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_NOTE {
+			continue
 		}
 		if p.Off > uint64(f.size) || p.Filesz > uint64(f.size)-p.Off {
 			return nil, nil, formatErr(p.At, "p_offset", diskdump.ErrTruncated,
