@@ -42,20 +42,20 @@ type dumpWriter struct {
 	budget    int64 // block writes left; < 0 means unlimited
 
 	// Dense second bitmap (non-strict mode).
-	dmap    []byte
-	dbit    int
-	dindex  uint64
-	flushed bool
+	dmap    []byte // the block being filled
+	dbit    int    // next bit in dmap
+	dindex  uint64 // block where dmap goes
+	flushed bool   // a block was flushed since the last data write
 
 	// Accounting of what reached the partition.
 	first          uint64 // first data block
 	pending        []pendingPage
 	emitted        uint64 // pages handed to the data area
 	skipped        uint64 // pages excluded by dump_level
-	landed         uint64
-	landedAtHeader uint64
-	flushedEmitted uint64
-	badLines       int
+	landed         uint64 // pages wholly on the partition
+	landedAtHeader uint64 // landed when the last header landed
+	flushedEmitted uint64 // pages the flushed dense bitmap blocks account for
+	badLines       int    // "Bad page" console lines so far
 }
 
 // WriteDump writes the memory of src onto the partition w of deviceBlocks
