@@ -52,6 +52,19 @@ type Options struct {
 	// ready for the next panic. Nil reads them from /proc/diskdump or
 	// /sys/module/diskdump/parameters, else uses the module defaults.
 	Module *diskdump.ModuleParams
+	// MaxDumps, when positive, bounds the dump directories kept in Dir:
+	// after a run that saved a vmcore, the oldest directories savecore
+	// wrote are removed until MaxDumps remain, the new ones included
+	// (--max-dumps, MAXDUMPS=; see PruneDumps).
+	MaxDumps int
+	// MinFree is the space in bytes to leave free on the filesystem of
+	// Dir: a vmcore is saved only when it fits with MinFree to spare,
+	// else the diskdump-nospace protocol applies (MINFREE=). 0 means the
+	// KiB in Dir/minfree, when that file exists.
+	MinFree int64
+	// Version names the program in each dump's info file, e.g.
+	// "savecore (dumpkit) 1.0"; empty means "dumpkit".
+	Version string
 }
 
 func (o *Options) logger() *slog.Logger {
