@@ -22,8 +22,8 @@ const infoTimeLayout = "2006-01-02 15:04:05 MST"
 
 // Info is the content of a dump directory's info file.
 type Info struct {
-	Device     string        // the device the dump was saved from
-	Crashed    time.Time     // crash time from the dump header
+	Device     string    // the device the dump was saved from
+	Crashed    time.Time // crash time from the dump header
 	Header     *diskdump.Header
 	Stats      diskdump.Stats // the reader's counts (RAM pages, excluded pages)
 	Result     *Result        // what was saved
