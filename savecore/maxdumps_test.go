@@ -74,7 +74,7 @@ func TestPruneDumps(t *testing.T) {
 	// Just written, yet with the oldest name: never removed.
 	justWritten := mkDump(t, root, "127.0.0.1-2001-01-01-00:00", "vmcore", "info")
 	keepers := []string{
-		mkDump(t, root, "127.0.0.1-2000-01-01-00:00", "vmcore", "notes.txt"),         // a file savecore does not write
+		mkDump(t, root, "127.0.0.1-2000-01-01-00:00", "vmcore", "notes.txt"),          // a file savecore does not write
 		mkDump(t, root, "127.0.0.1-2000-01-02-00:00", "vmcore", "info", "vmcore.bak"), // a copy someone made
 		mkDump(t, root, "127.0.0.1-2000-13-01-00:00", "vmcore"),                       // only looks like a dump
 		mkDump(t, root, "127.0.0.1-2000-01-03-00:00-old", "vmcore"),

@@ -195,7 +195,7 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 		p, err := diskdump.OpenPartition(in.Dev, in.Dev.Size())
 		if errors.Is(err, diskdump.ErrNoDump) {
 			r.Outcome = OutcomeNoDump
-			log.Info("no dump on device", "device", in.Name)
+			log.Log(ctx, opt.noDumpLevel(), "no dump on the device", "device", in.Name) // options.go
 			continue
 		}
 		if err != nil {

@@ -245,8 +245,9 @@ func TestStaleTemporaryFile(t *testing.T) {
 	assert.Equal(t, vmcorePath(root)+"\n", out)
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, ents, 1)
-	assert.Equal(t, "vmcore", ents[0].Name())
+	require.Len(t, ents, 2)
+	assert.Equal(t, "info", ents[0].Name())
+	assert.Equal(t, "vmcore", ents[1].Name())
 	assert.Contains(t, errOut, "interrupted")
 }
 
@@ -304,7 +305,7 @@ func TestConfigFallbackCopies(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.Equal(t, vmcorePath(root)+"\n", out, "saved once")
 	assert.Contains(t, errOut, "copies of the same crash")
-	assert.Contains(t, errOut, "saved_from="+full)
+	assert.Contains(t, errOut, "(saved from: "+full+")")
 	assert.False(t, holdsDump(t, cut), "incomplete copy erased")
 	assert.False(t, holdsDump(t, full), "saved copy erased")
 	checkVmcoreFile(t, vmcorePath(root))
@@ -336,13 +337,13 @@ func TestVerify(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	assert.Equal(t, vmcorePath(root)+"\n", out)
 	assert.NotContains(t, errOut, "damaged")
-	assert.Contains(t, errOut, "format=diskdump")
+	assert.Contains(t, errOut, "format: diskdump")
 
 	root = t.TempDir()
 	code, out, errOut = runCmd(t, "--verify", "-d", root, img)
 	require.Equal(t, exitOK, code)
 	assert.Equal(t, vmcorePath(root)+"\n", out)
-	assert.Contains(t, errOut, "bad_records=1")
-	assert.Contains(t, errOut, "pfn="+strconv.FormatUint(pfn, 10))
-	assert.Contains(t, errOut, "pages_lost=1")
+	assert.Contains(t, errOut, "bad records: 1")
+	assert.Contains(t, errOut, "pfn: "+strconv.FormatUint(pfn, 10))
+	assert.Contains(t, errOut, "pages lost: 1")
 }

@@ -1,4 +1,4 @@
-package console
+package cmdlog
 
 import "log/slog"
 

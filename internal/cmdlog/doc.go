@@ -1,4 +1,4 @@
-// Package console is the log/slog handler of dumpkit's commands: it prints
+// Package cmdlog is the log/slog handler of dumpkit's commands: it prints
 // each record as one plain line, "PROG: DEVICE: sentence", for a person at
 // a console or for the systemd journal.
 //
@@ -13,4 +13,4 @@
 // so that journalctl -p can filter by severity.
 //
 // Entry points: [New], [IsJournal], [Priority].
-package console
+package cmdlog
