@@ -331,6 +331,11 @@ func openDevices(paths []string, write bool, log *slog.Logger) ([]savecore.Input
 			if d.Mode() == blockdev.ReadWrite {
 				mode = "read-write"
 			}
+			if d.RealPath() == paths[i] {
+				log.Debug("{kind} of {size}, opened {mode}", "device", paths[i], "kind", kind,
+					"size", iec(d.Size())+"B", "mode", mode)
+				continue
+			}
 			log.Debug("{kind} of {size}, opened {mode} as {path}", "device", paths[i], "kind", kind,
 				"size", iec(d.Size())+"B", "mode", mode, "path", d.RealPath())
 		}

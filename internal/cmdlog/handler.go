@@ -227,10 +227,16 @@ func Duration(d time.Duration) string {
 
 // ErrorText is err's message without what the line already says: a leading
 // "PROG: " (the package prefix of our errors) and then "DEVICE: ", and the
-// path of an *os.PathError about the device itself.
+// path of an *os.PathError about the device itself (with its operation too
+// when that is only opening or looking up the device).
 func ErrorText(err error, prog, device string) string {
 	var pe *os.PathError
 	if device != "" && errors.As(err, &pe) && pe == err && pe.Path == device {
+		switch pe.Op {
+		case "open", "stat", "lstat":
+			// Looking the device up is what the line is about already.
+			return pe.Err.Error()
+		}
 		return pe.Op + ": " + pe.Err.Error()
 	}
 	s := err.Error()
