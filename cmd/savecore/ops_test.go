@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -267,4 +268,19 @@ func TestOpsUsageErrors(t *testing.T) {
 			assert.Equal(t, 1, strings.Count(stderr, "\n"))
 		})
 	}
+}
+
+// TestHelpNamesEveryFlag: -h documents each flag newFlagSet declares.
+func TestHelpNamesEveryFlag(t *testing.T) {
+	fs := newFlagSet(&flags{}, new(string))
+	n := 0
+	fs.VisitAll(func(fl *flag.Flag) {
+		n++
+		name := "-" + fl.Name
+		if len(fl.Name) > 1 {
+			name = "--" + fl.Name
+		}
+		assert.Regexp(t, `(?m)^  (-h, )?`+regexp.QuoteMeta(name)+`( |\n|$)`, help, "%s in -h", name)
+	})
+	assert.Equal(t, 15, n, "flags declared")
 }
