@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -143,7 +144,8 @@ func TestSaveNamedDevice(t *testing.T) {
 	assert.Equal(t, vmcorePath(root)+"\n", out)
 	assert.FileExists(t, vmcorePath(root))
 	assert.False(t, holdsDump(t, img), "-D erased the dump")
-	assert.Contains(t, errOut, "vmcore saved")
+	assert.Contains(t, errOut, "saved", "the library says where the vmcore went")
+	assert.Contains(t, errOut, vmcorePath(root))
 	assert.Contains(t, errOut, "100%", "progress line")
 	assert.NotContains(t, errOut, "time=", "no timestamps")
 
@@ -305,7 +307,7 @@ func TestConfigFallbackCopies(t *testing.T) {
 	assert.Equal(t, exitOK, code)
 	assert.Equal(t, vmcorePath(root)+"\n", out, "saved once")
 	assert.Contains(t, errOut, "copies of the same crash")
-	assert.Contains(t, errOut, "(saved from: "+full+")")
+	assert.Regexp(t, `saved from:? `+regexp.QuoteMeta(full), errOut)
 	assert.False(t, holdsDump(t, cut), "incomplete copy erased")
 	assert.False(t, holdsDump(t, full), "saved copy erased")
 	checkVmcoreFile(t, vmcorePath(root))
@@ -337,13 +339,13 @@ func TestVerify(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	assert.Equal(t, vmcorePath(root)+"\n", out)
 	assert.NotContains(t, errOut, "damaged")
-	assert.Contains(t, errOut, "format: diskdump")
+	assert.Regexp(t, `format: diskdump|diskdump format`, errOut)
 
 	root = t.TempDir()
 	code, out, errOut = runCmd(t, "--verify", "-d", root, img)
 	require.Equal(t, exitOK, code)
 	assert.Equal(t, vmcorePath(root)+"\n", out)
-	assert.Contains(t, errOut, "bad records: 1")
-	assert.Contains(t, errOut, "pfn: "+strconv.FormatUint(pfn, 10))
-	assert.Contains(t, errOut, "pages lost: 1")
+	assert.Regexp(t, `bad records: 1|1 damaged zlib records`, errOut)
+	assert.Regexp(t, `(pfn: |PFN )`+strconv.FormatUint(pfn, 10), errOut)
+	assert.Regexp(t, `pages lost: 1|1 lost`, errOut)
 }

