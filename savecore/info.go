@@ -56,7 +56,7 @@ func (in *Info) Lines() string {
 		[2]string{"vmcore", filepath.Base(r.Path)},
 		[2]string{"vmcore format", r.Format},
 		[2]string{"vmcore size", fmt.Sprintf("%d (%sB)", r.Size, iec(float64(r.Size)))},
-		[2]string{"vmcore complete", yesNo(!r.Incomplete)},
+		[2]string{"vmcore marked incomplete", yesNo(r.Incomplete)},
 		[2]string{"saved", in.Saved.Format(infoTimeLayout)},
 		[2]string{"save took", in.Took.Round(time.Millisecond).String()},
 		[2]string{"savecore version", in.Version},

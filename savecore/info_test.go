@@ -78,7 +78,7 @@ func TestInfoFile(t *testing.T) {
 			if tc.verify {
 				want = append(want, "damaged records")
 			}
-			want = append(want, "vmcore", "vmcore format", "vmcore size", "vmcore complete", "saved", "save took", "savecore version")
+			want = append(want, "vmcore", "vmcore format", "vmcore size", "vmcore marked incomplete", "saved", "save took", "savecore version")
 			assert.Equal(t, want, keys)
 			assert.Equal(t, "/dev/sdb1", v["device"])
 			assert.Equal(t, h.Time().UTC().Format("2006-01-02 15:04:05 MST"), v["crash time"])
@@ -93,7 +93,7 @@ func TestInfoFile(t *testing.T) {
 			assert.Equal(t, "vmcore", v["vmcore"])
 			assert.Equal(t, tc.format, v["vmcore format"])
 			assert.True(t, strings.HasPrefix(v["vmcore size"], strconv.FormatInt(vfi.Size(), 10)+" ("), v["vmcore size"])
-			assert.Equal(t, yesNo(!tc.partial), v["vmcore complete"])
+			assert.Equal(t, yesNo(tc.partial), v["vmcore marked incomplete"])
 			saved, err := time.Parse("2006-01-02 15:04:05 MST", v["saved"])
 			require.NoError(t, err)
 			assert.WithinDuration(t, before, saved, time.Minute)
