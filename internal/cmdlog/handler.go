@@ -226,7 +226,8 @@ func Duration(d time.Duration) string {
 }
 
 // ErrorText is err's message without what the line already says: a leading
-// "PROG: " (the package prefix of our errors) and then "DEVICE: ", and the
+// "PROG: " (the package prefix of our errors, also where a wrapped error
+// repeats it) and then "DEVICE: ", and the
 // path of an *os.PathError about the device itself (with its operation too
 // when that is only opening or looking up the device).
 func ErrorText(err error, prog, device string) string {
@@ -241,7 +242,8 @@ func ErrorText(err error, prog, device string) string {
 	}
 	s := err.Error()
 	if prog != "" {
-		s = strings.TrimPrefix(s, prog+": ")
+		// Wrapped errors of our packages repeat the prefix inside too.
+		s = strings.TrimPrefix(strings.ReplaceAll(s, ": "+prog+": ", ": "), prog+": ")
 	}
 	if device != "" {
 		s = strings.TrimPrefix(s, device+": ")

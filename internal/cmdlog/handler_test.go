@@ -36,6 +36,8 @@ func TestFormat(t *testing.T) {
 			want: "savecore: d: found dump (pages lost: 3, swap: yes)\n"},
 		{name: "error last", msg: "cannot read the dump", args: []any{"device", "d", "size", "4.0MiB", "err", errors.New("savecore: d: bad header")},
 			want: "savecore: d: cannot read the dump (size: 4.0MiB): bad header\n"},
+		{name: "wrapped error", msg: "dump not saved", args: []any{"device", "d", "err", fmt.Errorf("savecore: d holds vmcore: %w", errors.New("savecore: dump directory already exists"))},
+			want: "savecore: d: dump not saved: d holds vmcore: dump directory already exists\n"},
 		{name: "error in the sentence", msg: "{err}; run dumpformat", args: []any{"err", errors.New("boom")},
 			want: "savecore: boom; run dumpformat\n"},
 		{name: "path error about the device", msg: "cannot open the device", args: []any{"device", "/dev/x", "err", &os.PathError{Op: "open", Path: "/dev/x", Err: fs.ErrNotExist}},
