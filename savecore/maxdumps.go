@@ -229,7 +229,8 @@ func pruneAfterSave(rep *Report, opt Options, log *slog.Logger) {
 	var dirs []string
 	for _, r := range rep.Results {
 		if r.Outcome == OutcomeSaved {
-			dirs = append(dirs, r.Dir)
+			// The directory the vmcore went to, whatever name it got.
+			dirs = append(dirs, filepath.Dir(r.Path))
 		}
 	}
 	if len(dirs) == 0 {
