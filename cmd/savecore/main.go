@@ -388,6 +388,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(con, f, journal)
 	s, code, ok := devicesAndRoot(f, log)
 	if !ok {
+		if f.checkOnly && code == exitOK {
+			return exitFail // no device: no dump waits
+		}
 		return code
 	}
 	if f.checkOnly {

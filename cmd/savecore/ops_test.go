@@ -207,6 +207,12 @@ func TestCheck(t *testing.T) {
 	code, stdout, _ := runCmd(t, "--check", "-C", conf)
 	assert.Equal(t, exitOK, code)
 	assert.True(t, strings.HasPrefix(stdout, line), stdout)
+
+	// No DEVICE at all: nothing waits.
+	require.NoError(t, os.WriteFile(conf, []byte("DUMPDIR=/var/crash\n"), 0o644))
+	code, stdout, _ = runCmd(t, "--check", "-C", conf)
+	assert.Equal(t, exitFail, code)
+	assert.Empty(t, stdout)
 }
 
 // TestMaxDumps: --max-dumps and MAXDUMPS remove the oldest dump
