@@ -134,7 +134,6 @@ func saveInfo(c *candidate, opt Options, started time.Time) {
 		Stats: c.p.Stats(), Result: r, Saved: now.In(loc(opt.Location)), Took: now.Sub(started),
 		Version: version, VerifyUsed: opt.VerifyRecords}
 	if err := WriteInfo(filepath.Dir(r.Path), in); err != nil {
-		log.Warn("the vmcore is saved, but its info file could not be written; check the dump directory",
-			"device", c.in.Name, "err", err)
+		log.Warn("the vmcore is saved, but its info file could not be written: {err}", "device", c.in.Name, "err", err)
 	}
 }

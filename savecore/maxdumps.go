@@ -237,7 +237,7 @@ func pruneAfterSave(rep *Report, opt Options, log *slog.Logger) {
 		return
 	}
 	if _, err := PruneDumps(opt.root(), opt.MaxDumps, dirs, opt.Location, log); err != nil {
-		log.Error("old dump directories not removed; remove them by hand or check the permissions of {dir}",
+		log.Error("old dump directories not removed: {err}; remove them by hand, or check the permissions of {dir}",
 			"dir", opt.root(), "err", err)
 	}
 }

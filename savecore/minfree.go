@@ -71,7 +71,7 @@ func (o *Options) reserve(log *slog.Logger) int64 {
 	}
 	n, err := ReadMinFree(o.root())
 	if err != nil {
-		log.Warn("ignoring the minfree file, no space is kept free; write a number of KiB into it", "err", err)
+		log.Warn("ignoring the minfree file ({err}): no space is kept free; write a number of KiB into it", "err", err)
 		return 0
 	}
 	if n > 0 {
