@@ -286,6 +286,13 @@ func TestConsole(t *testing.T) {
 	assert.Empty(t, quiet.String(), "no progress unless asked")
 	q.status()
 	assert.Contains(t, quiet.String(), "/dev/sdb1")
+
+	// On the journal the status line carries the info priority too.
+	var j bytes.Buffer
+	jc := newConsole(&j, false)
+	jc.prefix = "<6>"
+	jc.status()
+	assert.Equal(t, "<6>savecore: examining devices\n", j.String())
 }
 
 func TestClock(t *testing.T) {
