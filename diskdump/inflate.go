@@ -2,13 +2,14 @@ package diskdump
 
 import (
 	"bytes"
-	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/adler32"
 	"io"
 	"sync"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // inflater is a reusable zlib decoder: the RFC 1950 framing is handled here
