@@ -163,7 +163,7 @@ func kdumpSubHeaderBlock(s *source, l diskdump.Layout) ([]byte, error) {
 	b := s.blockSize()
 	sub := make([]byte, b)
 	ksub := KdumpSubHeader{MaxMapnr64: s.maxPFN()}
-	info := kdumpVmcoreinfo(s.hdr)
+	info := vmcoreinfoText(s)
 	subSize := kdumpSubHeader64Size
 	if !l.Is64 {
 		subSize = kdumpSubHeader32Size

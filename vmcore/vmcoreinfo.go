@@ -1,0 +1,40 @@
+package vmcore
+
+import "encoding/binary"
+
+// vmcoreinfoName is the owner name of the VMCOREINFO ELF note, whose type
+// is 0 (doc/DMESG.md §2).
+const vmcoreinfoName = "VMCOREINFO"
+
+// vmcoreinfoText is the VMCOREINFO stored in a KDUMP sub-header block:
+// Options.VMCOREINFO when given, else the one made from the header.
+func vmcoreinfoText(s *source) string {
+	if len(s.vmcoreinfo) > 0 {
+		return string(s.vmcoreinfo)
+	}
+	return kdumpVmcoreinfo(s.hdr)
+}
+
+// appendVMCOREINFONote appends a VMCOREINFO note holding info to the notes
+// of an ELF vmcore, within the capacity of notes (the padding of the
+// header's first page or pages), so that the header size does not depend
+// on it. A text that does not fit, or none, leaves notes as they are.
+func appendVMCOREINFONote(notes []byte, o binary.ByteOrder, info []byte) []byte {
+	if len(info) == 0 {
+		return notes
+	}
+	name := pad4(len(vmcoreinfoName) + 1)
+	n := noteHdrSize + name + pad4(len(info))
+	if len(notes)+n > cap(notes) {
+		return notes
+	}
+	var nh [noteHdrSize]byte
+	o.PutUint32(nh[0:], uint32(len(vmcoreinfoName)+1)) // with its NUL, as the kernel writes it
+	o.PutUint32(nh[4:], uint32(len(info)))
+	o.PutUint32(nh[8:], 0)
+	notes = append(notes, nh[:]...)
+	notes = append(notes, vmcoreinfoName...)
+	notes = append(notes, make([]byte, name-len(vmcoreinfoName))...)
+	notes = append(notes, info...)
+	return append(notes, make([]byte, pad4(len(info))-len(info))...)
+}
