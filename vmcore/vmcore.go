@@ -134,7 +134,7 @@ type source struct {
 	dumpable   *diskdump.Bitmap // PFN-indexed upper bound of stored pages
 	incomplete func() bool      // partial or incomplete dump (asked after the pages)
 	pages      iter.Seq2[*diskdump.Page, error]
-	total      int64 // bytes of the partition the pages come from (progress)
+	total      int64  // bytes of the partition the pages come from (progress)
 	vmcoreinfo []byte // Options.VMCOREINFO
 }
 
