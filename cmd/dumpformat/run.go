@@ -128,6 +128,7 @@ type options struct {
 
 	// Rehearsal (-R).
 	core, ram, release, nodename string
+	systemMap                    string // --system-map: where -R writes the synthetic kernel's System.map
 	compress                     bool
 	dumpLevel                    int
 	seed                         int64
@@ -170,6 +171,7 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
 	fs.StringVar(&o.release, "release", "", "utsname.release")
 	fs.StringVar(&o.nodename, "nodename", "", "utsname.nodename")
+	fs.StringVar(&o.systemMap, "system-map", "", "System.map to write")
 	return fs
 }
 
@@ -225,7 +227,7 @@ func parseArgs(args []string) (*options, error) {
 		}
 	}
 	if !o.rehearse {
-		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename"} {
+		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename", "system-map"} {
 			if o.set[name] {
 				return nil, usageErr("-%s needs -R", name)
 			}

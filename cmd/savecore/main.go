@@ -35,6 +35,7 @@ var version = "devel"
 
 const help = `Usage:
   savecore [-D] [-f] [-p] [-P flags] [-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify] [-C CONFIG] [DEVICE...]
+  savecore --dmesg SOURCE [--system-map FILE]
   savecore -V
 
 Save the crash dumps that the diskdump kernel module left on dump partitions
@@ -55,6 +56,12 @@ Flags:
              spread over the cores); a damaged record is not copied and its
              page is reported lost, like a page the kernel did not write
              (extension; in the rc script: SAVECORE_OPTS=--verify)
+  --system-map FILE
+             System.map of the dumped kernel, for vmcore-dmesg.txt when the
+             dump holds no VMCOREINFO (default /boot/System.map-RELEASE)
+  --dmesg SOURCE
+             print the kernel log of a dump partition or vmcore on stdout
+             and write nothing
   -D         delete the dump from the partition once its vmcore is durable
              and restore the format signatures the kernel checks (a dump
              that met read errors is kept)
@@ -129,6 +136,7 @@ func versionString() string {
 type flags struct {
 	del, delOnly, force, prog, verbose, quiet, showVer, verify bool
 	dir, format, confPath                                      string
+	systemMap, dmesgSrc                                        string // --system-map, --dmesg
 	mask                                                       uint64
 	devs                                                       []string
 	set                                                        map[string]bool // flags given explicitly
@@ -152,6 +160,8 @@ func newFlagSet(f *flags, mask *string) *flag.FlagSet {
 	fs.StringVar(&f.format, "F", "", "vmcore format")
 	fs.BoolVar(&f.verify, "verify", false, "inflate every zlib record before copying it")
 	fs.StringVar(&f.confPath, "C", savecore.DefaultConfigPath, "sysconfig file")
+	fs.StringVar(&f.systemMap, "system-map", "", "System.map of the dumped kernel")
+	fs.StringVar(&f.dmesgSrc, "dmesg", "", "print the kernel log of a partition or vmcore")
 	return fs
 }
 
@@ -291,6 +301,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if f == nil || code >= 0 {
 		return code
 	}
+	if f.set["dmesg"] {
+		return runDmesg(f, stdout, stderr) // dmesg.go
+	}
 	showProgress := f.prog
 	if file, ok := stderr.(*os.File); ok && !f.quiet && blockdev.IsTerminal(file) {
 		showProgress = true
@@ -312,6 +325,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Force:            f.force,
 		UncompressedMask: f.mask,
 		VerifyRecords:    f.verify,
+		SystemMap:        f.systemMap,
 		Progress:         con.progress,
 		Logger:           log,
 	}
