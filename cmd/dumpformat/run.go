@@ -42,7 +42,8 @@ const usageText = `Usage:
   dumpformat [-v] [-i] [[-a] [-p] [-f] | -c] DEVICE
   dumpformat -V
   dumpformat -R [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
-             [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N] DEVICE
+             [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N]
+             [--system-map FILE] DEVICE
 
 Formats DEVICE (a partition or a partition image file) for diskdump crash
 dumps, checks it (-c), or writes a rehearsal dump to it (-R). A device that
@@ -89,6 +90,9 @@ Rehearsal (-R):
   --release R       utsname.release (default 2.6.9-89.ELsmp; 2.6.9-89.EL on
                     ia64 and ppc64)
   --nodename N      utsname.nodename (default dumpkit.example.com)
+  --system-map FILE write the System.map of the synthetic machine's kernel,
+                    whose log (boot messages, an oops, the panic) savecore
+                    saves as vmcore-dmesg.txt (x86_64 and i386; not with -m)
 
 Exit codes when formatting or rehearsing:
   0    done
