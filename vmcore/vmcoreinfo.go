@@ -6,10 +6,11 @@ import "encoding/binary"
 // is 0 (doc/DMESG.md §2).
 const vmcoreinfoName = "VMCOREINFO"
 
-// vmcoreinfoText is the VMCOREINFO stored in a KDUMP sub-header block:
-// Options.VMCOREINFO when given, else the one made from the header.
-func vmcoreinfoText(s *source) string {
-	if len(s.vmcoreinfo) > 0 {
+// vmcoreinfoText is the VMCOREINFO stored in a KDUMP sub-header block,
+// after the struct, where room bytes are left: Options.VMCOREINFO when
+// given and it fits, else the one made from the header.
+func vmcoreinfoText(s *source, room int) string {
+	if len(s.vmcoreinfo) > 0 && len(s.vmcoreinfo) <= room {
 		return string(s.vmcoreinfo)
 	}
 	return kdumpVmcoreinfo(s.hdr)
