@@ -171,6 +171,7 @@ func kdumpSubHeaderBlock(s *source, l diskdump.Layout) ([]byte, error) {
 	if subSize+len(info) <= b {
 		ksub.OffsetVmcoreinfo, ksub.SizeVmcoreinfo = uint64(b+subSize), uint64(len(info))
 		copy(sub[subSize:], info)
+		ksub.PhysBase = physBase(info) // vmcoreinfo.go
 	}
 	if err := ksub.Encode(sub, l); err != nil {
 		return nil, err

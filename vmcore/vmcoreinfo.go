@@ -1,6 +1,10 @@
 package vmcore
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"strconv"
+	"strings"
+)
 
 // vmcoreinfoName is the owner name of the VMCOREINFO ELF note, whose type
 // is 0 (doc/DMESG.md §2).
@@ -38,4 +42,23 @@ func appendVMCOREINFONote(notes []byte, o binary.ByteOrder, info []byte) []byte 
 	notes = append(notes, make([]byte, name-len(vmcoreinfoName))...)
 	notes = append(notes, info...)
 	return append(notes, make([]byte, pad4(len(info))-len(info))...)
+}
+
+// physBase is NUMBER(phys_base) of a VMCOREINFO text, 0 when absent or
+// malformed. A KDUMP file carries it in kdump_sub_header.phys_base too,
+// where makedumpfile takes it from to translate the kernel's addresses (a
+// relocated, e.g. KASLR, x86_64 kernel has a non-zero one).
+func physBase(info string) uint64 {
+	for line := range strings.Lines(info) {
+		v, ok := strings.CutPrefix(strings.TrimRight(line, "\n"), "NUMBER(phys_base)=")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0
+		}
+		return uint64(n)
+	}
+	return 0
 }

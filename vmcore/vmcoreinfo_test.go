@@ -72,3 +72,18 @@ func TestOptionsVMCOREINFO(t *testing.T) {
 		})
 	}
 }
+
+func TestPhysBase(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		info string
+		want uint64
+	}{
+		{"kaslr", "OSRELEASE=6.1.0\nNUMBER(phys_base)=-33554432\nKERNELOFFSET=2000000\n", 0xfffffffffe000000},
+		{"positive, last line", "OSRELEASE=6.1.0\nNUMBER(phys_base)=16777216", 16 << 20},
+		{"absent", "OSRELEASE=2.6.9\n", 0},
+		{"malformed", "NUMBER(phys_base)=x\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assert.Equal(t, tc.want, physBase(tc.info)) })
+	}
+}
