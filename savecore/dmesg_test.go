@@ -252,3 +252,34 @@ func TestHasVMCOREINFOPage(t *testing.T) {
 		t.Run(tc.rel, func(t *testing.T) { assert.Equal(t, tc.want, hasVMCOREINFOPage(tc.rel)) })
 	}
 }
+
+// TestDmesgLoneLogDirectory: a dump directory holding only the log of a
+// save whose vmcore was not written is saved into again without -f; one
+// that also holds a vmcore is refused.
+func TestDmesgLoneLogDirectory(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string
+		ok    bool
+	}{{"lone log", []string{DmesgName}, true}, {"log and vmcore", []string{DmesgName, VmcoreName}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := writeLogDump(t, true, 0, kernel.DefaultUtsname(diskdump.ArchX86_64), nil)
+			opt, l := testOptions(t)
+			opt.SystemMap = d.sMap
+			dir := filepath.Join(opt.Dir, crashDir)
+			require.NoError(t, os.Mkdir(dir, DirMode))
+			for _, f := range tc.files {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("old"), FileMode))
+			}
+			rep := Save(context.Background(), []Input{{Name: "mem0", Dev: d.dev}}, opt)
+			if !tc.ok {
+				require.ErrorIs(t, rep.Results[0].Err, ErrDirExists)
+				return
+			}
+			require.False(t, rep.Failed(true), l.String())
+			got, err := os.ReadFile(filepath.Join(dir, DmesgName))
+			require.NoError(t, err)
+			assert.Equal(t, string(d.lm.Log()), string(got))
+		})
+	}
+}
