@@ -67,7 +67,10 @@ func findLog(dm dumpMemory, mapPath string) (*kernelLog, error) {
 	src.Map = m
 	info, origin, err := dmesg.FindSymbols(dm.mem, arch, src)
 	if err != nil {
-		return nil, errors.Join(err, mapErr)
+		if mapErr != nil {
+			return nil, fmt.Errorf("%w; %w", err, mapErr) // one line for the warning
+		}
+		return nil, err
 	}
 	kl := &kernelLog{info: info, origin: origin}
 	kl.log, err = dmesg.Read(dm.mem, arch, info)
