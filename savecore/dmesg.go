@@ -18,9 +18,6 @@ import (
 	"github.com/dumpkit/dumpkit/dmesg"
 )
 
-// DmesgName is the name of the kernel log saved beside the vmcore.
-const DmesgName = "vmcore-dmesg.txt"
-
 // SystemMapDir is where a System.map is looked for when none is given:
 // SystemMapDir/System.map-<utsname.release>.
 const SystemMapDir = "/boot"

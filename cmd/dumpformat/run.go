@@ -21,6 +21,7 @@ import (
 
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/cmdlog"
 	"github.com/dumpkit/dumpkit/internal/failpoint"
 	"github.com/dumpkit/dumpkit/internal/modparams"
 )
@@ -250,6 +251,9 @@ type command struct {
 	params string // where the module parameters came from
 }
 
+// newLogger builds dumpformat's handler (internal/cmdlog): one plain line
+// per event, "dumpformat: ...", with the journal's priority prefix when
+// stderr is the journal; -v adds debug lines, -q keeps errors only.
 func newLogger(w io.Writer, o *options) *slog.Logger {
 	level := slog.LevelInfo
 	switch {
@@ -258,16 +262,12 @@ func newLogger(w io.Writer, o *options) *slog.Logger {
 	case o.quiet:
 		level = slog.LevelError
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level: level,
-		// The console and the journal add timestamps.
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	out := w
+	if sw, ok := w.(*syncWriter); ok {
+		out = sw.w
+	}
+	file, _ := out.(*os.File)
+	return slog.New(cmdlog.New(w, cmdlog.Options{Prog: "dumpformat", Level: level, Journal: cmdlog.IsJournal(file)}))
 }
 
 func versionString() string {

@@ -136,7 +136,7 @@ func (lm *LogMachine) ReadPage(pfn uint64, dst []byte) error {
 // dump level excludes.
 func (lm *LogMachine) Attrs(pfn uint64) PageAttrs {
 	if _, ok := lm.pages[pfn]; ok {
-		return PageAttrs{Flags: 1<<PGReserved | 1<<PGUptodate}
+		return PageAttrs{Flags: 1<<pgReserved | 1<<pgUptodate}
 	}
 	return lm.MemorySource.Attrs(pfn)
 }
