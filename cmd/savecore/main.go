@@ -166,7 +166,7 @@ type flags struct {
 	maxDumps                                                              int
 	minFree                                                               int64
 	devs                                                                  []string
-	systemMap, dmesgSrc                                                   string // --system-map, --dmesg
+	systemMap, dmesgSrc                                                   string          // --system-map, --dmesg
 	set                                                                   map[string]bool // flags given explicitly
 }
 
