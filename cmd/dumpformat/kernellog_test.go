@@ -67,3 +67,12 @@ func TestRehearsalKernelLog(t *testing.T) {
 		}
 	})
 }
+
+// TestRehearsalSystemMapWithCore: -m dumps the core's memory as it is, so
+// there is no System.map to write.
+func TestRehearsalSystemMapWithCore(t *testing.T) {
+	path := imageFile(t, 16<<20/bs, 0)
+	code, _, stderr := rehearse(t, "-m", "core.elf", "--system-map", "map", path)
+	assert.Equal(t, 255, code)
+	assert.Contains(t, stderr, "--system-map cannot be used with -m")
+}

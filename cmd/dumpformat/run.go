@@ -238,6 +238,9 @@ func parseArgs(args []string) (*options, error) {
 			}
 		}
 	}
+	if o.core != "" && o.systemMap != "" {
+		return nil, usageErr("--system-map cannot be used with -m: the memory of the core is dumped as it is")
+	}
 	return o, nil
 }
 
