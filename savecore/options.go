@@ -41,6 +41,10 @@ type Options struct {
 	// Logger receives warnings (lost pages, skipped devices, scripts) and,
 	// at debug level, details. Nil discards them.
 	Logger *slog.Logger
+	// SystemMap is the System.map of the dumped kernel, for its log
+	// (vmcore-dmesg.txt); empty means /boot/System.map-<release> when it
+	// exists.
+	SystemMap string
 	// Location is the time zone of dump directory names; nil is local time.
 	Location *time.Location
 	// ScriptTimeout bounds each script run; 0 means DefaultScriptTimeout.

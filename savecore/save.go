@@ -430,12 +430,14 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		dev := c.in.Name
 		vopt.Progress = func(done, total int64) { opt.Progress(dev, done, total) }
 	}
+	if err := d.create(); err != nil {
+		return err
+	}
+	vopt.VMCOREINFO = saveDmesg(ctx, p, c.in.Name, d.path, opt, log) // before the vmcore: the log survives a failed save
 	need := vmcore.EstimateSize(p, vopt)
 	// minfree (minfree.go): the space to leave free counts as needed.
 	if err := checkSpace(ctx, d, need+opt.reserve(log), opt.ScriptTimeout, log); err != nil {
-		return err
-	}
-	if err := d.create(); err != nil {
+		d.removeIfEmpty()
 		return err
 	}
 	path := filepath.Join(d.path, VmcoreName)

@@ -174,11 +174,12 @@ type elfCoreInfo struct {
 	task        uint64 // tasks[current_cpu]
 	switchStack uint64 // ia64 sw[current_cpu], else 0
 	partial     bool
+	vmcoreinfo  []byte // Options.VMCOREINFO, or nil
 }
 
 func newELFCoreInfo(s *source, partial bool) elfCoreInfo {
 	a := s.archOf()
-	ci := elfCoreInfo{arch: a, pageSize: s.blockSize(), maxPFN: s.maxPFN(), partial: partial}
+	ci := elfCoreInfo{arch: a, pageSize: s.blockSize(), maxPFN: s.maxPFN(), partial: partial, vmcoreinfo: s.vmcoreinfo}
 	cpu := int(s.hdr.CurrentCPU)
 	if cpu < len(s.hdr.Tasks) {
 		ci.task = s.hdr.Tasks[cpu]
@@ -203,7 +204,7 @@ func encodeELFHeader(ci elfCoreInfo) ([]byte, error) {
 	h := elfHeaderSize(a, ci.pageSize)
 	buf := make([]byte, h)
 	fixed := elfFixedSize(a)
-	notes := encodeELFNotes(buf[fixed:fixed], ci)
+	notes := appendVMCOREINFONote(encodeELFNotes(buf[fixed:fixed], ci), o, ci.vmcoreinfo)
 	loadSize := ci.maxPFN * uint64(ci.pageSize)
 
 	var ident [16]byte

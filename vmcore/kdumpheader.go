@@ -163,14 +163,15 @@ func kdumpSubHeaderBlock(s *source, l diskdump.Layout) ([]byte, error) {
 	b := s.blockSize()
 	sub := make([]byte, b)
 	ksub := KdumpSubHeader{MaxMapnr64: s.maxPFN()}
-	info := kdumpVmcoreinfo(s.hdr)
 	subSize := kdumpSubHeader64Size
 	if !l.Is64 {
 		subSize = kdumpSubHeader32Size
 	}
+	info := vmcoreinfoText(s, b-subSize)
 	if subSize+len(info) <= b {
 		ksub.OffsetVmcoreinfo, ksub.SizeVmcoreinfo = uint64(b+subSize), uint64(len(info))
 		copy(sub[subSize:], info)
+		ksub.PhysBase = physBase(info) // vmcoreinfo.go
 	}
 	if err := ksub.Encode(sub, l); err != nil {
 		return nil, err

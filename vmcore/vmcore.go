@@ -76,6 +76,11 @@ type Options struct {
 	// Workers is the number of KDUMP compression goroutines and of
 	// DISKDUMP record-verification goroutines; 0 means GOMAXPROCS.
 	Workers int
+	// VMCOREINFO is the dumped kernel's VMCOREINFO text (found in its
+	// memory or made from its System.map), stored in a KDUMP sub-header
+	// and as an ELF note so that tools read the log without vmlinux; nil
+	// keeps the one made from the header (see vmcoreinfo.go).
+	VMCOREINFO []byte
 	// Progress, when not nil, is called with the bytes of the partition
 	// consumed so far and the total to consume (the extent the kernel
 	// wrote). It is called from the goroutine that called Write.
@@ -129,7 +134,8 @@ type source struct {
 	dumpable   *diskdump.Bitmap // PFN-indexed upper bound of stored pages
 	incomplete func() bool      // partial or incomplete dump (asked after the pages)
 	pages      iter.Seq2[*diskdump.Page, error]
-	total      int64 // bytes of the partition the pages come from (progress)
+	total      int64  // bytes of the partition the pages come from (progress)
+	vmcoreinfo []byte // Options.VMCOREINFO
 }
 
 // archOf is the dump's architecture: the reader's, else utsname.machine's.
@@ -187,6 +193,7 @@ func writeSource(w io.WriterAt, s *source, f Format, opt Options) (*Result, erro
 		return nil, err
 	}
 	res := &Result{Format: f}
+	s.vmcoreinfo = opt.VMCOREINFO
 	if f != FormatELF && f != FormatDiskdump && f != FormatKdump {
 		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, diskdump.ErrUnsupportedVersion)
 	}

@@ -43,7 +43,8 @@ const usageText = `Usage:
   dumpformat [-v] [-i] [[-a] [-p] [-f] | -c] DEVICE
   dumpformat -V
   dumpformat -R [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
-             [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N] DEVICE
+             [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N]
+             [--system-map FILE] DEVICE
 
 Formats DEVICE (a partition or a partition image file) for diskdump crash
 dumps, checks it (-c), or writes a rehearsal dump to it (-R). A device that
@@ -90,6 +91,9 @@ Rehearsal (-R):
   --release R       utsname.release (default 2.6.9-89.ELsmp; 2.6.9-89.EL on
                     ia64 and ppc64)
   --nodename N      utsname.nodename (default dumpkit.example.com)
+  --system-map FILE write the System.map of the synthetic machine's kernel,
+                    whose log (boot messages, an oops, the panic) savecore
+                    saves as vmcore-dmesg.txt (x86_64 and i386; not with -m)
 
 Exit codes when formatting or rehearsing:
   0    done
@@ -129,6 +133,7 @@ type options struct {
 
 	// Rehearsal (-R).
 	core, ram, release, nodename string
+	systemMap                    string // --system-map: where -R writes the synthetic kernel's System.map
 	compress                     bool
 	dumpLevel                    int
 	seed                         int64
@@ -171,6 +176,7 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
 	fs.StringVar(&o.release, "release", "", "utsname.release")
 	fs.StringVar(&o.nodename, "nodename", "", "utsname.nodename")
+	fs.StringVar(&o.systemMap, "system-map", "", "System.map to write")
 	return fs
 }
 
@@ -226,11 +232,14 @@ func parseArgs(args []string) (*options, error) {
 		}
 	}
 	if !o.rehearse {
-		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename"} {
+		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename", "system-map"} {
 			if o.set[name] {
 				return nil, usageErr("-%s needs -R", name)
 			}
 		}
+	}
+	if o.core != "" && o.systemMap != "" {
+		return nil, usageErr("--system-map cannot be used with -m: the memory of the core is dumped as it is")
 	}
 	return o, nil
 }

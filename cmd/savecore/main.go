@@ -40,6 +40,7 @@ const help = `Usage:
   savecore [-D] [-f] [-p] [-P flags] [-q|-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify]
            [--max-dumps N] [--min-free SIZE] [-C CONFIG] [DEVICE...]
   savecore --check [-C CONFIG] [DEVICE...]
+  savecore --dmesg SOURCE [--system-map FILE]
   savecore -V
 
 Save the crash dumps that the diskdump kernel module left on dump partitions
@@ -77,6 +78,12 @@ Flags:
              spread over the cores); a damaged record is not copied and its
              page is reported lost, like a page the kernel did not write
              (extension; in the rc script: SAVECORE_OPTS=--verify)
+  --system-map FILE
+             System.map of the dumped kernel, for vmcore-dmesg.txt when the
+             dump holds no VMCOREINFO (default /boot/System.map-RELEASE)
+  --dmesg SOURCE
+             print the kernel log of a dump partition or vmcore on stdout
+             and write nothing
   -D         delete the dump from the partition once its vmcore is durable
              and restore the format signatures the kernel checks (a dump
              that met read errors is kept)
@@ -159,6 +166,7 @@ type flags struct {
 	maxDumps                                                              int
 	minFree                                                               int64
 	devs                                                                  []string
+	systemMap, dmesgSrc                                                   string          // --system-map, --dmesg
 	set                                                                   map[string]bool // flags given explicitly
 }
 
@@ -180,6 +188,8 @@ func newFlagSet(f *flags, mask *string) *flag.FlagSet {
 	fs.StringVar(&f.format, "F", "", "vmcore format")
 	fs.BoolVar(&f.verify, "verify", false, "inflate every zlib record before copying it")
 	fs.StringVar(&f.confPath, "C", savecore.DefaultConfigPath, "sysconfig file")
+	fs.StringVar(&f.systemMap, "system-map", "", "System.map of the dumped kernel")
+	fs.StringVar(&f.dmesgSrc, "dmesg", "", "print the kernel log of a partition or vmcore")
 	fs.BoolVar(&f.checkOnly, "check", false, "only report the dumps waiting")
 	fs.IntVar(&f.maxDumps, "max-dumps", 0, "dump directories to keep")
 	fs.StringVar(&f.minFreeArg, "min-free", "", "space to leave free in DIR")
@@ -378,6 +388,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if f == nil || code >= 0 {
 		return code
 	}
+	if f.set["dmesg"] {
+		return runDmesg(f, stdout, stderr) // dmesg.go
+	}
 	file, _ := stderr.(*os.File)
 	journal := cmdlog.IsJournal(file)
 	showProgress := f.prog || (file != nil && !f.quiet && blockdev.IsTerminal(file))
@@ -407,6 +420,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Force:            f.force,
 		UncompressedMask: f.mask,
 		VerifyRecords:    f.verify,
+		SystemMap:        f.systemMap,
 		MaxDumps:         s.maxDumps,
 		MinFree:          s.minFree,
 		NoDumpFails:      len(f.devs) > 0,
