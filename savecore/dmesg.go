@@ -151,15 +151,15 @@ func saveDmesg(ctx context.Context, p *diskdump.Partition, dev, dir string, opt 
 		info = kl.info.Bytes()
 	}
 	if kl == nil || kl.log == nil {
-		log.Warn(fmt.Sprintf("No %s saved: %v.", DmesgName, err), "device", dev)
+		log.Warn("no "+DmesgName+" saved: {err}; the vmcore is saved all the same (--system-map FILE gives the dumped kernel's symbols)", "device", dev, "err", err)
 		return info
 	}
 	if err != nil {
-		log.Warn(fmt.Sprintf("The kernel log is damaged, %s holds what was read before the damage: %v.", DmesgName, err), "device", dev)
+		log.Warn("the kernel log is damaged: "+DmesgName+" holds what was read before the damage ({err})", "device", dev, "err", err)
 	}
 	var text bytes.Buffer
 	if _, werr := kl.log.WriteTo(&text); werr != nil {
-		log.Warn(fmt.Sprintf("No %s saved: %v.", DmesgName, werr), "device", dev)
+		log.Warn("no "+DmesgName+" saved: {err}", "device", dev, "err", werr)
 		return info
 	}
 	werr := writeDurable(ctx, path, func(w io.WriterAt) (int64, error) {
@@ -167,10 +167,10 @@ func saveDmesg(ctx context.Context, p *diskdump.Partition, dev, dir string, opt 
 		return int64(n), err
 	})
 	if werr != nil {
-		log.Warn(fmt.Sprintf("No %s saved: %v.", DmesgName, werr), "device", dev)
+		log.Warn("no "+DmesgName+" saved: {err}", "device", dev, "err", werr)
 		return info
 	}
-	log.Info("kernel log saved", "path", path, "layout", kl.log.Layout.String(), "symbols", kl.origin.String(),
-		"took", time.Since(start).Round(time.Millisecond).String())
+	log.Info("kernel log saved in {path} ({layout} layout, symbols from {symbols}, {took})", "device", dev, "path", path,
+		"layout", kl.log.Layout.String(), "symbols", kl.origin.String(), "took", time.Since(start).Round(time.Millisecond).String())
 	return info
 }

@@ -169,7 +169,7 @@ func TestDmesgNoLog(t *testing.T) {
 			require.False(t, rep.Failed(true), l.String())
 			assert.FileExists(t, rep.Results[0].Path)
 			assert.NoFileExists(t, filepath.Join(opt.Dir, crashDir, DmesgName))
-			assert.Contains(t, l.String(), "No vmcore-dmesg.txt saved")
+			assert.Contains(t, l.String(), "no vmcore-dmesg.txt saved")
 			assert.Contains(t, l.String(), tc.want)
 		})
 	}
