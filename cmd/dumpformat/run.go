@@ -377,6 +377,8 @@ type checkJSON struct {
 	FirstBad        int64       `json:"first_bad_block"`
 	Header          *headerJSON `json:"header"`
 	HeaderError     string      `json:"header_error,omitempty"`
+
+	Flattened *flattenedJSON `json:"flattened,omitempty"` // kdump raw target: flattened.go
 }
 
 type headerJSON struct {
@@ -472,6 +474,10 @@ func (c *command) check() diskdump.CheckStatus {
 		if res.HeaderErr != nil {
 			out.HeaderError = res.HeaderErr.Error()
 		}
+		if sum := flattenedDump(dev, dev.Size()); sum != nil { // kdump raw target: flattened.go
+			out.Status, out.Reason, out.HeaderError, out.Flattened = int(diskdump.CheckHoldsDump), flattenedReason(sum), "", newFlattenedJSON(sum)
+			res = nil
+		}
 	}()
 	st := diskdump.CheckStatus(out.Status)
 	out.StatusText = st.String()
@@ -484,6 +490,7 @@ func (c *command) check() diskdump.CheckStatus {
 		}
 	case o.verbose:
 		c.summary(&out, res)
+		io.WriteString(c.stdout, out.Flattened.text())
 	}
 	c.log.Info(fmt.Sprintf("%s: %s", out.Device, st), "status", out.Status, "reason", out.Reason)
 	return st
@@ -689,6 +696,10 @@ func (c *command) inspect(dev *blockdev.Device, name string) ([]string, error) {
 	holdsDump := res.Status == diskdump.CheckHoldsDump || res.Status == diskdump.CheckSwapDump
 	if holdsDump {
 		found = append(found, "a dump in block 1")
+	}
+	if flattenedDump(dev, dev.Size()) != nil { // kdump raw target: flattened.go
+		holdsDump = true
+		found = append(found, "a flattened dump (kdump raw target)")
 	}
 	if o.initial {
 		for _, f := range found {
