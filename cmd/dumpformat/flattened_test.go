@@ -8,10 +8,16 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/diskdump/kernel"
+	"github.com/dumpkit/dumpkit/vmcore"
 )
 
 // rawTargetDevice is an image of a kdump raw-target partition: a stream
@@ -90,4 +96,74 @@ func TestFormatFlattenedRefused(t *testing.T) {
 	assert.Contains(t, stderr, "overwriting a flattened dump")
 	code, _, _ = dumpformat(t, "-c", dev)
 	assert.Equal(t, 0, code, "formatted and ready")
+}
+
+// TestRehearseFlattened: -R --flattened writes a complete flattened KDUMP
+// stream over old contents; -c then says 1, and the stream rebuilds into a
+// KDUMP vmcore holding the synthetic machine's pages.
+func TestRehearseFlattened(t *testing.T) {
+	for _, args := range [][]string{{"--compress", "zlib"}, {"--compress=zlib"}, {}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dev := rawTargetDevice(t, 4096) // a start block, then old data
+			code, stdout, stderr := dumpformat(t, append(append([]string{"-R", "--flattened", "--ram", "8M"}, args...), dev)...)
+			require.Equal(t, 0, code, stderr)
+			assert.Contains(t, stdout, "rehearsal flattened dump")
+			code, _, _ = dumpformat(t, "-c", dev)
+			assert.Equal(t, 1, code)
+			img := readFile(t, dev)
+			sum, err := vmcore.ScanFlattened(bytes.NewReader(img), int64(len(img)))
+			require.NoError(t, err)
+			assert.False(t, sum.Stop.Torn())
+			require.NotNil(t, sum.Header)
+			assert.Equal(t, "2.6.9-89.ELsmp", sum.Header.Utsname.Release)
+			out := memfile.New(nil)
+			res, err := vmcore.Unflatten(out, bytes.NewReader(img), int64(len(img)), nil)
+			require.NoError(t, err)
+			v, err := vmcore.Open(bytes.NewReader(out.Bytes()), res.Size)
+			require.NoError(t, err)
+			m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: 8 << 20, Seed: 1})
+			want := make([]byte, 4096)
+			var got []byte
+			n := 0
+			for pfn := range v.Pages() {
+				got, err = v.ReadPage(pfn, got)
+				require.NoError(t, err)
+				if at := m.Attrs(pfn); at.BadPage || at.Unmapped {
+					continue // the kernel dumps a message instead
+				}
+				require.NoError(t, m.ReadPage(pfn, want))
+				require.True(t, bytes.Equal(want, got), "PFN %d", pfn)
+				n++
+			}
+			assert.Positive(t, n)
+		})
+	}
+}
+
+// TestRehearseFlattenedTooSmall: a stream longer than the device is torn
+// at its end, as dd leaves it; the error says so.
+func TestRehearseFlattenedTooSmall(t *testing.T) {
+	dev := imageFile(t, 64, 0)
+	code, _, stderr := dumpformat(t, "-R", "--flattened", "--ram", "8M", dev)
+	assert.Equal(t, 255, code)
+	assert.Contains(t, stderr, "torn")
+	code, _, _ = dumpformat(t, "-c", dev)
+	assert.Equal(t, 1, code, "a torn stream is still a dump")
+}
+
+func TestFlattenedUsage(t *testing.T) {
+	dev := imageFile(t, 64, 0)
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{args: []string{"--flattened", dev}, msg: "--flattened needs -R"},
+		{args: []string{"-R", "--compress", "lzo", dev}, msg: "needs --flattened"},
+		{args: []string{"-R", "--flattened", "--compress", "zstd", dev}, msg: "zlib pages only"},
+		{args: []string{"-R", "--compress=brotli", dev}, msg: "want one of"},
+	} {
+		code, _, stderr := dumpformat(t, tc.args...)
+		assert.Equal(t, 255, code, "%v", tc.args)
+		assert.Contains(t, stderr, tc.msg, "%v", tc.args)
+	}
 }

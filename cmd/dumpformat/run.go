@@ -43,6 +43,7 @@ const usageText = `Usage:
   dumpformat -V
   dumpformat -R [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
              [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N] DEVICE
+  dumpformat -R --flattened [--compress zlib] [-m CORE.elf] [--ram SIZE] ... DEVICE
 
 Formats DEVICE (a partition or a partition image file) for diskdump crash
 dumps, checks it (-c), or writes a rehearsal dump to it (-R). A device that
@@ -89,6 +90,9 @@ Rehearsal (-R):
   --release R       utsname.release (default 2.6.9-89.ELsmp; 2.6.9-89.EL on
                     ia64 and ppc64)
   --nodename N      utsname.nodename (default dumpkit.example.com)
+  --flattened       write what kdump's raw target writes instead: a flattened
+                    KDUMP stream (makedumpfile -F) from byte 0, over the old
+                    contents; --compress zlib names its page compression
 
 Exit codes when formatting or rehearsing:
   0    done
@@ -129,6 +133,8 @@ type options struct {
 	// Rehearsal (-R).
 	core, ram, release, nodename string
 	compress                     bool
+	compressAlgo                 string // --compress=NAME: flattened_rehearse.go
+	flattened                    bool   // --flattened: flattened_rehearse.go
 	dumpLevel                    int
 	seed                         int64
 }
@@ -164,7 +170,8 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.IntVar(&o.sampleRate, "sample-rate", 8, "sample_rate")
 	fs.Uint64Var(&o.totalBlocks, "total-blocks", 0, "total_blocks")
 	fs.StringVar(&o.core, "m", "", "ELF core")
-	fs.BoolVar(&o.compress, "compress", false, "compress")
+	fs.Var(compressFlag{o}, "compress", "compress")
+	fs.BoolVar(&o.flattened, "flattened", false, "flattened KDUMP stream")
 	fs.IntVar(&o.dumpLevel, "dump-level", 0, "dump_level")
 	fs.StringVar(&o.ram, "ram", "", "RAM size")
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
@@ -177,7 +184,7 @@ func parseArgs(args []string) (*options, error) {
 	o := &options{set: map[string]bool{}}
 	arch := new(string)
 	fs := newFlagSet(o, arch)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinCompressArg(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
@@ -223,6 +230,9 @@ func parseArgs(args []string) (*options, error) {
 		if o.json && !o.dryRun {
 			return nil, usageErr("--json needs -c, -n or -R")
 		}
+	}
+	if err := checkFlattenedArgs(o); err != nil {
+		return nil, err
 	}
 	if !o.rehearse {
 		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename"} {
