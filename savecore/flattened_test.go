@@ -59,7 +59,7 @@ func oldContents(seed uint64, n int) []byte {
 // needs, as `dd of=DEV` leaves a partition, into an image file.
 func rawTargetImage(t testing.TB, stream []byte, seed uint64) string {
 	t.Helper()
-	img := oldContents(seed, len(stream)+1<<20)
+	img := oldContents(seed, (len(stream)+1<<20)/4096*4096) // whole sectors, as a partition
 	copy(img, stream)
 	p := filepath.Join(t.TempDir(), "raw.img")
 	require.NoError(t, os.WriteFile(p, img, 0o600))
