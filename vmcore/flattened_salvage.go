@@ -74,10 +74,14 @@ type kdumpSalvage struct {
 
 // salvageKdump repairs a KDUMP file rebuilt from a torn stream and marks it
 // incomplete.
-func salvageKdump(res *UnflattenResult, f ReadWriterAt) error {
+func salvageKdump(res *UnflattenResult, f ReadWriterAt, limit int64) error {
 	l, err := readKdumpLayout(f, res.Rearrange.Coverage)
 	if err != nil {
 		return err
+	}
+	if l.tableOff > limit {
+		return fmt.Errorf("vmcore: torn flattened stream: the KDUMP header puts the page table at %#x, past the size limit %#x: %w",
+			l.tableOff, limit, ErrFlattenedNoHeader)
 	}
 	s := &kdumpSalvage{l: l, f: f, cov: res.Rearrange.Coverage, size: res.Size, unknown: uint64(l.h.MaxMapnr),
 		bm1: make([]byte, salvageChunk), bm2: make([]byte, salvageChunk)}

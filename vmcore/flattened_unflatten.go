@@ -105,7 +105,7 @@ func Unflatten(dst ReadWriterAt, src io.ReaderAt, size int64, opts *RearrangeOpt
 	res.Incomplete = true
 	switch res.Format {
 	case FormatKdump:
-		err = salvageKdump(res, dst)
+		err = salvageKdump(res, dst, opts.MaxFileSize)
 	case FormatELF:
 		err = salvageELF(res, dst, opts.MaxFileSize)
 	default:
