@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 
 	"github.com/dumpkit/dumpkit/diskdump"
 )
@@ -137,6 +138,13 @@ func (s *kdumpSalvage) chunk(off, n int64) error {
 		if bm2[i] == 0 {
 			continue
 		}
+		if i < known && s.pastTable(uint64(off+i+1)*8) {
+			// The descriptors of this byte's pages lie past the end of the
+			// file: every page is lost, no need to look at each.
+			c := uint64(bits.OnesCount8(bm2[i]))
+			s.oldRank, s.lost, bm2[i], changed = s.oldRank+c, s.lost+c, 0, true
+			continue
+		}
 		was := bm2[i]
 		for bit := range 8 {
 			if bm2[i]&(1<<bit) == 0 {
@@ -160,6 +168,12 @@ func (s *kdumpSalvage) chunk(off, n int64) error {
 		return fmt.Errorf("vmcore: repairing bitmap 2 of the rebuilt vmcore at %#x: %w", l.bm2Off+off, err)
 	}
 	return nil
+}
+
+// pastTable reports whether the next descriptor lies past the end of the
+// file, for pages all below the PFN end (within max_mapnr).
+func (s *kdumpSalvage) pastTable(end uint64) bool {
+	return end <= uint64(s.l.h.MaxMapnr) && s.l.tableOff+int64(s.oldRank)*pageDescSize >= s.size
 }
 
 // page decides whether the page pfn, set in bitmap 2, is kept, and moves

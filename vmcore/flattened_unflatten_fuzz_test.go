@@ -15,9 +15,9 @@ import (
 // Rearrange rebuilds, and a repaired KDUMP file that opens never holds a
 // page beyond what arrived.
 func FuzzUnflatten(f *testing.F) {
-	const limit = 16 << 20
-	kd := rehearsalVmcore(f, 1<<20, FormatKdump)
-	for _, s := range [][]byte{flattenBytes(f, kd), flattenBytes(f, rehearsalVmcore(f, 1<<20, FormatELF))} {
+	const limit = 4 << 20
+	kd := rehearsalVmcore(f, 256<<10, FormatKdump)
+	for _, s := range [][]byte{flattenBytes(f, kd), flattenBytes(f, rehearsalVmcore(f, 256<<10, FormatELF))} {
 		for _, cut := range []int{len(s), len(s) / 2, len(s) / 5, FlattenedStartSize + 4096 + 40} {
 			f.Add(bytes.Clone(s[:cut]))
 		}
@@ -27,7 +27,7 @@ func FuzzUnflatten(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		if _, err := ScanFlattened(bytes.NewReader(stream), int64(len(stream))); err != nil {
-			require.ErrorIs(t, err, ErrNotFlattened)
+			require.True(t, errors.Is(err, ErrNotFlattened) || errors.Is(err, ErrFlattenedVersion), "%v", err)
 		}
 		dst := memfile.New(nil)
 		res, err := Unflatten(dst, bytes.NewReader(stream), int64(len(stream)), &RearrangeOptions{MaxFileSize: limit})
