@@ -14,6 +14,10 @@
 //   - NewFlattenedWriter turns positioned writes (io.WriterAt) into a stream
 //     on any io.Writer, so a vmcore can be written through a pipe or onto a
 //     partition without a seekable file.
+//   - Unflatten rebuilds the vmcore of a stream as savecore saves it:
+//     byte-identical for a complete stream, repaired and marked incomplete
+//     for a torn one; ScanFlattened summarises a stream without rebuilding
+//     it; FlattenFile writes a vmcore file as a stream, header first.
 package vmcore
 
 import (
