@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -22,6 +23,12 @@ type Config struct {
 	// DumpDir is DUMPDIR, the dump root; empty when the file does not set it
 	// (an extension, doc/FORMAT.md §8.1 [REC]).
 	DumpDir string
+	// MaxDumps is MAXDUMPS, the dump directories to keep (see
+	// Options.MaxDumps); 0 when unset.
+	MaxDumps int
+	// MinFree is MINFREE in bytes (see ParseMinFree and
+	// Options.MinFree); 0 when unset.
+	MinFree int64
 	// Vars holds every variable the file assigns, after quote removal and
 	// expansion, including SAVECORE_OPTS and DISKDUMPFMT_OPTS that the rc
 	// script uses.
@@ -76,12 +83,36 @@ func ParseConfig(r io.Reader, name string) (*Config, error) {
 	if len(b) > maxConfigBytes {
 		return nil, &ConfigError{Path: name, Line: 1, Msg: fmt.Sprintf("file larger than %d bytes", maxConfigBytes)}
 	}
-	p := &confParser{src: string(b), name: name, line: 1, vars: map[string]string{}}
+	p := &confParser{src: string(b), name: name, line: 1, vars: map[string]string{}, lines: map[string]int{}}
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
 	c := &Config{Vars: p.vars, DumpDir: p.vars["DUMPDIR"], Devices: SplitDevices(p.vars["DEVICE"])}
+	if err := p.limits(c); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// limits parses MAXDUMPS and MINFREE, when set and not empty.
+func (p *confParser) limits(c *Config) error {
+	if v := p.vars["MAXDUMPS"]; v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return &ConfigError{Path: p.name, Line: p.lines["MAXDUMPS"],
+				Msg: fmt.Sprintf("MAXDUMPS=%q: want the number of dump directories to keep (0: all)", v)}
+		}
+		c.MaxDumps = n
+	}
+	if v := p.vars["MINFREE"]; v != "" {
+		n, err := ParseMinFree(v)
+		if err != nil {
+			return &ConfigError{Path: p.name, Line: p.lines["MINFREE"],
+				Msg: fmt.Sprintf("MINFREE=%q: want KiB to keep free, or a size such as 512Mi", v)}
+		}
+		c.MinFree = n
+	}
+	return nil
 }
 
 // SplitDevices splits a DEVICE value at colons and whitespace, dropping
@@ -102,6 +133,8 @@ type confParser struct {
 	name string
 	line int
 	vars map[string]string
+	// lines holds the line of each variable's last assignment.
+	lines map[string]int
 }
 
 func (p *confParser) errf(format string, args ...any) error {
@@ -212,11 +245,13 @@ func (p *confParser) word() (text string, assign bool, err error) {
 	name := p.src[start:p.pos]
 	if name != "" && !p.eof() && p.peek() == '=' {
 		p.pos++
+		line := p.line
 		val, err := p.value()
 		if err != nil {
 			return "", false, err
 		}
 		p.vars[name] = val
+		p.lines[name] = line
 		return name, true, nil
 	}
 	p.pos = start

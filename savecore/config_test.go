@@ -70,6 +70,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "bad brace", src: "V=${A:-x}\n", line: 1},
 		{name: "unterminated brace", src: "V=${A\n", line: 1},
 		{name: "export garbage", src: "export /x\n", line: 1},
+		{name: "MAXDUMPS not a number", src: "A=1\nMAXDUMPS=many\n", line: 2},
+		{name: "MAXDUMPS negative", src: "MAXDUMPS=-1\n", line: 1},
+		{name: "MINFREE SI unit", src: "\n\nMINFREE=1M\n", line: 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,6 +82,29 @@ func TestParseConfigErrors(t *testing.T) {
 			assert.Equal(t, "x.conf", ce.Path)
 			assert.Equal(t, tc.line, ce.Line)
 			assert.True(t, strings.HasPrefix(err.Error(), "savecore: x.conf:"), err.Error())
+		})
+	}
+}
+
+func TestParseConfigLimits(t *testing.T) {
+	tests := []struct {
+		name     string
+		src      string
+		maxDumps int
+		minFree  int64
+	}{
+		{name: "unset", src: "DEVICE=/dev/sdb1\n"},
+		{name: "empty", src: "MAXDUMPS=\nMINFREE=''\n"},
+		{name: "KiB", src: "MAXDUMPS=5\nMINFREE=2048\n", maxDumps: 5, minFree: 2 << 20},
+		{name: "IEC", src: "MAXDUMPS=\"3\" MINFREE=1Gi\n", maxDumps: 3, minFree: 1 << 30},
+		{name: "zero keeps all", src: "MAXDUMPS=0\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseConfig(strings.NewReader(tc.src), "x.conf")
+			require.NoError(t, err)
+			assert.Equal(t, tc.maxDumps, c.MaxDumps)
+			assert.Equal(t, tc.minFree, c.MinFree)
 		})
 	}
 }
@@ -103,7 +129,7 @@ func TestLoadConfig(t *testing.T) {
 }
 
 func FuzzParseConfig(f *testing.F) {
-	for _, s := range []string{"DEVICE=/dev/sda3:/dev/hda\n", "export A=\"x $B\" C='d'\n# c\n", "V=a\\\nb", "V=${A}$B$"} {
+	for _, s := range []string{"DEVICE=/dev/sda3:/dev/hda\n", "export A=\"x $B\" C='d'\n# c\n", "V=a\\\nb", "V=${A}$B$", "MAXDUMPS=3\nMINFREE=512Mi\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

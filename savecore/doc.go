@@ -23,6 +23,12 @@
 // which the next run removes. A dump is never erased unless its vmcore is
 // durable.
 //
+// Around the save: each vmcore gets an info file beside it (WriteInfo, Info);
+// Options.MinFree or DIR/minfree is space the save leaves free
+// (ParseMinFree, ReadMinFree); Options.MaxDumps removes the oldest dump
+// directories savecore wrote after a save (PruneDumps, ParseDirName); and
+// Check reports the dumps waiting without touching them (savecore --check).
+//
 // The package does its OS access through os, renameio and blockdev only, and
 // takes io.ReaderAt/io.WriterAt devices, so tests run it on in-memory images
 // as well as on loop devices. It logs to an optional *slog.Logger and never

@@ -41,6 +41,10 @@ type Options struct {
 	// Logger receives warnings (lost pages, skipped devices, scripts) and,
 	// at debug level, details. Nil discards them.
 	Logger *slog.Logger
+	// SystemMap is the System.map of the dumped kernel, for its log
+	// (vmcore-dmesg.txt); empty means /boot/System.map-<release> when it
+	// exists.
+	SystemMap string
 	// Location is the time zone of dump directory names; nil is local time.
 	Location *time.Location
 	// ScriptTimeout bounds each script run; 0 means DefaultScriptTimeout.
@@ -52,6 +56,23 @@ type Options struct {
 	// ready for the next panic. Nil reads them from /proc/diskdump or
 	// /sys/module/diskdump/parameters, else uses the module defaults.
 	Module *diskdump.ModuleParams
+	// MaxDumps, when positive, bounds the dump directories kept in Dir:
+	// after a run that saved a vmcore, the oldest directories savecore
+	// wrote are removed until MaxDumps remain, the new ones included
+	// (--max-dumps, MAXDUMPS=; see PruneDumps).
+	MaxDumps int
+	// MinFree is the space in bytes to leave free on the filesystem of
+	// Dir: a vmcore is saved only when it fits with MinFree to spare,
+	// else the diskdump-nospace protocol applies (MINFREE=). 0 means the
+	// KiB in Dir/minfree, when that file exists.
+	MinFree int64
+	// NoDumpFails says a device without a dump is a failure, as for
+	// savecore DEVICE (doc/FORMAT.md §9.1): it is then logged as an error
+	// rather than as information.
+	NoDumpFails bool
+	// Version names the program in each dump's info file, e.g.
+	// "savecore (dumpkit) 1.0"; empty means "dumpkit".
+	Version string
 }
 
 func (o *Options) logger() *slog.Logger {
@@ -59,6 +80,14 @@ func (o *Options) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return o.Logger
+}
+
+// noDumpLevel is the level of the message saying a device holds no dump.
+func (o *Options) noDumpLevel() slog.Level {
+	if o.NoDumpFails {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 func (o *Options) root() string {

@@ -112,7 +112,7 @@ func prepareDir(root, name string, force bool, log *slog.Logger) (*dumpDir, erro
 	for _, e := range ents {
 		if isStaleTemp(e.Name()) && e.Type().IsRegular() {
 			stale = append(stale, e.Name())
-		} else {
+		} else if e.Name() != DmesgName || !e.Type().IsRegular() { // a lone log: its vmcore was not saved
 			other = append(other, e.Name())
 		}
 	}

@@ -199,7 +199,7 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 		p, err := diskdump.OpenPartition(in.Dev, in.Dev.Size())
 		if errors.Is(err, diskdump.ErrNoDump) {
 			r.Outcome = OutcomeNoDump
-			log.Info("no dump on device", "device", in.Name)
+			log.Log(ctx, opt.noDumpLevel(), "no dump on the device", "device", in.Name) // options.go
 			continue
 		}
 		if err != nil {
@@ -252,6 +252,7 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 		}
 		saveGroup(ctx, g, opt, mp, log)
 	}
+	pruneAfterSave(rep, opt, log) // --max-dumps (maxdumps.go)
 	return rep
 }
 
@@ -404,6 +405,7 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 // durable write. It fills c.res.
 func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) error {
 	p, r := c.p, c.res
+	started := time.Now() // for the info file (info.go)
 	name := filepath.Base(r.Dir)
 	d, err := prepareDir(opt.root(), name, opt.Force, log)
 	if err != nil {
@@ -432,11 +434,14 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		dev := c.in.Name
 		vopt.Progress = func(done, total int64) { opt.Progress(dev, done, total) }
 	}
-	need := vmcore.EstimateSize(p, vopt)
-	if err := checkSpace(ctx, d, need, opt.ScriptTimeout, log); err != nil {
+	if err := d.create(); err != nil {
 		return err
 	}
-	if err := d.create(); err != nil {
+	vopt.VMCOREINFO = saveDmesg(ctx, p, c.in.Name, d.path, opt, log) // before the vmcore: the log survives a failed save
+	need := vmcore.EstimateSize(p, vopt)
+	// minfree (minfree.go): the space to leave free counts as needed.
+	if err := checkSpace(ctx, d, need+opt.reserve(log), opt.ScriptTimeout, log); err != nil {
+		d.removeIfEmpty()
 		return err
 	}
 	path := filepath.Join(d.path, VmcoreName)
@@ -478,6 +483,7 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	if vr.Errors != nil {
 		log.Debug("lost pages", "device", c.in.Name, "errors", vr.Errors.Error())
 	}
+	saveInfo(c, opt, started) // info.go
 	log.Info("vmcore saved", "path", path, "size", iec(float64(vr.Size))+"B", "pages", vr.Pages)
 	return nil
 }

@@ -465,7 +465,7 @@ func TestSaveInterrupted(t *testing.T) {
 	rep = Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
 	res = rep.Results[0]
 	require.NoError(t, res.Err)
-	assert.Equal(t, []string{VmcoreName}, listDir(t, dir), "stale temporary file removed")
+	assert.Equal(t, []string{InfoName, VmcoreName}, listDir(t, dir), "stale temporary file removed")
 	checkVmcore(t, res.Path, m, wr, false)
 	assert.True(t, res.Erased)
 }
@@ -483,7 +483,7 @@ func TestSaveSuccessScript(t *testing.T) {
 			require.NoError(t, rep.Results[0].Err, "script status never fails the save")
 			b, err := os.ReadFile(out)
 			require.NoError(t, err)
-			assert.Equal(t, Host+"\n"+filepath.Join(opt.Dir, crashDir)+"\n"+VmcoreName+"\n", string(b))
+			assert.Equal(t, Host+"\n"+filepath.Join(opt.Dir, crashDir)+"\n"+InfoName+"\n"+VmcoreName+"\n", string(b))
 			assert.Contains(t, logs.String(), "mailed root")
 		})
 	}

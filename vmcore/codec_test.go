@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/zero"
 )
 
 // TestPageCodecZeroPage checks the zero-page shortcut of the KDUMP
@@ -34,6 +35,6 @@ func TestPageCodecZeroPage(t *testing.T) {
 		assert.NotEqual(t, fresh, got, "a page with one non-zero byte is not the zero page")
 		dst := make([]byte, b)
 		require.NoError(t, diskdump.Inflate(dst, fresh))
-		assert.True(t, isZero(dst))
+		assert.True(t, zero.Is(dst))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/zero"
 
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
@@ -74,7 +75,7 @@ func TestDiskdumpLayout(t *testing.T) {
 				d := layoutDump(t, a)
 				mf := memfile.New(nil)
 				const mask = 0x40 // page_flags bit of every 4th PFN (pfn<<4)
-				res, err := writeVmcore(mf, d.source(), FormatDiskdump, Options{StrictAnon: strict, UncompressedMask: mask})
+				res, err := writeSource(mf, d.source(), FormatDiskdump, Options{StrictAnon: strict, UncompressedMask: mask})
 				require.NoError(t, err)
 				img := mf.Bytes()
 				h, bm1, bm2, ds, tbl := decodeTable(t, img)
@@ -94,7 +95,7 @@ func TestDiskdumpLayout(t *testing.T) {
 				// Data follows the table reserved for every dumpable page,
 				// packed in PFN order.
 				next := tbl + int64(d.dumpable.Count())*pageDescSize
-				recs := map[uint64]vpage{}
+				recs := map[uint64]diskdump.Page{}
 				for _, r := range d.recs {
 					if r.err == nil {
 						recs[r.pg.PFN] = r.pg
@@ -153,7 +154,7 @@ func TestKdumpLayout(t *testing.T) {
 			d := newSynthDump(t, synthConfig{arch: tc.arch, maxPFN: 400, holes: [][2]uint64{{100, 200}}, compressed: tc.compressed, seed: 22,
 				excluded: func(p uint64) bool { return p%9 == 2 }})
 			mf := memfile.New(nil)
-			res, err := writeVmcore(mf, d.source(), FormatKdump, Options{ShareZeroPage: tc.shareZero, Workers: 2})
+			res, err := writeSource(mf, d.source(), FormatKdump, Options{ShareZeroPage: tc.shareZero, Workers: 2})
 			require.NoError(t, err)
 			img := mf.Bytes()
 			h, bm1, bm2, ds, tbl := decodeTable(t, img)
@@ -185,7 +186,7 @@ func TestKdumpLayout(t *testing.T) {
 				assert.Equal(t, uint64(d.b+104), o.Uint64(img[d.b+32:]), "offset_vmcoreinfo")
 			}
 
-			recs := map[uint64]vpage{}
+			recs := map[uint64]diskdump.Page{}
 			for _, r := range d.recs {
 				recs[r.pg.PFN] = r.pg
 			}
@@ -217,7 +218,7 @@ func TestKdumpLayout(t *testing.T) {
 				assert.Positive(t, zeros)
 				assert.Equal(t, zeros, res.ZeroPages)
 				for _, e := range ds {
-					if isZero(d.want[e.pfn]) {
+					if zero.Is(d.want[e.pfn]) {
 						assert.Equal(t, dataStart, e.off, "PFN %d zero page shares the first data", e.pfn)
 					}
 				}
@@ -228,7 +229,7 @@ func TestKdumpLayout(t *testing.T) {
 			// Any number of workers gives the same file.
 			for _, w := range []int{1, 3} {
 				mf2 := memfile.New(nil)
-				_, err := writeVmcore(mf2, d.source(), FormatKdump, Options{ShareZeroPage: tc.shareZero, Workers: w})
+				_, err := writeSource(mf2, d.source(), FormatKdump, Options{ShareZeroPage: tc.shareZero, Workers: w})
 				require.NoError(t, err)
 				require.True(t, bytes.Equal(img, mf2.Bytes()), "Workers %d", w)
 			}
@@ -259,10 +260,10 @@ func TestKdumpUncompressedMask(t *testing.T) {
 	const mask = 0x40
 	for _, workers := range []int{1, 2} {
 		mf := memfile.New(nil)
-		_, err := writeVmcore(mf, d.source(), FormatKdump, Options{UncompressedMask: mask, Workers: workers})
+		_, err := writeSource(mf, d.source(), FormatKdump, Options{UncompressedMask: mask, Workers: workers})
 		require.NoError(t, err)
 		_, _, _, ds, _ := decodeTable(t, mf.Bytes())
-		recs := map[uint64]vpage{}
+		recs := map[uint64]diskdump.Page{}
 		for _, r := range d.recs {
 			recs[r.pg.PFN] = r.pg
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/zero"
 )
 
 // ELF constants of the netdump-style vmcore (doc/FORMAT.md §10.1).
@@ -173,11 +174,12 @@ type elfCoreInfo struct {
 	task        uint64 // tasks[current_cpu]
 	switchStack uint64 // ia64 sw[current_cpu], else 0
 	partial     bool
+	vmcoreinfo  []byte // Options.VMCOREINFO, or nil
 }
 
-func newELFCoreInfo(s *vmSource, partial bool) elfCoreInfo {
+func newELFCoreInfo(s *source, partial bool) elfCoreInfo {
 	a := s.archOf()
-	ci := elfCoreInfo{arch: a, pageSize: s.blockSize(), maxPFN: s.maxPFN(), partial: partial}
+	ci := elfCoreInfo{arch: a, pageSize: s.blockSize(), maxPFN: s.maxPFN(), partial: partial, vmcoreinfo: s.vmcoreinfo}
 	cpu := int(s.hdr.CurrentCPU)
 	if cpu < len(s.hdr.Tasks) {
 		ci.task = s.hdr.Tasks[cpu]
@@ -202,7 +204,7 @@ func encodeELFHeader(ci elfCoreInfo) ([]byte, error) {
 	h := elfHeaderSize(a, ci.pageSize)
 	buf := make([]byte, h)
 	fixed := elfFixedSize(a)
-	notes := encodeELFNotes(buf[fixed:fixed], ci)
+	notes := appendVMCOREINFONote(encodeELFNotes(buf[fixed:fixed], ci), o, ci.vmcoreinfo)
 	loadSize := ci.maxPFN * uint64(ci.pageSize)
 
 	var ident [16]byte
@@ -306,10 +308,96 @@ const elfRunPages = 64
 // machine with 30% zero pages scattered at random: 7.2 s -> 14.8 s).
 const elfHolePages = 16
 
+// elfRun gathers contiguous pages of the ELF vmcore into one write.
+type elfRun struct {
+	w    io.WriterAt
+	h    int64 // offset of PFN 0 in the file
+	b    int
+	buf  []byte // elfRunPages pages
+	zero [elfRunPages]bool
+	pfn  uint64 // PFN of the first page of the run
+	n    uint64 // pages in the run
+	// last is the last PFN written (^0: none), zeroPages the zero pages
+	// left as holes.
+	last, zeroPages uint64
+}
+
+func newELFRun(w io.WriterAt, h int64, b int) *elfRun {
+	return &elfRun{w: w, h: h, b: b, buf: make([]byte, elfRunPages*b), last: ^uint64(0)}
+}
+
+// next returns the buffer for page pfn, flushing the run first when pfn
+// does not continue it or it is full. The caller fills it and calls
+// done.
+func (r *elfRun) next(pfn uint64) ([]byte, error) {
+	if r.n > 0 && (pfn != r.pfn+r.n || r.n == elfRunPages) {
+		if err := r.flush(); err != nil {
+			return nil, err
+		}
+	}
+	if r.n == 0 {
+		r.pfn = pfn
+	}
+	b := uint64(r.b)
+	return r.buf[r.n*b : (r.n+1)*b], nil
+}
+
+// done adds the page that next returned to the run.
+func (r *elfRun) done() {
+	b := uint64(r.b)
+	r.zero[r.n] = zero.Is(r.buf[r.n*b : (r.n+1)*b])
+	r.n++
+}
+
+// write writes pages [from, to) of the run.
+func (r *elfRun) write(from, to uint64) error {
+	if from == to {
+		return nil
+	}
+	b := uint64(r.b)
+	off := r.h + int64(r.pfn+from)*int64(b)
+	if _, err := r.w.WriteAt(r.buf[from*b:to*b], off); err != nil {
+		return fmt.Errorf("diskdump: writing ELF vmcore at offset 0x%x: %w", off, err)
+	}
+	return nil
+}
+
+// flush writes the run, leaving out stretches of at least elfHolePages
+// zero pages: they stay holes of the sparse file.
+func (r *elfRun) flush() error {
+	from := uint64(0)
+	for i := uint64(0); i < r.n; {
+		if !r.zero[i] {
+			i++
+			continue
+		}
+		j := i
+		for j < r.n && r.zero[j] {
+			j++
+		}
+		if j-i >= elfHolePages {
+			if err := r.write(from, i); err != nil {
+				return err
+			}
+			r.zeroPages += j - i
+			from = j
+		}
+		i = j
+	}
+	if err := r.write(from, r.n); err != nil {
+		return err
+	}
+	if from < r.n {
+		r.last = r.pfn + r.n - 1
+	}
+	r.n = 0
+	return nil
+}
+
 // writeELF writes the netdump-style ELF vmcore (doc/FORMAT.md §10.1): pages at
 // H + pfn*B, holes (and zero pages) left sparse, headers written last (when the partial
 // flag is known), the file extended to H + max_mapnr*B.
-func writeELF(w io.WriterAt, s *vmSource, opt Options, res *Result) error {
+func writeELF(w io.WriterAt, s *source, opt Options, res *Result) error {
 	a := s.archOf()
 	if a.ELFMachine() == 0 {
 		return fmt.Errorf("diskdump: ELF vmcore for machine %q: %w", s.hdr.Utsname.Machine, diskdump.ErrUnsupportedVersion)
@@ -317,53 +405,7 @@ func writeELF(w io.WriterAt, s *vmSource, opt Options, res *Result) error {
 	b := s.blockSize()
 	h := elfHeaderSize(a, b)
 	full := h + int64(s.maxPFN())*int64(b)
-
-	lastPFN := ^uint64(0) // last page written
-	run := make([]byte, elfRunPages*b)
-	var zero [elfRunPages]bool // zero[i]: page i of the run is all zeros
-	var runPFN, runN uint64
-	write := func(from, to uint64) error {
-		if from == to {
-			return nil
-		}
-		off := h + int64(runPFN+from)*int64(b)
-		if _, err := w.WriteAt(run[from*uint64(b):to*uint64(b)], off); err != nil {
-			return fmt.Errorf("diskdump: writing ELF vmcore at offset 0x%x: %w", off, err)
-		}
-		return nil
-	}
-	// flush writes the run, leaving out stretches of at least
-	// elfHolePages zero pages: they stay holes of the sparse file.
-	flush := func() error {
-		from := uint64(0)
-		for i := uint64(0); i < runN; {
-			if !zero[i] {
-				i++
-				continue
-			}
-			j := i
-			for j < runN && zero[j] {
-				j++
-			}
-			if j-i >= elfHolePages {
-				if err := write(from, i); err != nil {
-					return err
-				}
-				res.ZeroPages += j - i
-				from = j
-			}
-			i = j
-		}
-		if err := write(from, runN); err != nil {
-			return err
-		}
-		if from < runN {
-			lastPFN = runPFN + runN - 1
-		}
-		runN = 0
-		return nil
-	}
-
+	run := newELFRun(w, h, b)
 	var (
 		errs   errCollector
 		filter = pageFilter{s: s, b: b}
@@ -379,15 +421,10 @@ func writeELF(w io.WriterAt, s *vmSource, opt Options, res *Result) error {
 			errs.add(err)
 			continue
 		}
-		if runN > 0 && (pg.PFN != runPFN+runN || runN == elfRunPages) {
-			if err := flush(); err != nil {
-				return err
-			}
+		dst, err := run.next(pg.PFN)
+		if err != nil {
+			return err
 		}
-		if runN == 0 {
-			runPFN = pg.PFN
-		}
-		dst := run[runN*uint64(b) : (runN+1)*uint64(b)]
 		if pg.Compressed {
 			if err := diskdump.Inflate(dst, pg.Data); err != nil {
 				errs.add(&diskdump.PageError{PFN: pg.PFN, Off: pg.Off, Err: err})
@@ -396,13 +433,13 @@ func writeELF(w io.WriterAt, s *vmSource, opt Options, res *Result) error {
 		} else {
 			copy(dst, pg.Data)
 		}
-		zero[runN] = isZero(dst)
-		runN++
+		run.done()
 		res.Pages++
 	}
-	if err := flush(); err != nil {
+	if err := run.flush(); err != nil {
 		return err
 	}
+	res.ZeroPages = run.zeroPages
 	res.Errors = errs.err()
 	res.Lost = s.dumpable.Count() - min(res.Pages, s.dumpable.Count())
 	res.Incomplete = s.incomplete() || res.Lost > 0 || res.Errors != nil
@@ -415,7 +452,7 @@ func writeELF(w io.WriterAt, s *vmSource, opt Options, res *Result) error {
 	if _, err := w.WriteAt(hdr, 0); err != nil {
 		return fmt.Errorf("diskdump: writing ELF header: %w", err)
 	}
-	if err := extendTo(w, full, lastPFN+1 == s.maxPFN()); err != nil {
+	if err := extendTo(w, full, run.last+1 == s.maxPFN()); err != nil {
 		return err
 	}
 	prog.finish()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/zero"
 
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
@@ -85,7 +86,7 @@ func TestELFStructure(t *testing.T) {
 			}
 			d := newSynthDump(t, cfg)
 			mf := memfile.New(nil)
-			res, err := writeVmcore(mf, d.source(), FormatELF, Options{})
+			res, err := writeSource(mf, d.source(), FormatELF, Options{})
 			require.NoError(t, err)
 			img := mf.Bytes()
 			b := int64(tc.arch.PageSize())
@@ -232,11 +233,11 @@ func TestELFExtend(t *testing.T) {
 	d := newSynthDump(t, synthConfig{arch: diskdump.ArchX86_64, maxPFN: 200, holes: [][2]uint64{{150, 200}}, seed: 12})
 	full := elfHeaderSize(diskdump.ArchX86_64, 4096) + 200*4096
 	mf := memfile.New(nil)
-	_, err := writeVmcore(mf, d.source(), FormatELF, Options{})
+	_, err := writeSource(mf, d.source(), FormatELF, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, full, int64(len(mf.Bytes())))
 	var wb writerAtBuffer
-	_, err = writeVmcore(&wb, d.source(), FormatELF, Options{})
+	_, err = writeSource(&wb, d.source(), FormatELF, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, full, int64(len(wb.b)))
 	assert.Equal(t, mf.Bytes(), wb.b)
@@ -244,10 +245,10 @@ func TestELFExtend(t *testing.T) {
 	// A Truncater's previous content is discarded: holes read as zeros.
 	for _, f := range allFormats {
 		want := memfile.New(nil)
-		_, err = writeVmcore(want, d.source(), f, Options{})
+		_, err = writeSource(want, d.source(), f, Options{})
 		require.NoError(t, err)
 		old := memfile.New(bytes.Repeat([]byte{1}, int(full)+12345))
-		_, err = writeVmcore(old, d.source(), f, Options{})
+		_, err = writeSource(old, d.source(), f, Options{})
 		require.NoError(t, err)
 		assert.Equal(t, want.Bytes(), old.Bytes(), f.String())
 	}
@@ -278,7 +279,7 @@ func TestELFZeroPagesAreHoles(t *testing.T) {
 				zeros: [][2]uint64{long, short}, seed: 5})
 			mf := memfile.New(nil)
 			rec := &rangeRecorder{w: mf}
-			res, err := writeVmcore(rec, d.source(), FormatELF, Options{Format: FormatELF})
+			res, err := writeSource(rec, d.source(), FormatELF, Options{Format: FormatELF})
 			require.NoError(t, err)
 			assert.Equal(t, uint64(len(d.want)), res.Pages)
 			h := elfHeaderSize(d.arch, d.b)
@@ -295,7 +296,7 @@ func TestELFZeroPagesAreHoles(t *testing.T) {
 			for pfn, data := range d.want {
 				in := func(z [2]uint64) bool { return pfn >= z[0] && pfn < z[1] }
 				switch {
-				case !isZero(data):
+				case !zero.Is(data):
 					assert.Equal(t, 1, written[pfn], "page %d has data", pfn)
 				case in(long):
 					inLong += uint64(written[pfn])

@@ -1,23 +1,4 @@
-// Package vmcore reads and writes vmcore files.
-//
-// This part of the package handles makedumpfile's flattened format
-// (doc/FLATTENED.md), the pipe-friendly form of a vmcore that kdump's `raw`
-// target stores on a partition: a start block followed by records, each
-// saying "these bytes belong at this offset of the vmcore file". Entry points:
-//
-//   - IsFlattened recognises the start block.
-//   - NewFlattenedReader walks the records of a stream held by an
-//     io.ReaderAt, stopping within the stream's bounds at the end marker or
-//     where the stream is torn.
-//   - Rearrange applies the records to a seekable file, as
-//     `makedumpfile -R` does, and reports which byte ranges arrived.
-//   - NewFlattenedWriter turns positioned writes (io.WriterAt) into a stream
-//     on any io.Writer, so a vmcore can be written through a pipe or onto a
-//     partition without a seekable file.
-//   - Unflatten rebuilds the vmcore of a stream as savecore saves it:
-//     byte-identical for a complete stream, repaired and marked incomplete
-//     for a torn one; ScanFlattened summarises a stream without rebuilding
-//     it; FlattenFile writes a vmcore file as a stream, header first.
+// Flattened streams: see the package comment (doc.go).
 package vmcore
 
 import (

@@ -108,7 +108,7 @@ func matrixPartition(t *testing.T, tc matrixCase) ([]byte, map[uint64]string, *d
 	return img, got, p
 }
 
-func TestVmcoreMatrix(t *testing.T) {
+func TestMatrix(t *testing.T) {
 	oracle := true
 	if testing.Short() {
 		oracle = false
@@ -130,7 +130,7 @@ func TestVmcoreMatrix(t *testing.T) {
 					img, err := os.ReadFile(path)
 					require.NoError(t, err)
 					assert.Equal(t, res.Size, int64(len(img)))
-					checkVmcorePages(t, img, f, want, p.RAMBitmap(), uint64(p.Header().MaxMapnr))
+					checkPages(t, img, f, want, p.RAMBitmap(), uint64(p.Header().MaxMapnr))
 					v, err := Open(bytes.NewReader(img), int64(len(img)))
 					require.NoError(t, err)
 					assert.Equal(t, res.Incomplete, v.Partial())

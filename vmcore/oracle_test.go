@@ -227,7 +227,7 @@ func writeTemp(t *testing.T, name string, img []byte) string {
 
 func TestOracleSynthetic(t *testing.T) {
 	requireOracle(t, true)
-	// The architecture matrix (TestVmcoreMatrix) runs the readers on
+	// The architecture matrix (TestMatrix) runs the readers on
 	// partitions of the real writer; here only what it cannot produce:
 	// records the reader reports lost.
 	for _, tc := range synthCases() {
@@ -242,7 +242,7 @@ func TestOracleSynthetic(t *testing.T) {
 		for _, f := range allFormats {
 			t.Run(tc.name+"/"+f.String(), func(t *testing.T) {
 				var buf writerAtBuffer
-				res, err := writeVmcore(&buf, d.source(), f, Options{ShareZeroPage: f == FormatKdump})
+				res, err := writeSource(&buf, d.source(), f, Options{ShareZeroPage: f == FormatKdump})
 				require.NoError(t, err)
 				path := writeTemp(t, "vmcore", buf.b)
 				if oracleReads(d.arch, f) {
@@ -277,12 +277,12 @@ func (w *writerAtBuffer) WriteAt(p []byte, off int64) (int, error) {
 
 func TestOracleSamples(t *testing.T) {
 	requireOracle(t, true)
-	for _, name := range vmSampleNames {
+	for _, name := range sampleNames {
 		for _, f := range allFormats {
 			t.Run(name+"/"+f.String(), func(t *testing.T) {
-				s := loadVmSample(t, name)
+				s := loadSample(t, name)
 				p := s.open(t)
-				img, res := sampleVmcore(t, s, p, f)
+				img, res := sampleFile(t, s, p, f)
 				path := writeTemp(t, "vmcore", img)
 				checkOracle(t, path, f, s.pages, uint64(p.Header().MaxMapnr), p.BlockSize())
 				if f != FormatELF {

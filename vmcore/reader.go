@@ -8,6 +8,7 @@ import (
 	"math/bits"
 
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/elfcore"
 )
 
 // Errors of File.ReadPage, wrapped in a *PageError.
@@ -63,9 +64,6 @@ type elfLoad struct {
 }
 
 const rankChunk = 512 // bytes of bitmap per rank entry
-
-// maxELFPhnum bounds the program headers Open reads.
-const maxELFPhnum = 65535
 
 // Open opens a vmcore of size bytes. The format is detected from the
 // first bytes: "\x7fELF", "DISKDUMP" or "KDUMP   ". Structural problems
@@ -355,109 +353,46 @@ func openDiskdump(r io.ReaderAt, size int64) (*File, error) {
 	return v, nil
 }
 
+// openELF opens an ELF vmcore (doc/FORMAT.md §10.1) through the shared
+// ELF core parser. Notes must parse to the end of their segment.
 func openELF(r io.ReaderAt, size int64) (*File, error) {
-	v := &File{r: r, size: size, format: FormatELF}
-	var id [elf64EhdrSize]byte
-	if size < elf32EhdrSize {
-		return nil, formatErr(0, -1, "e_ident", diskdump.ErrTruncated, "file of %d bytes", size)
-	}
-	eh := id[:min(size, elf64EhdrSize)]
-	if err := v.readFull(eh, 0, "Elf_Ehdr"); err != nil {
+	ef, err := elfcore.Open(r, size)
+	if err != nil {
 		return nil, err
 	}
-	switch eh[5] {
-	case elfData2LSB:
-		v.order = binary.LittleEndian
-	case elfData2MSB:
-		v.order = binary.BigEndian
-	default:
-		return nil, formatErr(5, -1, "e_ident[EI_DATA]", diskdump.ErrCorrupt, "byte order %d", eh[5])
-	}
-	o := v.order
-	var is64 bool
-	switch eh[4] {
-	case elfClass32:
-	case elfClass64:
-		is64 = true
-		if len(eh) < elf64EhdrSize {
-			return nil, formatErr(0, -1, "Elf64_Ehdr", diskdump.ErrTruncated, "file of %d bytes", size)
-		}
-	default:
-		return nil, formatErr(4, -1, "e_ident[EI_CLASS]", diskdump.ErrCorrupt, "class %d", eh[4])
-	}
-	var (
-		typ, machine, phentsize, phnum uint16
-		phoff                          uint64
-	)
-	typ, machine = o.Uint16(eh[16:]), o.Uint16(eh[18:])
-	if is64 {
-		phoff, phentsize, phnum = o.Uint64(eh[32:]), o.Uint16(eh[54:]), o.Uint16(eh[56:])
-	} else {
-		phoff, phentsize, phnum = uint64(o.Uint32(eh[28:])), o.Uint16(eh[42:]), o.Uint16(eh[44:])
-	}
-	if typ != etCore {
-		return nil, formatErr(16, -1, "e_type", diskdump.ErrUnsupportedVersion, "ELF type %d is not ET_CORE", typ)
-	}
-	want := uint16(elf32PhdrSize)
-	if is64 {
-		want = elf64PhdrSize
-	}
-	if phentsize != want || phnum == 0 {
-		return nil, formatErr(42, -1, "e_phentsize", diskdump.ErrCorrupt, "%d program headers of %d bytes", phnum, phentsize)
-	}
-	if phoff > uint64(size) || uint64(phnum)*uint64(phentsize) > uint64(size)-phoff {
-		return nil, formatErr(int64(min(phoff, uint64(size))), -1, "program headers", diskdump.ErrTruncated,
-			"%d program headers at 0x%x do not fit in the file (%d bytes)", phnum, phoff, size)
-	}
+	v := &File{r: r, size: size, format: FormatELF, order: ef.Order}
 	v.pageSize = 4096
-	if machine == diskdump.ArchIA64.ELFMachine() {
+	if uint16(ef.Machine) == diskdump.ArchIA64.ELFMachine() {
 		v.pageSize = 16384
 	}
-	ph := make([]byte, int(phnum)*int(phentsize))
-	if err := v.readFull(ph, int64(phoff), "program headers"); err != nil {
-		return nil, err
-	}
-	for i := 0; i < int(phnum); i++ {
-		p := ph[i*int(phentsize):]
-		var pt uint32
-		var l elfLoad
-		var align uint64
-		if is64 {
-			pt = o.Uint32(p)
-			l = elfLoad{off: o.Uint64(p[8:]), paddr: o.Uint64(p[24:]), filesz: o.Uint64(p[32:]), memsz: o.Uint64(p[40:])}
-			align = o.Uint64(p[48:])
-		} else {
-			pt = o.Uint32(p)
-			l = elfLoad{off: uint64(o.Uint32(p[4:])), paddr: uint64(o.Uint32(p[12:])), filesz: uint64(o.Uint32(p[16:])), memsz: uint64(o.Uint32(p[20:]))}
-			align = uint64(o.Uint32(p[28:]))
+	for _, p := range ef.Loads() {
+		l := elfLoad{off: p.Off, paddr: p.Paddr, filesz: p.Filesz, memsz: p.Memsz}
+		if !ef.Is64() && l.paddr == 0 && l.filesz == elf32MaxFilesz && uint64(size) > l.off {
+			// i386 PAE: p_filesz saturated ([REC] doc/FORMAT.md §13 item 11);
+			// like crash, take the data extent from the file.
+			l.filesz = max(l.filesz, uint64(size)-l.off)
+			l.memsz = max(l.memsz, l.filesz)
 		}
-		phOff := int64(phoff) + int64(i)*int64(phentsize)
-		switch pt {
-		case ptNote:
-			if err := v.readNotes(l.off, l.filesz, phOff); err != nil {
-				return nil, err
-			}
-		case ptLoad:
-			if l.filesz > l.memsz {
-				return nil, formatErr(phOff, -1, "p_filesz", diskdump.ErrCorrupt, "p_filesz 0x%x > p_memsz 0x%x", l.filesz, l.memsz)
-			}
-			if l.paddr+l.memsz < l.paddr || l.off+l.filesz < l.off || l.off > 1<<62 {
-				return nil, formatErr(phOff, -1, "p_offset", diskdump.ErrCorrupt, "segment at 0x%x (paddr 0x%x, size 0x%x) overflows", l.off, l.paddr, l.memsz)
-			}
-			if !is64 && l.paddr == 0 && l.filesz == elf32MaxFilesz && uint64(size) > l.off {
-				// i386 PAE: p_filesz saturated ([REC] doc/FORMAT.md §13 item 11);
-				// like crash, take the data extent from the file.
-				l.filesz = max(l.filesz, uint64(size)-l.off)
-				l.memsz = max(l.memsz, l.filesz)
-			}
-			if len(v.loads) == 0 && align >= 4096 && align <= 65536 && align&(align-1) == 0 {
-				v.pageSize = int(align)
-			}
-			v.loads = append(v.loads, l)
+		if a := p.Align; len(v.loads) == 0 && a >= 4096 && a <= 65536 && a&(a-1) == 0 {
+			v.pageSize = int(a)
 		}
+		v.loads = append(v.loads, l)
 	}
 	if len(v.loads) == 0 {
-		return nil, formatErr(int64(phoff), -1, "program headers", diskdump.ErrCorrupt, "no PT_LOAD segment")
+		return nil, formatErr(int64(ef.Phoff), -1, "program headers", diskdump.ErrCorrupt, "no PT_LOAD segment")
+	}
+	notes, damage, err := ef.Notes()
+	if err == nil {
+		err = damage
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notes {
+		v.notes = append(v.notes, ELFNote{Name: n.Name, Type: n.Type, Desc: n.Desc})
+		if n.Type == NTDiskdump && len(n.Desc) >= 4 && v.order.Uint32(n.Desc) != 0 {
+			v.partial = true
+		}
 	}
 	// Segment data beyond the end of the file is not an error here: a
 	// truncated vmcore still opens, and ReadPage reports the pages it
@@ -467,46 +402,6 @@ func openELF(r io.ReaderAt, size int64) (*File, error) {
 		v.maxPFN = max(v.maxPFN, (l.paddr+l.memsz)/b)
 	}
 	return v, nil
-}
-
-// maxNotesSize bounds the PT_NOTE segment Open reads.
-const maxNotesSize = 1 << 20
-
-func (v *File) readNotes(off, n uint64, phOff int64) error {
-	if n > maxNotesSize {
-		return formatErr(phOff, -1, "PT_NOTE", diskdump.ErrCorrupt, "note segment of %d bytes", n)
-	}
-	if off > uint64(v.size) || n > uint64(v.size)-off {
-		return formatErr(int64(min(off, uint64(v.size))), -1, "PT_NOTE", diskdump.ErrTruncated, "note segment [0x%x, 0x%x) beyond the end of the file", off, off+n)
-	}
-	b := make([]byte, n)
-	if err := v.readFull(b, int64(off), "PT_NOTE"); err != nil {
-		return err
-	}
-	o := v.order
-	for pos := uint64(0); pos < n; {
-		if n-pos < noteHdrSize {
-			return formatErr(int64(off+pos), -1, "Elf_Nhdr", diskdump.ErrTruncated, "note header cut")
-		}
-		namesz, descsz, typ := uint64(o.Uint32(b[pos:])), uint64(o.Uint32(b[pos+4:])), o.Uint32(b[pos+8:])
-		nameOff := pos + noteHdrSize
-		descOff := nameOff + uint64(pad4(int(min(namesz, n))))
-		end := descOff + uint64(pad4(int(min(descsz, n))))
-		if namesz > n || descsz > n || end > n+3 || descOff+descsz > n {
-			return formatErr(int64(off+pos), -1, "Elf_Nhdr", diskdump.ErrCorrupt, "note of name size %d, descriptor size %d exceeds the segment", namesz, descsz)
-		}
-		name := string(b[nameOff : nameOff+namesz])
-		if i := len(name); i > 0 && name[i-1] == 0 {
-			name = name[:i-1]
-		}
-		desc := b[descOff : descOff+descsz]
-		v.notes = append(v.notes, ELFNote{Name: name, Type: typ, Desc: desc})
-		if typ == NTDiskdump && len(desc) >= 4 && o.Uint32(desc) != 0 {
-			v.partial = true
-		}
-		pos = end
-	}
-	return nil
 }
 
 func (v *File) findLoad(pfn uint64) (elfLoad, bool) {

@@ -8,20 +8,21 @@ import (
 
 	"github.com/dumpkit/dumpkit/diskdump"
 	"github.com/dumpkit/dumpkit/internal/testutil"
+	"github.com/dumpkit/dumpkit/internal/zero"
 
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// smallVmcore writes a small vmcore of format f (x86_64 unless arch is set).
-func smallVmcore(t testing.TB, f Format, a diskdump.Arch, opt Options) ([]byte, *synthDump) {
+// smallFile writes a small vmcore of format f (x86_64 unless arch is set).
+func smallFile(t testing.TB, f Format, a diskdump.Arch, opt Options) ([]byte, *synthDump) {
 	t.Helper()
 	d := newSynthDump(t, synthConfig{arch: a, maxPFN: 40, holes: [][2]uint64{{3, 5}}, compressed: true, seed: 31,
 		excluded: func(p uint64) bool { return p%7 == 6 }})
 	mf := memfile.New(nil)
 	opt.Format = f
-	_, err := writeVmcore(mf, d.source(), f, opt)
+	_, err := writeSource(mf, d.source(), f, opt)
 	require.NoError(t, err)
 	return mf.Bytes(), d
 }
@@ -38,14 +39,14 @@ func requireTyped(t *testing.T, err error, sentinel error, msg ...any) {
 	require.Regexp(t, "^diskdump: ", err.Error())
 }
 
-// TestVmcoreTruncation cuts a vmcore at every 64-byte boundary: opening
+// TestTruncation cuts a vmcore at every 64-byte boundary: opening
 // fails with ErrTruncated until the headers, bitmaps and table are there;
 // then every page reads correctly or fails with ErrTruncated (its data is
 // cut).
-func TestVmcoreTruncation(t *testing.T) {
+func TestTruncation(t *testing.T) {
 	for _, f := range allFormats {
 		t.Run(f.String(), func(t *testing.T) {
-			img, d := smallVmcore(t, f, diskdump.ArchX86_64, Options{})
+			img, d := smallFile(t, f, diskdump.ArchX86_64, Options{})
 			full, err := Open(bytes.NewReader(img), int64(len(img)))
 			require.NoError(t, err)
 			var opened, truncatedPages int
@@ -77,7 +78,7 @@ func TestVmcoreTruncation(t *testing.T) {
 						require.Equal(t, want, got, "prefix %d PFN %d", n, pfn)
 					case err == nil:
 						require.Equal(t, FormatELF, f)
-						require.True(t, isZero(got))
+						require.True(t, zero.Is(got))
 					case stored || (f == FormatELF && d.ram.Test(pfn)):
 						requireTyped(t, err, diskdump.ErrTruncated, "prefix %d PFN %d", n, pfn)
 						truncatedPages++
@@ -97,10 +98,10 @@ func corrupt(img []byte, off int64, b ...byte) []byte {
 	return c
 }
 
-func TestVmcoreOpenErrors(t *testing.T) {
-	elf64, _ := smallVmcore(t, FormatELF, diskdump.ArchX86_64, Options{})
-	elf32, _ := smallVmcore(t, FormatELF, diskdump.ArchI386, Options{})
-	dd, _ := smallVmcore(t, FormatDiskdump, diskdump.ArchX86_64, Options{})
+func TestOpenErrors(t *testing.T) {
+	elf64, _ := smallFile(t, FormatELF, diskdump.ArchX86_64, Options{})
+	elf32, _ := smallFile(t, FormatELF, diskdump.ArchI386, Options{})
+	dd, _ := smallFile(t, FormatDiskdump, diskdump.ArchX86_64, Options{})
 	o := binary.LittleEndian
 	le32 := func(v uint32) []byte { return o.AppendUint32(nil, v) }
 	le16 := func(v uint16) []byte { return o.AppendUint16(nil, v) }
@@ -141,10 +142,10 @@ func TestVmcoreOpenErrors(t *testing.T) {
 	}
 }
 
-func TestVmcorePageErrors(t *testing.T) {
+func TestReadPageErrors(t *testing.T) {
 	for _, f := range []Format{FormatDiskdump, FormatKdump} {
 		t.Run(f.String(), func(t *testing.T) {
-			img, d := smallVmcore(t, f, diskdump.ArchX86_64, Options{})
+			img, d := smallFile(t, f, diskdump.ArchX86_64, Options{})
 			_, _, _, ds, tbl := decodeTable(t, img)
 			o := binary.LittleEndian
 			// The first zlib page and the first raw page.
@@ -208,15 +209,15 @@ func TestVmcorePageErrors(t *testing.T) {
 	}
 }
 
-// TestVmcoreReadPageAllocs checks that ReadPage reuses dst and its own
+// TestReadPageAllocs checks that ReadPage reuses dst and its own
 // buffers.
-func TestVmcoreReadPageAllocs(t *testing.T) {
+func TestReadPageAllocs(t *testing.T) {
 	if testutil.Race {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	for _, f := range allFormats {
 		t.Run(f.String(), func(t *testing.T) {
-			img, d := smallVmcore(t, f, diskdump.ArchX86_64, Options{})
+			img, d := smallFile(t, f, diskdump.ArchX86_64, Options{})
 			v, err := Open(bytes.NewReader(img), int64(len(img)))
 			require.NoError(t, err)
 			buf := make([]byte, d.b)
@@ -238,14 +239,14 @@ func TestVmcoreReadPageAllocs(t *testing.T) {
 	}
 }
 
-func FuzzOpenVmcore(f *testing.F) {
+func FuzzOpen(f *testing.F) {
 	// Small seeds (12 PFNs) keep the fuzzer's minimisation fast.
 	for _, fm := range allFormats {
 		for _, a := range []diskdump.Arch{diskdump.ArchX86_64, diskdump.ArchI386, diskdump.ArchPPC64} {
 			d := newSynthDump(f, synthConfig{arch: a, maxPFN: 12, holes: [][2]uint64{{3, 5}}, compressed: true, seed: 32,
 				excluded: func(p uint64) bool { return p == 7 }})
 			mf := memfile.New(nil)
-			_, err := writeVmcore(mf, d.source(), fm, Options{ShareZeroPage: true})
+			_, err := writeSource(mf, d.source(), fm, Options{ShareZeroPage: true})
 			require.NoError(f, err)
 			f.Add(mf.Bytes())
 		}

@@ -31,7 +31,7 @@ type synthDump struct {
 }
 
 type synthRec struct {
-	pg  vpage
+	pg  diskdump.Page
 	err error
 }
 
@@ -126,7 +126,7 @@ func newSynthDump(t testing.TB, cfg synthConfig) *synthDump {
 				clear(data)
 			}
 		}
-		pg := vpage{PFN: pfn, Off: off, Data: data}
+		pg := diskdump.Page{PFN: pfn, Off: off, Data: data}
 		if cfg.compressed {
 			pg.PageFlags = pfn<<4 | 0x40000
 			if pfn%3 == 0 {
@@ -181,12 +181,12 @@ func newSynthDump(t testing.TB, cfg synthConfig) *synthDump {
 	return d
 }
 
-func (d *synthDump) source() *vmSource {
-	return &vmSource{
+func (d *synthDump) source() *source {
+	return &source{
 		hdr: d.hdr, sub: d.sub, ram: d.ram, dumpable: d.dumpable, incomplete: func() bool { return d.incomplete },
 		total: int64(d.hdr.WrittenBlocks) * int64(d.b),
-		pages: func(yield func(*vpage, error) bool) {
-			var pg vpage
+		pages: func(yield func(*diskdump.Page, error) bool) {
+			var pg diskdump.Page
 			for _, r := range d.recs {
 				if r.err != nil {
 					if !yield(nil, r.err) {

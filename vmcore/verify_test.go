@@ -266,10 +266,10 @@ func testVerifyClean(t *testing.T, f Format) {
 func TestVerifyRecordsLostPages(t *testing.T) {
 	d := newSynthDump(t, synthConfig{arch: diskdump.ArchX86_64, maxPFN: 400, holes: [][2]uint64{{100, 200}}, compressed: true, seed: 21,
 		excluded: func(p uint64) bool { return p%9 == 2 }, lost: func(p uint64) bool { return p == 234 }})
-	plain, err := writeVmcore(memfile.New(nil), d.source(), FormatDiskdump, Options{})
+	plain, err := writeSource(memfile.New(nil), d.source(), FormatDiskdump, Options{})
 	require.NoError(t, err)
 	mf := memfile.New(nil)
-	res, err := writeVmcore(mf, d.source(), FormatDiskdump, Options{VerifyRecords: true, Workers: 2})
+	res, err := writeSource(mf, d.source(), FormatDiskdump, Options{VerifyRecords: true, Workers: 2})
 	require.NoError(t, err)
 	assert.Equal(t, plain.Pages, res.Pages)
 	assert.Equal(t, plain.Lost, res.Lost)

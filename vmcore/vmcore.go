@@ -10,8 +10,8 @@ import (
 	"github.com/dumpkit/dumpkit/diskdump"
 )
 
-// Format is the file format of a vmcore written by Write (spec
-// doc/FORMAT.md §10).
+// Format is the file format of a vmcore written by Write (doc/FORMAT.md
+// §10).
 type Format int
 
 // File formats. FormatAuto, the zero value, means DefaultFormat.
@@ -76,6 +76,11 @@ type Options struct {
 	// Workers is the number of KDUMP compression goroutines and of
 	// DISKDUMP record-verification goroutines; 0 means GOMAXPROCS.
 	Workers int
+	// VMCOREINFO is the dumped kernel's VMCOREINFO text (found in its
+	// memory or made from its System.map), stored in a KDUMP sub-header
+	// and as an ELF note so that tools read the log without vmlinux; nil
+	// keeps the one made from the header (see vmcoreinfo.go).
+	VMCOREINFO []byte
 	// Progress, when not nil, is called with the bytes of the partition
 	// consumed so far and the total to consume (the extent the kernel
 	// wrote). It is called from the goroutine that called Write.
@@ -118,37 +123,35 @@ type Truncater interface {
 	Truncate(size int64) error
 }
 
-// vpage is one page as the vmcore writers consume it.
-type vpage = diskdump.Page
-
-// vmSource is what the vmcore writers need from a dump: the partition
+// source is what the vmcore writers need from a dump: the partition
 // seen through the reader's API. It is separate from *Partition so the
 // encoders can be tested on any page sequence.
-type vmSource struct {
+type source struct {
 	arch       diskdump.Arch // the partition's architecture (header machine or layout)
 	hdr        *diskdump.Header
 	sub        *diskdump.SubHeader
 	ram        *diskdump.Bitmap // PFN-indexed bitmap 1
 	dumpable   *diskdump.Bitmap // PFN-indexed upper bound of stored pages
 	incomplete func() bool      // partial or incomplete dump (asked after the pages)
-	pages      iter.Seq2[*vpage, error]
-	total      int64 // bytes of the partition the pages come from (progress)
+	pages      iter.Seq2[*diskdump.Page, error]
+	total      int64  // bytes of the partition the pages come from (progress)
+	vmcoreinfo []byte // Options.VMCOREINFO
 }
 
 // archOf is the dump's architecture: the reader's, else utsname.machine's.
-func (s *vmSource) archOf() diskdump.Arch {
+func (s *source) archOf() diskdump.Arch {
 	if s.arch != diskdump.ArchUnknown {
 		return s.arch
 	}
 	return s.hdr.Arch()
 }
 
-func (s *vmSource) blockSize() int { return int(s.hdr.BlockSize) }
-func (s *vmSource) maxPFN() uint64 { return uint64(s.hdr.MaxMapnr) }
-func (s *vmSource) ramBlocks() int64 {
+func (s *source) blockSize() int { return int(s.hdr.BlockSize) }
+func (s *source) maxPFN() uint64 { return uint64(s.hdr.MaxMapnr) }
+func (s *source) ramBlocks() int64 {
 	return int64(diskdump.BitmapBlocksFor(s.maxPFN(), s.blockSize()))
 }
-func (s *vmSource) subBlocks() int64 {
+func (s *source) subBlocks() int64 {
 	if s.hdr.SubHdrSize < 1 {
 		return 1
 	}
@@ -157,7 +160,7 @@ func (s *vmSource) subBlocks() int64 {
 
 // check rejects a source the writers cannot encode. Partitions that
 // OpenPartition accepted always pass.
-func (s *vmSource) check() error {
+func (s *source) check() error {
 	if s.hdr == nil || s.ram == nil || s.dumpable == nil || s.pages == nil {
 		return fmt.Errorf("diskdump: vmcore: incomplete dump description: %w", diskdump.ErrCorrupt)
 	}
@@ -167,7 +170,7 @@ func (s *vmSource) check() error {
 	return nil
 }
 
-func estimateVmcoreSize(s *vmSource, f Format) int64 {
+func estimateSize(s *source, f Format) int64 {
 	b := int64(s.blockSize())
 	n := int64(s.dumpable.Count())
 	switch f {
@@ -185,11 +188,12 @@ func estimateVmcoreSize(s *vmSource, f Format) int64 {
 	}
 }
 
-func writeVmcore(w io.WriterAt, s *vmSource, f Format, opt Options) (*Result, error) {
+func writeSource(w io.WriterAt, s *source, f Format, opt Options) (*Result, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	res := &Result{Format: f}
+	s.vmcoreinfo = opt.VMCOREINFO
 	if f != FormatELF && f != FormatDiskdump && f != FormatKdump {
 		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, diskdump.ErrUnsupportedVersion)
 	}
@@ -214,7 +218,7 @@ func writeVmcore(w io.WriterAt, s *vmSource, f Format, opt Options) (*Result, er
 	return res, err
 }
 
-func partitionSource(p *diskdump.Partition) *vmSource {
+func partitionSource(p *diskdump.Partition) *source {
 	h := p.Header()
 	bs := int64(p.BlockSize())
 	g := p.Geometry()
@@ -222,7 +226,7 @@ func partitionSource(p *diskdump.Partition) *vmSource {
 	if uint64(end) <= g.FirstDataBlock() {
 		end = int64(h.DeviceBlocks)
 	}
-	return &vmSource{
+	return &source{
 		arch: p.Arch(), hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
 		incomplete: p.Incomplete, pages: p.Pages(), total: end * bs,
 	}
@@ -232,7 +236,7 @@ func partitionSource(p *diskdump.Partition) *vmSource {
 // on disk (allocated blocks, not the apparent size of a sparse ELF file):
 // the headers plus every page the partition may hold stored uncompressed.
 func EstimateSize(p *diskdump.Partition, opt Options) int64 {
-	return estimateVmcoreSize(partitionSource(p), resolveFormat(p, opt.Format))
+	return estimateSize(partitionSource(p), resolveFormat(p, opt.Format))
 }
 
 func resolveFormat(p *diskdump.Partition, f Format) Format {
@@ -254,7 +258,7 @@ func resolveFormat(p *diskdump.Partition, f Format) Format {
 // Truncater is truncated to zero first and to its final size at the end;
 // any other output must be empty.
 func Write(w io.WriterAt, p *diskdump.Partition, opt Options) (*Result, error) {
-	return writeVmcore(w, partitionSource(p), resolveFormat(p, opt.Format), opt)
+	return writeSource(w, partitionSource(p), resolveFormat(p, opt.Format), opt)
 }
 
 // errCollector joins per-page errors up to maxJoinedErrors.
@@ -287,11 +291,19 @@ type progress struct {
 
 const progressStep = 4 << 20
 
-func (p *progress) page(pg *vpage) {
+// page reports the partition consumed up to the end of pg's data.
+func (p *progress) page(pg *diskdump.Page) {
+	if p.fn != nil {
+		p.consumed(pg.Off + int64(len(pg.Data)))
+	}
+}
+
+// consumed reports the partition consumed up to offset done.
+func (p *progress) consumed(done int64) {
 	if p.fn == nil {
 		return
 	}
-	done := min(pg.Off+int64(len(pg.Data)), p.total)
+	done = min(done, p.total)
 	if done-p.last >= progressStep {
 		p.last = done
 		p.fn(done, p.total)
@@ -308,13 +320,13 @@ func (p *progress) finish() {
 // sequence: known PFN, strictly ascending, within the dumpable bound and
 // of a plausible size. It returns false with the error for pages to skip.
 type pageFilter struct {
-	s       *vmSource
+	s       *source
 	b       int
 	next    uint64 // lowest PFN acceptable next
 	started bool
 }
 
-func (f *pageFilter) accept(pg *vpage) error {
+func (f *pageFilter) accept(pg *diskdump.Page) error {
 	switch {
 	case pg.PFN >= f.s.maxPFN():
 		return &diskdump.PageError{PFN: pg.PFN, Off: pg.Off, Err: fmt.Errorf("diskdump: PFN beyond max_mapnr %d: %w", f.s.maxPFN(), diskdump.ErrCorrupt)}

@@ -16,6 +16,7 @@ import (
 	"github.com/dumpkit/dumpkit/diskdump/kernel"
 	"github.com/dumpkit/dumpkit/fixtures"
 	"github.com/dumpkit/dumpkit/internal/testutil"
+	"github.com/dumpkit/dumpkit/internal/zero"
 
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
@@ -24,7 +25,7 @@ import (
 
 var allFormats = []Format{FormatELF, FormatDiskdump, FormatKdump}
 
-func TestParseVmcoreFormat(t *testing.T) {
+func TestParseFormat(t *testing.T) {
 	for _, f := range []Format{FormatAuto, FormatELF, FormatDiskdump, FormatKdump} {
 		got, err := ParseFormat(f.String())
 		require.NoError(t, err)
@@ -108,7 +109,7 @@ func checkReadBack(t *testing.T, img []byte, d *synthDump, f Format) {
 	assert.Equal(t, d.incomplete || d.lostCount() > 0, v.Partial(), "partial flag")
 }
 
-func TestWriteVmcoreSynthetic(t *testing.T) {
+func TestWriteSynthetic(t *testing.T) {
 	for _, tc := range synthCases() {
 		d := newSynthDump(t, tc.cfg)
 		for _, f := range allFormats {
@@ -122,7 +123,7 @@ func TestWriteVmcoreSynthetic(t *testing.T) {
 					assert.LessOrEqual(t, done, total)
 					last = done
 				}}
-				res, err := writeVmcore(mf, d.source(), f, opt)
+				res, err := writeSource(mf, d.source(), f, opt)
 				require.NoError(t, err)
 				img := mf.Bytes()
 				assert.Equal(t, int64(len(img)), res.Size)
@@ -135,7 +136,7 @@ func TestWriteVmcoreSynthetic(t *testing.T) {
 				}
 				assert.Positive(t, calls)
 				assert.Equal(t, last, d.source().total)
-				assert.LessOrEqual(t, allocatedEstimate(img, d.b), estimateVmcoreSize(d.source(), f))
+				assert.LessOrEqual(t, allocatedEstimate(img, d.b), estimateSize(d.source(), f))
 				checkReadBack(t, img, d, f)
 			})
 		}
@@ -148,35 +149,35 @@ func allocatedEstimate(img []byte, b int) int64 {
 	var n int64
 	for i := 0; i < len(img); i += b {
 		blk := img[i:min(i+b, len(img))]
-		if !isZero(blk) {
+		if !zero.Is(blk) {
 			n += int64(b)
 		}
 	}
 	return n
 }
 
-// vmSample is a golden partition of the shared samples folder.
-type vmSample struct {
+// sample is a golden partition of the shared samples folder.
+type sample struct {
 	name  string
 	image []byte
 	pages map[uint64]string // PFN -> SHA-256 of every recoverable page
 }
 
-var vmSampleDir = fixtures.SampleDir()
+var sampleDir = fixtures.SampleDir()
 
-var vmSampleNames = []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2", "partial-cmp-dl19-bo3"}
+var sampleNames = []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2", "partial-cmp-dl19-bo3"}
 
-var vmSampleCache = map[string]*vmSample{}
+var sampleCache = map[string]*sample{}
 
-func loadVmSample(t testing.TB, name string) *vmSample {
+func loadSample(t testing.TB, name string) *sample {
 	t.Helper()
-	if s, ok := vmSampleCache[name]; ok {
+	if s, ok := sampleCache[name]; ok {
 		return s
 	}
-	gz := filepath.Join(vmSampleDir, name+".part.gz")
+	gz := filepath.Join(sampleDir, name+".part.gz")
 	f, err := os.Open(gz)
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("golden sample %s not found in %s", name, vmSampleDir)
+		t.Skipf("golden sample %s not found in %s", name, sampleDir)
 	}
 	require.NoError(t, err)
 	defer f.Close()
@@ -184,8 +185,8 @@ func loadVmSample(t testing.TB, name string) *vmSample {
 	require.NoError(t, err)
 	img, err := io.ReadAll(zr)
 	require.NoError(t, err)
-	s := &vmSample{name: name, image: img, pages: map[uint64]string{}}
-	pb, err := os.ReadFile(filepath.Join(vmSampleDir, name+".pages"))
+	s := &sample{name: name, image: img, pages: map[uint64]string{}}
+	pb, err := os.ReadFile(filepath.Join(sampleDir, name+".pages"))
 	require.NoError(t, err)
 	for line := range strings.SplitSeq(strings.TrimSpace(string(pb)), "\n") {
 		pfnStr, sum, ok := strings.Cut(line, " ")
@@ -194,21 +195,21 @@ func loadVmSample(t testing.TB, name string) *vmSample {
 		require.NoError(t, err)
 		s.pages[pfn] = sum
 	}
-	vmSampleCache[name] = s
+	sampleCache[name] = s
 	return s
 }
 
-func (s *vmSample) open(t testing.TB) *diskdump.Partition {
+func (s *sample) open(t testing.TB) *diskdump.Partition {
 	t.Helper()
 	p, err := diskdump.OpenPartition(bytes.NewReader(s.image), int64(len(s.image)))
 	require.NoError(t, err)
 	return p
 }
 
-// checkVmcorePages reads every PFN of a vmcore with Open: the
+// checkPages reads every PFN of a vmcore with Open: the
 // recovered pages with their SHA-256, the rest absent (DISKDUMP, KDUMP) or
 // zero (ELF).
-func checkVmcorePages(t *testing.T, img []byte, f Format, want map[uint64]string, ram *diskdump.Bitmap, maxPFN uint64) {
+func checkPages(t *testing.T, img []byte, f Format, want map[uint64]string, ram *diskdump.Bitmap, maxPFN uint64) {
 	t.Helper()
 	v, err := Open(bytes.NewReader(img), int64(len(img)))
 	require.NoError(t, err)
@@ -237,34 +238,34 @@ func checkVmcorePages(t *testing.T, img []byte, f Format, want map[uint64]string
 	}
 }
 
-// sampleVmcores caches the vmcore of each sample and format, shared by
+// sampleFiles caches the vmcore of each sample and format, shared by
 // the tests that read it (KDUMP compression is slow under -race).
-var sampleVmcores = map[string]struct {
+var sampleFiles = map[string]struct {
 	img []byte
 	res *Result
 }{}
 
-func sampleVmcore(t *testing.T, s *vmSample, p *diskdump.Partition, f Format) ([]byte, *Result) {
+func sampleFile(t *testing.T, s *sample, p *diskdump.Partition, f Format) ([]byte, *Result) {
 	t.Helper()
 	key := s.name + "/" + f.String()
-	if c, ok := sampleVmcores[key]; ok {
+	if c, ok := sampleFiles[key]; ok {
 		return c.img, c.res
 	}
 	mf := memfile.New(nil)
 	res, err := Write(mf, p, Options{Format: f})
 	require.NoError(t, err)
-	sampleVmcores[key] = struct {
+	sampleFiles[key] = struct {
 		img []byte
 		res *Result
 	}{mf.Bytes(), res}
 	return mf.Bytes(), res
 }
 
-func TestWriteVmcoreSamples(t *testing.T) {
-	for _, name := range vmSampleNames {
+func TestWriteSamples(t *testing.T) {
+	for _, name := range sampleNames {
 		for _, f := range allFormats {
 			t.Run(name+"/"+f.String(), func(t *testing.T) {
-				s := loadVmSample(t, name)
+				s := loadSample(t, name)
 				p := s.open(t)
 				mf := memfile.New(nil)
 				var last, total int64
@@ -278,7 +279,7 @@ func TestWriteVmcoreSamples(t *testing.T) {
 				require.NoError(t, res.Errors)
 				assert.Equal(t, int64(p.Header().WrittenBlocks)*int64(p.BlockSize()), total, "total is the extent the kernel wrote")
 				assert.Equal(t, total, last)
-				sampleVmcores[name+"/"+f.String()] = struct {
+				sampleFiles[name+"/"+f.String()] = struct {
 					img []byte
 					res *Result
 				}{mf.Bytes(), res}
@@ -286,13 +287,13 @@ func TestWriteVmcoreSamples(t *testing.T) {
 				assert.Equal(t, int64(len(mf.Bytes())), res.Size)
 				assert.Equal(t, p.Incomplete(), res.Incomplete)
 				assert.LessOrEqual(t, allocatedEstimate(mf.Bytes(), p.BlockSize()), EstimateSize(p, Options{Format: f}))
-				checkVmcorePages(t, mf.Bytes(), f, s.pages, p.RAMBitmap(), uint64(p.Header().MaxMapnr))
+				checkPages(t, mf.Bytes(), f, s.pages, p.RAMBitmap(), uint64(p.Header().MaxMapnr))
 			})
 		}
 	}
 }
 
-func TestDefaultVmcoreFormat(t *testing.T) {
+func TestDefaultFormat(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		want Format
@@ -302,7 +303,7 @@ func TestDefaultVmcoreFormat(t *testing.T) {
 		{"partial-cmp-dl19-bo3", FormatDiskdump},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := loadVmSample(t, tc.name).open(t)
+			p := loadSample(t, tc.name).open(t)
 			assert.Equal(t, tc.want, DefaultFormat(p))
 			mf := memfile.New(nil)
 			res, err := Write(mf, p, Options{})
@@ -330,13 +331,13 @@ func (w *failingWriterAt) WriteAt(p []byte, off int64) (int, error) {
 	return w.writerAtBuffer.WriteAt(p, off)
 }
 
-func TestWriteVmcoreWriteErrors(t *testing.T) {
+func TestWriteErrors(t *testing.T) {
 	d := newSynthDump(t, synthConfig{arch: diskdump.ArchX86_64, maxPFN: 800, compressed: true, seed: 41})
 	for _, f := range allFormats {
 		for _, at := range []int64{0, 100, 20000, 1 << 20} {
 			t.Run(fmt.Sprintf("%v/%d", f, at), func(t *testing.T) {
 				w := &failingWriterAt{failAt: at}
-				_, err := writeVmcore(w, d.source(), f, Options{Workers: 4})
+				_, err := writeSource(w, d.source(), f, Options{Workers: 4})
 				require.ErrorIs(t, err, errInjected)
 				assert.Regexp(t, "^diskdump: ", err.Error())
 			})
@@ -349,18 +350,18 @@ type discardWriterAt struct{}
 
 func (discardWriterAt) WriteAt(p []byte, _ int64) (int, error) { return len(p), nil }
 
-// TestWriteVmcoreAllocations checks that the writers do not allocate per
+// TestWriteAllocations checks that the writers do not allocate per
 // page: converting a sample of about 4000 pages costs a bounded number of
 // allocations (buffers, bitmaps, headers), plus what compress/flate
 // allocates when pages are inflated.
-func TestWriteVmcoreAllocations(t *testing.T) {
+func TestWriteAllocations(t *testing.T) {
 	if testutil.Race {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	for _, name := range []string{"raw-x86_64-dl0-bo2", "cmp-x86_64-dl0-bo2"} {
 		for _, f := range allFormats {
 			t.Run(name+"/"+f.String(), func(t *testing.T) {
-				s := loadVmSample(t, name)
+				s := loadSample(t, name)
 				p := s.open(t)
 				allocs := testing.AllocsPerRun(3, func() {
 					if _, err := Write(discardWriterAt{}, p, Options{Format: f, Workers: 1}); err != nil {
@@ -401,9 +402,9 @@ func benchPartition(b *testing.B, compress bool) []byte {
 	return mf.Bytes()
 }
 
-// benchWriteVmcore measures Write from an in-memory partition into a
+// benchWrite measures Write from an in-memory partition into a
 // discarding output: MB/s are bytes of partition consumed per second.
-func benchWriteVmcore(b *testing.B, f Format, compress bool) {
+func benchWrite(b *testing.B, f Format, compress bool) {
 	img := benchPartition(b, compress)
 	p, err := diskdump.OpenPartition(bytes.NewReader(img), int64(len(img)))
 	require.NoError(b, err)
@@ -416,19 +417,18 @@ func benchWriteVmcore(b *testing.B, f Format, compress bool) {
 	}
 }
 
-func BenchmarkWriteVmcoreELF(b *testing.B) {
-	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatELF, false) })
-	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatELF, true) })
-}
-
-func BenchmarkWriteVmcoreDiskdump(b *testing.B) {
-	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatDiskdump, false) })
-	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatDiskdump, true) })
-}
-
-func BenchmarkWriteVmcoreKdump(b *testing.B) {
-	b.Run("raw", func(b *testing.B) { benchWriteVmcore(b, FormatKdump, false) })
-	b.Run("compressed", func(b *testing.B) { benchWriteVmcore(b, FormatKdump, true) })
+// BenchmarkWrite converts the raw and the compressed benchmark partition
+// into each format.
+func BenchmarkWrite(b *testing.B) {
+	for _, f := range []Format{FormatELF, FormatDiskdump, FormatKdump} {
+		for _, compress := range []bool{false, true} {
+			name := "raw"
+			if compress {
+				name = "compressed"
+			}
+			b.Run(f.String()+"/"+name, func(b *testing.B) { benchWrite(b, f, compress) })
+		}
+	}
 }
 
 // BenchmarkReadPage reads every page of a DISKDUMP vmcore in memory.

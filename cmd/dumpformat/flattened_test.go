@@ -121,7 +121,11 @@ func TestRehearseFlattened(t *testing.T) {
 			require.NoError(t, err)
 			v, err := vmcore.Open(bytes.NewReader(out.Bytes()), res.Size)
 			require.NoError(t, err)
-			m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: 8 << 20, Seed: 1})
+			// The command's machine: the synthetic one with its kernel log.
+			sm := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: 8 << 20, Seed: 1})
+			uts := kernel.DefaultUtsname(diskdump.ArchX86_64)
+			m, err := kernel.NewLogMachine(sm, diskdump.ArchX86_64, 4096, uts, kernel.BootLog(diskdump.ArchX86_64, uts, 8<<20))
+			require.NoError(t, err)
 			want := make([]byte, 4096)
 			var got []byte
 			n := 0

@@ -147,7 +147,8 @@ func (c *command) memorySource(name string, blocks uint64, out *rehearsalJSON) (
 		c.log.Warn(fmt.Sprintf("%s: a full uncompressed dump of %s of RAM needs %d blocks, the device has %d: the dump may be partial", name, iec(ram), need, blocks))
 	}
 	out.Source, out.RAMBytes = fmt.Sprintf("synthetic %s machine with %s of RAM (seed %d)", o.arch, iec(ram), o.seed), ram
-	return m, func() {}, nil
+	src, err := c.withKernelLog(m, ram) // kernellog.go
+	return src, func() {}, err
 }
 
 // writeRehearsal runs the kernel-exact writer with progress.

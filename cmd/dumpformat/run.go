@@ -21,6 +21,7 @@ import (
 
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/cmdlog"
 	"github.com/dumpkit/dumpkit/internal/failpoint"
 	"github.com/dumpkit/dumpkit/internal/modparams"
 )
@@ -42,7 +43,8 @@ const usageText = `Usage:
   dumpformat [-v] [-i] [[-a] [-p] [-f] | -c] DEVICE
   dumpformat -V
   dumpformat -R [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
-             [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N] DEVICE
+             [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N]
+             [--system-map FILE] DEVICE
   dumpformat -R --flattened [--compress zlib] [-m CORE.elf] [--ram SIZE] ... DEVICE
 
 Formats DEVICE (a partition or a partition image file) for diskdump crash
@@ -90,6 +92,9 @@ Rehearsal (-R):
   --release R       utsname.release (default 2.6.9-89.ELsmp; 2.6.9-89.EL on
                     ia64 and ppc64)
   --nodename N      utsname.nodename (default dumpkit.example.com)
+  --system-map FILE write the System.map of the synthetic machine's kernel,
+                    whose log (boot messages, an oops, the panic) savecore
+                    saves as vmcore-dmesg.txt (x86_64 and i386; not with -m)
   --flattened       write what kdump's raw target writes instead: a flattened
                     KDUMP stream (makedumpfile -F) from byte 0, over the old
                     contents; --compress zlib names its page compression
@@ -132,6 +137,7 @@ type options struct {
 
 	// Rehearsal (-R).
 	core, ram, release, nodename string
+	systemMap                    string // --system-map: where -R writes the synthetic kernel's System.map
 	compress                     bool
 	compressAlgo                 string // --compress=NAME: flattened_rehearse.go
 	flattened                    bool   // --flattened: flattened_rehearse.go
@@ -177,6 +183,7 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
 	fs.StringVar(&o.release, "release", "", "utsname.release")
 	fs.StringVar(&o.nodename, "nodename", "", "utsname.nodename")
+	fs.StringVar(&o.systemMap, "system-map", "", "System.map to write")
 	return fs
 }
 
@@ -235,11 +242,14 @@ func parseArgs(args []string) (*options, error) {
 		return nil, err
 	}
 	if !o.rehearse {
-		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename"} {
+		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename", "system-map"} {
 			if o.set[name] {
 				return nil, usageErr("-%s needs -R", name)
 			}
 		}
+	}
+	if o.core != "" && o.systemMap != "" {
+		return nil, usageErr("--system-map cannot be used with -m: the memory of the core is dumped as it is")
 	}
 	return o, nil
 }
@@ -254,6 +264,9 @@ type command struct {
 	params string // where the module parameters came from
 }
 
+// newLogger builds dumpformat's handler (internal/cmdlog): one plain line
+// per event, "dumpformat: ...", with the journal's priority prefix when
+// stderr is the journal; -v adds debug lines, -q keeps errors only.
 func newLogger(w io.Writer, o *options) *slog.Logger {
 	level := slog.LevelInfo
 	switch {
@@ -262,16 +275,12 @@ func newLogger(w io.Writer, o *options) *slog.Logger {
 	case o.quiet:
 		level = slog.LevelError
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
-		Level: level,
-		// The console and the journal add timestamps.
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	out := w
+	if sw, ok := w.(*syncWriter); ok {
+		out = sw.w
+	}
+	file, _ := out.(*os.File)
+	return slog.New(cmdlog.New(w, cmdlog.Options{Prog: "dumpformat", Level: level, Journal: cmdlog.IsJournal(file)}))
 }
 
 func versionString() string {

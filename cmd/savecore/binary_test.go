@@ -226,7 +226,8 @@ func TestCrashConsistency(t *testing.T) {
 				checkVmcoreFile(t, vmcore)
 				ents, err := os.ReadDir(filepath.Dir(vmcore))
 				require.NoError(t, err)
-				assert.Len(t, ents, 1, "temporary file of the killed run removed")
+				require.Len(t, ents, 2, "temporary file of the killed run removed")
+				assert.Equal(t, "info", ents[0].Name())
 				assert.False(t, holdsDump(t, img))
 			}
 		})

@@ -183,7 +183,7 @@ func TestKillHarness(t *testing.T) {
 					}
 					ents, _ := os.ReadDir(ddir)
 					for _, e := range ents {
-						if e.Name() != savecore.VmcoreName {
+						if e.Name() != savecore.VmcoreName && e.Name() != savecore.InfoName {
 							assert.True(t, isTempName(e.Name()), "unexpected file %s left in %s", e.Name(), ddir)
 						}
 					}
@@ -232,7 +232,7 @@ func TestKillHarness(t *testing.T) {
 					for _, e := range ents {
 						names = append(names, e.Name())
 					}
-					assert.Equal(t, []string{savecore.VmcoreName}, names, "temporary files left after the rerun")
+					assert.Equal(t, []string{savecore.InfoName, savecore.VmcoreName}, names, "temporary files left after the rerun")
 					assert.False(t, holdsDump(t, img), "the rerun with -D erases the dump")
 				})
 			}

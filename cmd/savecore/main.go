@@ -1,7 +1,9 @@
 // Command savecore saves the crash dumps that the diskdump kernel module
 // left on dump partitions as vmcore files for crash(8).
 //
-//	savecore [-D] [-f] [-p] [-P flags] [-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify] [-C CONFIG] [DEVICE...]
+//	savecore [-D] [-f] [-p] [-P flags] [-q|-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify]
+//	         [--max-dumps N] [--min-free SIZE] [-C CONFIG] [DEVICE...]
+//	savecore --check [-C CONFIG] [DEVICE...]
 //	savecore -V
 //
 // Run savecore -h for the flags and exit codes.
@@ -20,13 +22,14 @@ import (
 	"syscall"
 
 	"github.com/dumpkit/dumpkit/blockdev"
+	"github.com/dumpkit/dumpkit/internal/cmdlog"
 	"github.com/dumpkit/dumpkit/savecore"
 )
 
 // Exit codes (README "Exit codes", doc/FORMAT.md §9.1).
 const (
-	exitOK    = 0 // saved; in CONFIG mode also: no dump anywhere
-	exitFail  = 1 // any failure
+	exitOK    = 0 // saved; in CONFIG mode also: no dump anywhere; --check: a dump waits
+	exitFail  = 1 // any failure; --check: no dump waits
 	exitUsage = 2 // usage error
 )
 
@@ -34,18 +37,38 @@ const (
 var version = "devel"
 
 const help = `Usage:
-  savecore [-D] [-f] [-p] [-P flags] [-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify] [-C CONFIG] [DEVICE...]
+  savecore [-D] [-f] [-p] [-P flags] [-q|-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify]
+           [--max-dumps N] [--min-free SIZE] [-C CONFIG] [DEVICE...]
+  savecore --check [-C CONFIG] [DEVICE...]
+  savecore --dmesg SOURCE [--system-map FILE]
   savecore -V
 
 Save the crash dumps that the diskdump kernel module left on dump partitions
 as vmcore files for crash(8), in DIR/127.0.0.1-YYYY-MM-DD-HH:MM/vmcore (local
-time of the crash). DEVICE is a partition or a partition image file. With no
-DEVICE, every device of the DEVICE list in CONFIG is examined in order. The
-path of each vmcore written is printed on stdout; messages go to stderr.
+time of the crash), with an info file beside it that describes the dump.
+DEVICE is a partition or a partition image file. With no DEVICE, every
+device of the DEVICE list in CONFIG is examined in order. The path of each
+vmcore written is printed on stdout; messages go to stderr, one line per
+event ("savecore: DEVICE: what happened"), with the syslog priority prefix
+("<3>" for errors) when stderr is the systemd journal.
 
 Flags:
   -C CONFIG  sysconfig file (default /etc/sysconfig/diskdump) with
-             DEVICE=/dev/sda3:/dev/hda and optionally DUMPDIR=DIR
+             DEVICE=/dev/sda3:/dev/hda and optionally DUMPDIR=DIR,
+             MAXDUMPS=N and MINFREE=SIZE (the flags below win)
+  --check    only report the dumps waiting, one line each on stdout
+             (device, crash time, host, release, machine, status, sizes);
+             opens the devices read-only and writes nothing
+  --max-dumps N
+             after a save, remove the oldest dump directories of DIR until
+             N remain, the new one included; only directories savecore
+             names (127.0.0.1-YYYY-MM-DD-HH:MM[.N]), that belong to its user
+             and that hold nothing but what it writes (0: keep all)
+  --min-free SIZE
+             space to leave free in DIR: KiB (512000) or IEC (500Mi, 2Gi);
+             a vmcore that does not fit with it to spare is handled like
+             one that does not fit at all (diskdump-nospace); default
+             MINFREE from CONFIG, else the KiB in DIR/minfree
   -d DIR     dump root (default DUMPDIR from CONFIG, else /var/crash);
              scripts are looked for in DIR/scripts
   -F FORMAT  vmcore format: elf, diskdump or kdump (default, or auto: elf
@@ -55,6 +78,12 @@ Flags:
              spread over the cores); a damaged record is not copied and its
              page is reported lost, like a page the kernel did not write
              (extension; in the rc script: SAVECORE_OPTS=--verify)
+  --system-map FILE
+             System.map of the dumped kernel, for vmcore-dmesg.txt when the
+             dump holds no VMCOREINFO (default /boot/System.map-RELEASE)
+  --dmesg SOURCE
+             print the kernel log of a dump partition or vmcore on stdout
+             and write nothing
   -D         delete the dump from the partition once its vmcore is durable
              and restore the format signatures the kernel checks (a dump
              that met read errors is kept)
@@ -79,6 +108,10 @@ Exit status:
   0  dump saved (with no DEVICE: every dump found was saved, or none was found)
   1  any failure, including no dump on a named DEVICE, an existing dump
      directory without -f, and not enough space (after diskdump-nospace)
+  2  usage error
+With --check:
+  0  a dump waits on at least one device
+  1  no dump waits (or no device could be read)
   2  usage error
 `
 
@@ -127,11 +160,14 @@ func versionString() string {
 
 // flags holds the parsed command line.
 type flags struct {
-	del, delOnly, force, prog, verbose, quiet, showVer, verify bool
-	dir, format, confPath                                      string
-	mask                                                       uint64
-	devs                                                       []string
-	set                                                        map[string]bool // flags given explicitly
+	del, delOnly, force, prog, verbose, quiet, showVer, verify, checkOnly bool
+	dir, format, confPath, minFreeArg                                     string
+	mask                                                                  uint64
+	maxDumps                                                              int
+	minFree                                                               int64
+	devs                                                                  []string
+	systemMap, dmesgSrc                                                   string          // --system-map, --dmesg
+	set                                                                   map[string]bool // flags given explicitly
 }
 
 // newFlagSet declares every flag of savecore into f; mask receives -P as
@@ -152,6 +188,11 @@ func newFlagSet(f *flags, mask *string) *flag.FlagSet {
 	fs.StringVar(&f.format, "F", "", "vmcore format")
 	fs.BoolVar(&f.verify, "verify", false, "inflate every zlib record before copying it")
 	fs.StringVar(&f.confPath, "C", savecore.DefaultConfigPath, "sysconfig file")
+	fs.StringVar(&f.systemMap, "system-map", "", "System.map of the dumped kernel")
+	fs.StringVar(&f.dmesgSrc, "dmesg", "", "print the kernel log of a partition or vmcore")
+	fs.BoolVar(&f.checkOnly, "check", false, "only report the dumps waiting")
+	fs.IntVar(&f.maxDumps, "max-dumps", 0, "dump directories to keep")
+	fs.StringVar(&f.minFreeArg, "min-free", "", "space to leave free in DIR")
 	return fs
 }
 
@@ -186,6 +227,16 @@ func (f *flags) check(mask string, stderr io.Writer) int {
 		return usageError(stderr, "-v and -q exclude each other")
 	case f.set["d"] && f.dir == "":
 		return usageError(stderr, "-d needs a directory")
+	case f.checkOnly && (f.del || f.delOnly):
+		return usageError(stderr, "--check only reads: it excludes -D and -X")
+	case f.maxDumps < 0:
+		return usageError(stderr, "--max-dumps %d: want the number of dump directories to keep (0: all)", f.maxDumps)
+	}
+	if f.set["min-free"] {
+		var err error
+		if f.minFree, err = savecore.ParseMinFree(f.minFreeArg); err != nil {
+			return usageError(stderr, "--min-free: %s", trimPkg(err))
+		}
 	}
 	if err := savecore.CheckFormat(f.format); err != nil {
 		return usageError(stderr, "-F: %s", trimPkg(err))
@@ -199,9 +250,10 @@ func (f *flags) check(mask string, stderr io.Writer) int {
 	return -1
 }
 
-// newLogger builds the command's handler: a text handler on the console
-// without timestamps (the console and the journal stamp lines themselves).
-func newLogger(con io.Writer, f *flags) *slog.Logger {
+// newLogger builds the command's handler (internal/cmdlog): one plain line
+// per event on the console, with the journal's priority prefix when stderr
+// is the journal; -v adds debug lines, -q keeps errors only.
+func newLogger(con io.Writer, f *flags, journal bool) *slog.Logger {
 	level := slog.LevelInfo
 	switch {
 	case f.verbose:
@@ -209,51 +261,96 @@ func newLogger(con io.Writer, f *flags) *slog.Logger {
 	case f.quiet:
 		level = slog.LevelError
 	}
-	return slog.New(slog.NewTextHandler(con, &slog.HandlerOptions{
-		Level: level,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	return slog.New(cmdlog.New(con, cmdlog.Options{Prog: "savecore", Level: level, Journal: journal}))
 }
 
-// devicesAndRoot resolves the devices and the dump root. CONFIG is required
-// with no DEVICE or with -C; otherwise the default file is read, if it
-// exists, for DUMPDIR only. ok false means exit with code.
-func devicesAndRoot(f *flags, log *slog.Logger) (devs []string, root string, code int, ok bool) {
-	configMode := len(f.devs) == 0
-	var cfg *savecore.Config
-	if configMode || f.set["C"] || !f.set["d"] {
-		var err error
-		cfg, err = savecore.LoadConfig(f.confPath)
-		if err != nil {
-			if configMode || f.set["C"] || !errors.Is(err, os.ErrNotExist) {
-				log.Error("cannot read the configuration", "config", f.confPath, "err", err)
-				return nil, "", exitFail, false
+// settings is what the command line and CONFIG decide together.
+type settings struct {
+	devs     []string
+	root     string
+	maxDumps int
+	minFree  int64
+}
+
+// loadConfig reads CONFIG. It is needed with no DEVICE or with -C;
+// otherwise the default file is read if it exists, for DUMPDIR, MAXDUMPS
+// and MINFREE. ok false means exit with exitFail.
+func loadConfig(f *flags, log *slog.Logger) (cfg *savecore.Config, ok bool) {
+	required := len(f.devs) == 0 || f.set["C"]
+	cfg, err := savecore.LoadConfig(f.confPath)
+	if err == nil {
+		return cfg, true
+	}
+	if !required && errors.Is(err, os.ErrNotExist) {
+		return nil, true
+	}
+	log.Error("cannot read the configuration: {err}", "err", err)
+	return nil, false
+}
+
+// devicesAndRoot resolves the devices, the dump root and the limits from
+// the flags and CONFIG. ok false means exit with code.
+func devicesAndRoot(f *flags, log *slog.Logger) (s settings, code int, ok bool) {
+	cfg, ok := loadConfig(f, log)
+	if !ok {
+		return s, exitFail, false
+	}
+	s.devs = f.devs
+	if len(f.devs) == 0 {
+		s.devs = cfg.Devices
+		if len(s.devs) == 0 {
+			log.Warn("no DEVICE in {config}: nothing to do; list the dump partitions there, or name them on the command line",
+				"config", f.confPath)
+			return s, exitOK, false
+		}
+		log.Debug("devices from {config}: {devices}", "config", f.confPath, "devices", s.devs)
+	}
+	s.root, s.maxDumps, s.minFree = f.dir, f.maxDumps, f.minFree
+	if cfg != nil {
+		if s.root == "" {
+			s.root = cfg.DumpDir
+		}
+		if !f.set["max-dumps"] {
+			s.maxDumps = cfg.MaxDumps
+		}
+		if !f.set["min-free"] {
+			s.minFree = cfg.MinFree
+		}
+	}
+	if s.root == "" {
+		s.root = savecore.DefaultDir
+	}
+	return s, 0, true
+}
+
+// openDevices opens the devices (read-write when write is set) and names
+// each as the user gave it; the path it resolves to is shown with -v only.
+func openDevices(paths []string, write bool, log *slog.Logger) ([]savecore.Input, func()) {
+	inputs, closeAll := savecore.OpenDevices(paths, write)
+	for i := range inputs {
+		if inputs[i].Dev == nil {
+			continue
+		}
+		inputs[i].Name = paths[i]
+		if d, ok := inputs[i].Dev.(*blockdev.Device); ok {
+			kind := "an image file"
+			if d.IsBlockDevice() {
+				kind = "a block device"
 			}
-			cfg = nil
+			mode := "read-only"
+			if d.Mode() == blockdev.ReadWrite {
+				mode = "read-write"
+			}
+			if d.RealPath() == paths[i] {
+				log.Debug("{kind} of {size}, opened {mode}", "device", paths[i], "kind", kind,
+					"size", iec(d.Size())+"B", "mode", mode)
+				continue
+			}
+			log.Debug("{kind} of {size}, opened {mode} as {path}", "device", paths[i], "kind", kind,
+				"size", iec(d.Size())+"B", "mode", mode, "path", d.RealPath())
 		}
 	}
-	devs = f.devs
-	if configMode {
-		devs = cfg.Devices
-		if len(devs) == 0 {
-			log.Warn("no DEVICE in the configuration: nothing to do", "config", f.confPath)
-			return nil, "", exitOK, false
-		}
-		log.Debug("devices from the configuration", "config", f.confPath, "devices", devs)
-	}
-	root = f.dir
-	if root == "" && cfg != nil {
-		root = cfg.DumpDir
-	}
-	if root == "" {
-		root = savecore.DefaultDir
-	}
-	return devs, root, 0, true
+	return inputs, closeAll
 }
 
 // watchStatus prints a status line on each SIGUSR1 until the returned
@@ -291,48 +388,59 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if f == nil || code >= 0 {
 		return code
 	}
-	showProgress := f.prog
-	if file, ok := stderr.(*os.File); ok && !f.quiet && blockdev.IsTerminal(file) {
-		showProgress = true
+	if f.set["dmesg"] {
+		return runDmesg(f, stdout, stderr) // dmesg.go
 	}
+	file, _ := stderr.(*os.File)
+	journal := cmdlog.IsJournal(file)
+	showProgress := f.prog || (file != nil && !f.quiet && blockdev.IsTerminal(file))
 	con := newConsole(stderr, showProgress)
-	log := newLogger(con, f)
-	devs, root, code, ok := devicesAndRoot(f, log)
+	if journal {
+		con.prefix = fmt.Sprintf("<%d>", cmdlog.Priority(slog.LevelInfo))
+	}
+	log := newLogger(con, f, journal)
+	s, code, ok := devicesAndRoot(f, log)
 	if !ok {
+		if f.checkOnly && code == exitOK {
+			return exitFail // no device: no dump waits
+		}
 		return code
+	}
+	if f.checkOnly {
+		return check(s, f.format, stdout, log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	defer watchStatus(con)()
 	opt := savecore.Options{
-		Dir:              root,
+		Dir:              s.root,
 		Format:           f.format,
 		Delete:           f.del,
 		DeleteOnly:       f.delOnly,
 		Force:            f.force,
 		UncompressedMask: f.mask,
 		VerifyRecords:    f.verify,
+		SystemMap:        f.systemMap,
+		MaxDumps:         s.maxDumps,
+		MinFree:          s.minFree,
+		NoDumpFails:      len(f.devs) > 0,
+		Version:          versionString(),
 		Progress:         con.progress,
 		Logger:           log,
 	}
-	return report(ctx, savecore.SaveDevices(ctx, devs, opt), len(f.devs) == 0, stdout, log)
+	inputs, closeAll := openDevices(s.devs, f.del || f.delOnly, log)
+	defer closeAll()
+	return report(ctx, savecore.Save(ctx, inputs, opt), len(f.devs) == 0, stdout, log)
 }
 
 // report prints the vmcore paths on stdout and returns the exit status.
 func report(ctx context.Context, rep *savecore.Report, configMode bool, stdout io.Writer, log *slog.Logger) int {
-	if !configMode {
-		for _, r := range rep.Results {
-			if r.Outcome == savecore.OutcomeNoDump {
-				log.Error("no dump on the device", "device", r.Device)
-			}
-		}
-	}
 	for _, p := range rep.Paths() {
 		fmt.Fprintln(stdout, p)
 	}
 	switch {
 	case ctx.Err() != nil:
-		log.Error("interrupted")
+		log.Error("interrupted: the dumps not saved yet stay on their partitions; run savecore again")
 		return exitFail
 	case rep.Failed(!configMode):
 		return exitFail

@@ -17,8 +17,9 @@ import (
 type console struct {
 	mu       sync.Mutex
 	w        io.Writer
-	show     bool // draw the progress line (-p or a terminal)
-	lineOpen bool // a progress line is on screen without its newline
+	show     bool   // draw the progress line (-p or a terminal)
+	prefix   string // starts status lines: the journal priority, when stderr is the journal
+	lineOpen bool   // a progress line is on screen without its newline
 	lastLen  int
 	now      func() time.Time
 
@@ -107,7 +108,7 @@ func (c *console) status() {
 	defer c.mu.Unlock()
 	line := c.statusLocked(c.now())
 	c.endLineLocked()
-	fmt.Fprintln(c.w, line)
+	fmt.Fprintln(c.w, c.prefix+line)
 }
 
 func iec(n int64) string { return unitconv.FormatPrefix(float64(n), unitconv.IEC, 1) }

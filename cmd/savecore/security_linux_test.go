@@ -1,8 +1,8 @@
 package main
 
 // Device names and dump roots at the command line: a symlinked DEVICE
-// (such as /dev/disk/by-id/...) is resolved and messages name the real
-// device too; a missing DEVICE is never created, not even with -D or -X;
+// (such as /dev/disk/by-id/...) is resolved; messages name it as given,
+// and -v names the real device too; a missing DEVICE is never created, not even with -D or -X;
 // a dump root writable by others without the sticky bit is refused (exit
 // 1, dump kept). The loop-device case (root) is what file-based tests
 // cannot show: the symlink leads to a block device opened with O_EXCL.
@@ -26,7 +26,14 @@ func TestSecuritySymlinkedDevice(t *testing.T) {
 	code, stdout, stderr := runCmd(t, "-D", "-d", root, link)
 	require.Equal(t, exitOK, code)
 	assert.Equal(t, vmcorePath(root)+"\n", stdout)
-	assert.Contains(t, stderr, link+" ("+img+")", "messages name the given and the real device")
+	assert.Contains(t, stderr, "savecore: "+link+": ", "messages name the device as given")
+	assert.NotContains(t, stderr, img, "the real path only with -v")
+	require.NoError(t, os.RemoveAll(root))
+	require.NoError(t, os.Mkdir(root, 0o700))
+	code, _, stderr = runCmd(t, "-v", "-d", root, link)
+	assert.Equal(t, exitFail, code)
+	assert.Contains(t, stderr, "savecore: "+link+": an image file of ")
+	assert.Contains(t, stderr, ", opened read-only as "+img+"\n")
 	assert.False(t, holdsDump(t, img), "the symlink's target was erased")
 	fi, err := os.Lstat(link)
 	require.NoError(t, err)
@@ -40,9 +47,10 @@ func TestSecuritySymlinkedLoopDevice(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "by-id-dump")
 	require.NoError(t, os.Symlink(loop, link))
 	root := t.TempDir()
-	code, _, stderr := runCmd(t, "-D", "-d", root, link)
+	code, _, stderr := runCmd(t, "-D", "-v", "-d", root, link)
 	require.Equal(t, exitOK, code)
-	assert.Contains(t, stderr, link+" ("+loop+")")
+	assert.Contains(t, stderr, "savecore: "+link+": a block device of ")
+	assert.Contains(t, stderr, ", opened read-write as "+loop+"\n")
 	assert.FileExists(t, vmcorePath(root))
 	assert.False(t, holdsDump(t, img))
 }

@@ -13,15 +13,15 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// coreSeg is a PT_LOAD segment for the test ELF writer: data is the file
+// testSeg is a PT_LOAD segment for the test ELF writer: data is the file
 // part, memsz >= len(data).
-type coreSeg struct {
+type testSeg struct {
 	paddr uint64
 	data  []byte
 	memsz uint64
 }
 
-type coreNote struct {
+type testNote struct {
 	name string
 	typ  uint32
 	desc []byte
@@ -30,7 +30,7 @@ type coreNote struct {
 // writeELFCore is a tiny ELF core writer: Ehdr, Phdrs (notes first), note
 // data, then the segments' data in order. xnum stores e_phnum as PN_XNUM
 // with the count in section header 0.
-func writeELFCore(class64 bool, o binary.ByteOrder, machine uint16, segs []coreSeg, notes []coreNote, xnum bool) []byte {
+func writeELFCore(class64 bool, o binary.ByteOrder, machine uint16, segs []testSeg, notes []testNote, xnum bool) []byte {
 	ehsize, phentsize, shentsize := 52, 32, 40
 	if class64 {
 		ehsize, phentsize, shentsize = 64, 56, 64
@@ -140,7 +140,7 @@ func writeELFCore(class64 bool, o binary.ByteOrder, machine uint16, segs []coreS
 // testCoreFile is a generated ELF core and the memory it describes.
 type testCoreFile struct {
 	file []byte
-	segs []coreSeg
+	segs []testSeg
 }
 
 // page is the expected content of page pfn (4 KiB pages).
@@ -179,17 +179,17 @@ func testCore(class64 bool, o binary.ByteOrder, a diskdump.Arch, seed uint64) *t
 			if ((paddr+i)/4096)%5 == 0 {
 				continue
 			}
-			synPutLE64(b[i:], synMix64(seed^(paddr+i)))
+			binary.LittleEndian.PutUint64(b[i:], mix64(seed^(paddr+i)))
 		}
 		return b
 	}
-	segs := []coreSeg{
+	segs := []testSeg{
 		{paddr: 0, data: mk(0, 640<<10), memsz: 640 << 10},
 		{paddr: 1 << 20, data: mk(1<<20, 2<<20-64<<10), memsz: 2 << 20},
 		{paddr: 3<<20 + 2048, data: mk(3<<20+2048, 8192), memsz: 8192},
 		{paddr: 5 << 20, data: mk(5<<20, 20<<10), memsz: 20 << 10},
 	}
-	notes := []coreNote{
+	notes := []testNote{
 		{name: "CORE", typ: 1, desc: make([]byte, 336)},
 		{name: "VMCOREINFO", typ: 0, desc: []byte("OSRELEASE=2.6.9-test.EL\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff80101000\n")},
 	}
@@ -208,19 +208,17 @@ func TestELFCoreSource(t *testing.T) {
 			s, err := NewELFCoreSource(bytes.NewReader(core.file), int64(len(core.file)), 0)
 			require.NoError(t, err)
 			assert.Equal(t, tc.arch, s.Arch())
-			assert.Equal(t, tc.class64, s.Class64())
-			assert.Equal(t, tc.order, s.ByteOrder())
+			assert.Equal(t, tc.class64, s.class64)
+			assert.Equal(t, tc.order, s.order)
 			assert.Equal(t, 4096, s.PageSize())
-			assert.Equal(t, "2.6.9-test.EL", s.OSRelease())
-			v, ok := s.VMCOREINFO("SYMBOL(swapper_pg_dir)")
-			assert.True(t, ok)
-			assert.Equal(t, "ffffffff80101000", v)
+			assert.Equal(t, "2.6.9-test.EL", s.osRelease())
+			assert.Equal(t, "ffffffff80101000", s.vmcoreinfo["SYMBOL(swapper_pg_dir)"])
 			u := s.Utsname()
 			assert.Equal(t, "2.6.9-test.EL", u.Release)
 			assert.Equal(t, tc.arch.Machine(), u.Machine)
 			assert.Equal(t, "Linux", u.Sysname)
 			assert.Equal(t, uint64(5<<20+20<<10)/4096, s.MaxPFN())
-			assert.Len(t, s.Segments(), 4)
+			assert.Len(t, s.segs, 4)
 			assert.Equal(t, PageAttrs{}, s.Attrs(1))
 			buf := make([]byte, 4096)
 			var ram int
@@ -247,9 +245,9 @@ func TestELFCoreSource(t *testing.T) {
 		s, err := NewELFCoreSource(bytes.NewReader(f), int64(len(f)), 8192)
 		require.NoError(t, err)
 		assert.Equal(t, 8192, s.PageSize())
-		assert.Equal(t, "", s.OSRelease())
+		assert.Equal(t, "", s.osRelease())
 		assert.Equal(t, "2.6.9-89.ELsmp", s.Utsname().Release)
-		assert.Len(t, s.Segments(), 4)
+		assert.Len(t, s.segs, 4)
 	})
 	t.Run("unknown-machine", func(t *testing.T) {
 		c := testCore(true, binary.LittleEndian, diskdump.ArchX86_64, 1)
@@ -265,7 +263,7 @@ func TestELFCoreSource(t *testing.T) {
 func TestELFCoreSourceErrors(t *testing.T) {
 	le := binary.LittleEndian
 	good := testCore(true, le, diskdump.ArchX86_64, 1)
-	seg := []coreSeg{{paddr: 0, data: make([]byte, 4096), memsz: 4096}}
+	seg := []testSeg{{paddr: 0, data: make([]byte, 4096), memsz: 4096}}
 	cases := []struct {
 		name  string
 		file  func() []byte
@@ -274,8 +272,8 @@ func TestELFCoreSourceErrors(t *testing.T) {
 	}{
 		{"empty", func() []byte { return nil }, diskdump.ErrTruncated, "e_ident"},
 		{"magic", func() []byte { b := bytes.Clone(good.file); b[1] = 'X'; return b }, diskdump.ErrCorrupt, "e_ident"},
-		{"class", func() []byte { b := bytes.Clone(good.file); b[4] = 3; return b }, diskdump.ErrUnsupportedVersion, "e_ident[EI_CLASS]"},
-		{"data", func() []byte { b := bytes.Clone(good.file); b[5] = 0; return b }, diskdump.ErrUnsupportedVersion, "e_ident[EI_DATA]"},
+		{"class", func() []byte { b := bytes.Clone(good.file); b[4] = 3; return b }, diskdump.ErrCorrupt, "e_ident[EI_CLASS]"},
+		{"data", func() []byte { b := bytes.Clone(good.file); b[5] = 0; return b }, diskdump.ErrCorrupt, "e_ident[EI_DATA]"},
 		{"short-ehdr", func() []byte { return good.file[:40] }, diskdump.ErrTruncated, "Ehdr"},
 		{"not-core", func() []byte { b := bytes.Clone(good.file); le.PutUint16(b[16:], 2); return b }, diskdump.ErrUnsupportedVersion, "e_type"},
 		{"phentsize", func() []byte { b := bytes.Clone(good.file); le.PutUint16(b[54:], 20); return b }, diskdump.ErrCorrupt, "e_phentsize"},
@@ -283,19 +281,19 @@ func TestELFCoreSourceErrors(t *testing.T) {
 		{"phdrs-past-end", func() []byte { b := bytes.Clone(good.file); le.PutUint64(b[32:], uint64(len(b)-10)); return b }, diskdump.ErrTruncated, "e_phoff"},
 		{"load-past-end", func() []byte { return good.file[:len(good.file)-1] }, diskdump.ErrTruncated, "p_offset"},
 		{"filesz-gt-memsz", func() []byte {
-			return writeELFCore(true, le, 62, []coreSeg{{paddr: 0, data: make([]byte, 8192), memsz: 4096}}, nil, false)
+			return writeELFCore(true, le, 62, []testSeg{{paddr: 0, data: make([]byte, 8192), memsz: 4096}}, nil, false)
 		}, diskdump.ErrCorrupt, "p_filesz"},
 		{"overlap", func() []byte {
-			return writeELFCore(true, le, 62, []coreSeg{seg[0], {paddr: 2048, data: make([]byte, 4096), memsz: 4096}}, nil, false)
+			return writeELFCore(true, le, 62, []testSeg{seg[0], {paddr: 2048, data: make([]byte, 4096), memsz: 4096}}, nil, false)
 		}, diskdump.ErrCorrupt, "p_paddr"},
 		{"overflow", func() []byte {
-			return writeELFCore(true, le, 62, []coreSeg{{paddr: 1 << 63, data: nil, memsz: 1 << 63}}, nil, false)
+			return writeELFCore(true, le, 62, []testSeg{{paddr: 1 << 63, data: nil, memsz: 1 << 63}}, nil, false)
 		}, diskdump.ErrCorrupt, "p_paddr"},
 		{"no-load", func() []byte {
-			return writeELFCore(true, le, 62, nil, []coreNote{{name: "CORE", typ: 1, desc: []byte{1}}}, false)
+			return writeELFCore(true, le, 62, nil, []testNote{{name: "CORE", typ: 1, desc: []byte{1}}}, false)
 		}, diskdump.ErrCorrupt, "Phdr"},
 		{"bad-pagesize", func() []byte {
-			return writeELFCore(true, le, 62, seg, []coreNote{{name: "VMCOREINFO", desc: []byte("PAGESIZE=1000\n")}}, false)
+			return writeELFCore(true, le, 62, seg, []testNote{{name: "VMCOREINFO", desc: []byte("PAGESIZE=1000\n")}}, false)
 		}, diskdump.ErrCorrupt, "PAGESIZE"},
 		{"xnum-without-shdr", func() []byte {
 			b := writeELFCore(true, le, 62, seg, nil, false)
@@ -318,11 +316,11 @@ func TestELFCoreSourceErrors(t *testing.T) {
 		})
 	}
 	// A truncated last note is ignored, like readers do.
-	f := writeELFCore(true, le, 62, seg, []coreNote{{name: "VMCOREINFO", desc: []byte("OSRELEASE=x\n")}}, false)
+	f := writeELFCore(true, le, 62, seg, []testNote{{name: "VMCOREINFO", desc: []byte("OSRELEASE=x\n")}}, false)
 	le.PutUint32(f[64+8:], 0) // PT_NOTE p_offset -> 0: garbage notes
 	s, err := NewELFCoreSource(bytes.NewReader(f), int64(len(f)), 0)
 	require.NoError(t, err)
-	assert.Equal(t, "", s.OSRelease())
+	assert.Equal(t, "", s.osRelease())
 }
 
 // errAfter reads like bytes.Reader until off >= limit, then fails.
@@ -361,8 +359,8 @@ func FuzzNewELFCoreSource(f *testing.F) {
 			c := testCore(c64, o, diskdump.ArchPPC64, 5)
 			f.Add(c.file)
 			// A small one, so the fuzzer can mutate everything.
-			f.Add(writeELFCore(c64, o, 62, []coreSeg{{paddr: 4096, data: []byte("hello"), memsz: 8192}},
-				[]coreNote{{name: "VMCOREINFO", desc: []byte("OSRELEASE=r\nPAGESIZE=4096\n")}}, !c64))
+			f.Add(writeELFCore(c64, o, 62, []testSeg{{paddr: 4096, data: []byte("hello"), memsz: 8192}},
+				[]testNote{{name: "VMCOREINFO", desc: []byte("OSRELEASE=r\nPAGESIZE=4096\n")}}, !c64))
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -375,15 +373,15 @@ func FuzzNewELFCoreSource(f *testing.F) {
 		require.Positive(t, s.MaxPFN())
 		ps := uint64(s.PageSize())
 		// Re-encode: the file parts of the segments, the VMCOREINFO note.
-		var segs []coreSeg
-		for _, g := range s.Segments() {
-			if g.FileSize > 1<<20 || len(segs) > 64 {
+		var segs []testSeg
+		for _, g := range s.segs {
+			if g.fileSize > 1<<20 || len(segs) > 64 {
 				return // keep the fuzzer's memory small
 			}
-			d := data[g.Off : g.Off+g.FileSize]
-			segs = append(segs, coreSeg{paddr: g.PAddr, data: d, memsz: g.MemSize})
+			d := data[g.off : g.off+g.fileSize]
+			segs = append(segs, testSeg{paddr: g.paddr, data: d, memsz: g.memSize})
 		}
-		var notes []coreNote
+		var notes []testNote
 		if s.vmcoreinfo != nil {
 			var b bytes.Buffer
 			for _, k := range []string{"OSRELEASE", "PAGESIZE"} {
@@ -391,25 +389,25 @@ func FuzzNewELFCoreSource(f *testing.F) {
 					fmt.Fprintf(&b, "%s=%s\n", k, v)
 				}
 			}
-			notes = append(notes, coreNote{name: "VMCOREINFO", desc: b.Bytes()})
+			notes = append(notes, testNote{name: "VMCOREINFO", desc: b.Bytes()})
 		}
-		re := writeELFCore(s.Class64(), s.ByteOrder(), s.Machine(), segs, notes, false)
+		re := writeELFCore(s.class64, s.order, s.machine, segs, notes, false)
 		s2, err := NewELFCoreSource(bytes.NewReader(re), int64(len(re)), int(ps))
 		require.NoError(t, err)
-		require.Equal(t, len(s.Segments()), len(s2.Segments()))
-		for i, g := range s.Segments() {
-			g2 := s2.Segments()[i]
-			require.Equal(t, [3]uint64{g.PAddr, g.FileSize, g.MemSize}, [3]uint64{g2.PAddr, g2.FileSize, g2.MemSize})
+		require.Equal(t, len(s.segs), len(s2.segs))
+		for i, g := range s.segs {
+			g2 := s2.segs[i]
+			require.Equal(t, [3]uint64{g.paddr, g.fileSize, g.memSize}, [3]uint64{g2.paddr, g2.fileSize, g2.memSize})
 		}
 		require.Equal(t, s.MaxPFN(), s2.MaxPFN())
 		require.Equal(t, s.Arch(), s2.Arch())
-		if !bytes.ContainsAny([]byte(s.OSRelease()), "\n\x00") {
-			require.Equal(t, s.OSRelease(), s2.OSRelease())
+		if !bytes.ContainsAny([]byte(s.osRelease()), "\n\x00") {
+			require.Equal(t, s.osRelease(), s2.osRelease())
 		}
 		// Read a few pages of each segment from both.
 		a, b := make([]byte, ps), make([]byte, ps)
-		for _, g := range s.Segments() {
-			for _, pfn := range []uint64{g.PAddr / ps, (g.PAddr + g.MemSize - 1) / ps} {
+		for _, g := range s.segs {
+			for _, pfn := range []uint64{g.paddr / ps, (g.paddr + g.memSize - 1) / ps} {
 				require.True(t, s.IsRAM(pfn))
 				require.NoError(t, s.ReadPage(pfn, a))
 				require.NoError(t, s2.ReadPage(pfn, b))

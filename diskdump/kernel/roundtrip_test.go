@@ -10,6 +10,7 @@ import (
 
 	"github.com/dumpkit/dumpkit/diskdump"
 	"github.com/dumpkit/dumpkit/internal/testutil"
+	"github.com/dumpkit/dumpkit/internal/zero"
 
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
@@ -73,7 +74,7 @@ func rtPages(t *testing.T, img []byte) (map[uint64][32]byte, error) {
 func rtExpect(t *testing.T, src MemorySource, set *diskdump.Bitmap, a diskdump.Arch) map[uint64][32]byte {
 	want := map[uint64][32]byte{}
 	for p := range set.All() {
-		want[p] = sha256.Sum256(wrExpectedPage(t, src, p, a.PageSize(), a.Is64()))
+		want[p] = sha256.Sum256(expectedPage(t, src, p, a.PageSize(), a.Is64()))
 	}
 	return want
 }
@@ -113,11 +114,11 @@ func TestRoundTrip(t *testing.T) {
 func rtCase(t *testing.T, a diskdump.Arch, compress bool, level int, bo uint, big bool) {
 	bs := a.PageSize()
 	src := rtMachine(a, big, uint64(level)<<8|uint64(bo))
-	cfg := wrTestConfig(a, compress, level, bo)
+	cfg := testConfig(a, compress, level, bo)
 	strict := level == 0 && !compress
 	geo := diskdump.NewGeometry(bs, src.MaxPFN(), src.RAMPages(), !strict)
 	room := geo.TotalBlocks() + geo.RAMBitmapBlocks + 8
-	clean := wrFormatted(room, bs, a.ByteOrder())
+	clean := formattedImage(room, bs, a.ByteOrder())
 
 	// The complete dump first: it sizes the cuts and the short partition.
 	full := bytes.Clone(clean)
@@ -223,12 +224,12 @@ func TestRoundTripELFCore(t *testing.T) {
 			core := testCore(tc.class64, tc.order, tc.arch, 7)
 			src, err := NewELFCoreSource(bytes.NewReader(core.file), int64(len(core.file)), 0)
 			require.NoError(t, err)
-			cfg := wrTestConfig(tc.arch, tc.compress, tc.level, 2)
+			cfg := testConfig(tc.arch, tc.compress, tc.level, 2)
 			cfg.Arch = src.Arch()
 			cfg.Utsname = src.Utsname()
 			g := diskdump.NewGeometry(4096, src.MaxPFN(), 0, true)
 			dev := g.HeaderBlocks() + 2*g.RAMBitmapBlocks + src.MaxPFN() + 8
-			img := wrFormatted(dev, 4096, tc.arch.ByteOrder())
+			img := formattedImage(dev, 4096, tc.arch.ByteOrder())
 			res, err := WriteDump(memfile.New(img), dev, src, cfg)
 			require.NoError(t, err)
 			require.Equal(t, OutcomeCompleted, res.Outcome)
@@ -247,7 +248,7 @@ func TestRoundTripELFCore(t *testing.T) {
 			}
 			var want int
 			for pfn := range src.MaxPFN() {
-				if core.isRAM(pfn) && (tc.level&2 == 0 || !wrIsZero(core.page(pfn))) {
+				if core.isRAM(pfn) && (tc.level&2 == 0 || !zero.Is(core.page(pfn))) {
 					want++
 				}
 			}

@@ -3,66 +3,9 @@ package kernel
 import (
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/dumpkit/dumpkit/diskdump"
 )
-
-// MemorySource is the memory of the machine that crashed, as the kernel
-// writer (WriteDump) sees it: the PFN range, which PFNs are RAM, the bytes
-// of a page and the struct page attributes that dump_level tests (spec
-// doc/FORMAT.md §6.4). WriteDump calls it from several goroutines (Config.Workers):
-// implementations must be safe for concurrent use, or the caller sets
-// Workers to 1.
-type MemorySource interface {
-	// MaxPFN is max_pfn: one past the highest page frame number.
-	MaxPFN() uint64
-	// IsRAM is page_is_ram(pfn): whether pfn (< MaxPFN) is RAM.
-	IsRAM(pfn uint64) bool
-	// ReadPage fills dst (one page) with the content of RAM page pfn.
-	ReadPage(pfn uint64, dst []byte) error
-	// Attrs returns the struct page attributes of RAM page pfn.
-	Attrs(pfn uint64) PageAttrs
-}
-
-// PageAttrs are the properties of a page's struct page that the RHEL4
-// diskdump kernel looks at (doc/FORMAT.md §6.3, §6.4).
-type PageAttrs struct {
-	// Flags is struct page's flags word: the record's page_flags in a
-	// compressed dump, and the "flags" of a "Bad page" text.
-	Flags uint64
-	// LRU (PG_lru), SwapCache (PG_swapcache), Anon (PageAnon: mapping
-	// has PAGE_MAPPING_ANON), Private (PG_private), Free (on a buddy free
-	// list: tagged PG_nosave_free at dump time).
-	LRU, SwapCache, Anon, Private, Free bool
-	// BadPage: pfn_to_page(pfn) does not map back to pfn (corrupt struct
-	// page). Unmapped: the page has no kernel mapping (kern_addr_valid
-	// fails). The kernel dumps a text page instead of the content.
-	BadPage, Unmapped bool
-}
-
-// Linux 2.6.9 page flag bit numbers (include/linux/page-flags.h), used to
-// make the synthetic machine's Flags consistent with its attributes.
-const (
-	PGReferenced  = 2
-	PGUptodate    = 3
-	PGDirty       = 4
-	PGLRU         = 5
-	PGActive      = 6
-	PGSlab        = 7
-	PGReserved    = 11
-	PGPrivate     = 12
-	PGSwapCache   = 16
-	PGNosaveFree  = 19 // set on free pages when dump_level has EXCLUDE_FREE
-	pgZoneShift64 = 62 // zone number in the top bits (64-bit kernels)
-	pgZoneShift32 = 30 // zone number in the top bits (32-bit kernels)
-)
-
-// PageSizer is implemented by memory sources that have a page size of
-// their own (ELF cores); WriteDump checks it against the architecture's.
-type PageSizer interface {
-	PageSize() int
-}
 
 // PhysRange is a range [Start, End) of physical addresses in bytes.
 type PhysRange struct {
@@ -128,11 +71,11 @@ type SyntheticMachine struct {
 
 // Page content kinds of a synthetic machine.
 const (
-	synKindZero = iota
-	synKindSparse
-	synKindText
-	synKindPattern
-	synKindRandom
+	kindZero = iota
+	kindSparse
+	kindText
+	kindPattern
+	kindRandom
 )
 
 // NewSyntheticMachine builds a synthetic machine. A zero page size or an
@@ -233,20 +176,8 @@ func (m *SyntheticMachine) RAMPages() uint64 {
 	return n
 }
 
-// synMix64 is the splitmix64 finaliser: a cheap, well-mixed hash of x.
-func synMix64(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
-
-const synGolden = 0x9e3779b97f4a7c15
-
 func (m *SyntheticMachine) hash(pfn, salt uint64) uint64 {
-	return synMix64(m.cfg.Seed*0xd1342543de82ef95 + pfn*synGolden + salt)
+	return mix64(m.cfg.Seed*0xd1342543de82ef95 + pfn*golden + salt)
 }
 
 func (m *SyntheticMachine) kind(pfn uint64) int {
@@ -256,7 +187,7 @@ func (m *SyntheticMachine) kind(pfn uint64) int {
 			return i
 		}
 	}
-	return synKindRandom
+	return kindRandom
 }
 
 // Attrs derives the page's attributes from (Seed, PFN): about 20% free,
@@ -295,15 +226,15 @@ func (m *SyntheticMachine) Attrs(pfn uint64) PageAttrs {
 			f |= 1 << bit
 		}
 	}
-	set(PGUptodate, !a.Free)
-	set(PGLRU, a.LRU)
-	set(PGActive, a.LRU && (h>>40)&1 == 0)
-	set(PGReferenced, a.LRU && (h>>41)&1 == 0)
-	set(PGDirty, (a.LRU || a.Anon) && (h>>42)&3 == 0)
-	set(PGPrivate, a.Private)
-	set(PGSwapCache, a.SwapCache)
-	set(PGSlab, !a.Free && !a.LRU && (h>>44)&1 == 0)
-	set(PGReserved, !a.Free && !a.LRU && !a.Anon && (h>>44)&1 == 1)
+	set(pgUptodate, !a.Free)
+	set(pgLRU, a.LRU)
+	set(pgActive, a.LRU && (h>>40)&1 == 0)
+	set(pgReferenced, a.LRU && (h>>41)&1 == 0)
+	set(pgDirty, (a.LRU || a.Anon) && (h>>42)&3 == 0)
+	set(pgPrivate, a.Private)
+	set(pgSwapCache, a.SwapCache)
+	set(pgSlab, !a.Free && !a.LRU && (h>>44)&1 == 0)
+	set(pgReserved, !a.Free && !a.LRU && !a.Anon && (h>>44)&1 == 1)
 	// Zone: DMA below 16 MiB, Normal, HighMem above 896 MiB on 32-bit.
 	addr := pfn * uint64(m.pageSize)
 	zone := uint64(1)
@@ -332,104 +263,21 @@ func (m *SyntheticMachine) ReadPage(pfn uint64, dst []byte) error {
 	}
 	p := dst[:m.pageSize]
 	k := m.kind(pfn)
-	if k == synKindZero {
+	if k == kindZero {
 		clear(p)
 		return nil
 	}
 	seed := m.hash(pfn, 3)
 	switch k {
-	case synKindSparse:
+	case kindSparse:
 		clear(p)
-	case synKindText:
-		synFillText(p, seed)
-	case synKindPattern:
-		synFillPattern(p, seed, pfn, m.pageSize)
-	case synKindRandom:
-		synFillRandom(p, seed)
+	case kindText:
+		fillText(p, seed)
+	case kindPattern:
+		fillPattern(p, seed, pfn, m.pageSize)
+	case kindRandom:
+		fillRandom(p, seed)
 	}
-	synStamp(p, m.cfg.Seed, pfn)
+	stamp(p, m.cfg.Seed, pfn)
 	return nil
-}
-
-// synStamp writes "seed S pfn P\n" at the start of the page.
-func synStamp(p []byte, seed, pfn uint64) {
-	var b [64]byte
-	s := append(b[:0], "seed "...)
-	s = strconv.AppendUint(s, seed, 16)
-	s = append(s, " pfn "...)
-	s = strconv.AppendUint(s, pfn, 10)
-	s = append(s, '\n')
-	copy(p, s)
-}
-
-func synFillRandom(p []byte, x uint64) {
-	i := 0
-	for ; i+8 <= len(p); i += 8 {
-		x += synGolden
-		v := synMix64(x)
-		p[i], p[i+1], p[i+2], p[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-		p[i+4], p[i+5], p[i+6], p[i+7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
-	}
-	for ; i < len(p); i++ {
-		x += synGolden
-		p[i] = byte(synMix64(x))
-	}
-}
-
-var synWords = [64]string{
-	"kernel", "eth0", "link", "up", "down", "scsi", "sda", "block", "error", "ok",
-	"task", "pid", "memory", "page", "cache", "zone", "DMA", "Normal", "free", "swap",
-	"ext3", "journal", "commit", "inode", "dentry", "irq", "timer", "cpu", "0x1f", "done",
-	"init", "mount", "device", "driver", "reset", "retry", "queue", "buffer", "read", "write",
-	"the", "a", "of", "to", "in", "is", "on", "for", "with", "at",
-	"GET", "/index.html", "HTTP/1.1", "200", "404", "user", "root", "login", "session", "closed",
-	"oracle", "db", "sync", "panic",
-}
-
-// synFillText writes lines of words chosen by a PRNG: about 3:1 compressible.
-func synFillText(p []byte, x uint64) {
-	i := 0
-	col := 0
-	for i < len(p) {
-		x += synGolden
-		v := synMix64(x)
-		for j := 0; j < 10 && i < len(p); j++ {
-			w := synWords[v&63]
-			v >>= 6
-			i += copy(p[i:], w)
-			col += len(w) + 1
-			if i < len(p) {
-				if col > 60 {
-					p[i] = '\n'
-					col = 0
-				} else {
-					p[i] = ' '
-				}
-				i++
-			}
-		}
-	}
-}
-
-// synFillPattern writes an array of 32-byte "structs": a kernel-looking
-// pointer, a counter, a flags word and a constant, like slab contents.
-func synFillPattern(p []byte, x, pfn uint64, pageSize int) {
-	base := 0xffff810000000000 + pfn*uint64(pageSize)
-	flags := synMix64(x) & 0xffff
-	magic := synMix64(x+1) | 1
-	i := 0
-	for n := uint64(0); i+32 <= len(p); n++ {
-		synPutLE64(p[i:], base+n*32)
-		synPutLE64(p[i+8:], n)
-		synPutLE64(p[i+16:], flags^(n&3))
-		synPutLE64(p[i+24:], magic)
-		i += 32
-	}
-	clear(p[i:])
-}
-
-func synPutLE64(b []byte, v uint64) {
-	_ = b[7]
-	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-	b[4], b[5], b[6], b[7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
 }

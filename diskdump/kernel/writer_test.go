@@ -17,71 +17,72 @@ import (
 	"github.com/dumpkit/dumpkit/diskdump"
 	"github.com/dumpkit/dumpkit/fixtures"
 	"github.com/dumpkit/dumpkit/internal/testutil"
+	"github.com/dumpkit/dumpkit/internal/zero"
 
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-var wrFormattedCache struct {
+var formattedCache struct {
 	sync.Mutex
 	m map[string][]byte
 }
 
-// wrFormatted returns a partition image whose every block carries its format
+// formattedImage returns a partition image whose every block carries its format
 // signature (diskdumpfmt -f). Images are cut from a cached one.
-func wrFormatted(blocks uint64, bs int, order binary.ByteOrder) []byte {
-	wrFormattedCache.Lock()
-	defer wrFormattedCache.Unlock()
-	if wrFormattedCache.m == nil {
-		wrFormattedCache.m = map[string][]byte{}
+func formattedImage(blocks uint64, bs int, order binary.ByteOrder) []byte {
+	formattedCache.Lock()
+	defer formattedCache.Unlock()
+	if formattedCache.m == nil {
+		formattedCache.m = map[string][]byte{}
 	}
 	key := fmt.Sprint(bs, order)
-	b := wrFormattedCache.m[key]
+	b := formattedCache.m[key]
 	if uint64(len(b)) < blocks*uint64(bs) {
 		b = make([]byte, blocks*uint64(bs))
 		for i := uint64(0); i < blocks; i++ {
 			diskdump.FillSignature(b[i*uint64(bs):(i+1)*uint64(bs)], i, order)
 		}
-		wrFormattedCache.m[key] = b
+		formattedCache.m[key] = b
 	}
 	return bytes.Clone(b[:blocks*uint64(bs)])
 }
 
-// wrLogDev is an in-memory partition that records every write.
-type wrLogDev struct {
+// logDev is an in-memory partition that records every write.
+type logDev struct {
 	f      *memfile.File
 	bs     int
-	writes []wrLogWrite
+	writes []logWrite
 }
 
-type wrLogWrite struct {
+type logWrite struct {
 	blk  uint64
 	data []byte
 }
 
-func wrNewLogDev(b []byte, bs int) *wrLogDev { return &wrLogDev{f: memfile.New(b), bs: bs} }
+func newLogDev(b []byte, bs int) *logDev { return &logDev{f: memfile.New(b), bs: bs} }
 
-func (l *wrLogDev) ReadAt(p []byte, off int64) (int, error) { return l.f.ReadAt(p, off) }
+func (l *logDev) ReadAt(p []byte, off int64) (int, error) { return l.f.ReadAt(p, off) }
 
-func (l *wrLogDev) WriteAt(p []byte, off int64) (int, error) {
-	l.writes = append(l.writes, wrLogWrite{blk: uint64(off) / uint64(l.bs), data: bytes.Clone(p)})
+func (l *logDev) WriteAt(p []byte, off int64) (int, error) {
+	l.writes = append(l.writes, logWrite{blk: uint64(off) / uint64(l.bs), data: bytes.Clone(p)})
 	return l.f.WriteAt(p, off)
 }
 
-func (l *wrLogDev) Bytes() []byte { return l.f.Bytes() }
+func (l *logDev) Bytes() []byte { return l.f.Bytes() }
 
-func (w wrLogWrite) blocks(bs int) uint64 { return uint64(len(w.data) / bs) }
+func (w logWrite) blocks(bs int) uint64 { return uint64(len(w.data) / bs) }
 
-// wrSmallMachine: 16 MiB x86_64-like machine with the 640K hole and a
+// smallMachine: 16 MiB x86_64-like machine with the 640K hole and a
 // few bad and unmapped pages.
-func wrSmallMachine(a diskdump.Arch, mem uint64, seed uint64) *SyntheticMachine {
+func smallMachine(a diskdump.Arch, mem uint64, seed uint64) *SyntheticMachine {
 	return NewSyntheticMachine(SyntheticConfig{Arch: a, MemBytes: mem, Seed: seed,
 		Mix:     PageMix{Zero: 40, Sparse: 40, Text: 8, Pattern: 8, Random: 4},
 		BadPFNs: []uint64{300, 301}, UnmappedPFNs: []uint64{400}})
 }
 
-func wrTestConfig(a diskdump.Arch, compress bool, level int, bo uint) Config {
+func testConfig(a diskdump.Arch, compress bool, level int, bo uint) Config {
 	cfg := DefaultConfig(a)
 	cfg.Compress, cfg.DumpLevel, cfg.BlockOrder = compress, level, bo
 	cfg.Time = time.Unix(1246291200, 123456789)
@@ -90,9 +91,9 @@ func wrTestConfig(a diskdump.Arch, compress bool, level int, bo uint) Config {
 	return cfg
 }
 
-// wrDecoded is what wrDecodeTestDump finds on a partition: an independent
+// decodedDump is what decodeTestDump finds on a partition: an independent
 // decoder of complete dumps (doc/FORMAT.md §2, §6, §9.5) used to check the writer.
-type wrDecoded struct {
+type decodedDump struct {
 	hdr     *diskdump.Header
 	ram     *diskdump.Bitmap
 	dense   []byte
@@ -104,13 +105,13 @@ type wrDecoded struct {
 	padding []byte            // bytes after the last record up to written_blocks
 }
 
-func wrDecodeTestDump(t *testing.T, disk []byte, a diskdump.Arch) *wrDecoded {
+func decodeTestDump(t *testing.T, disk []byte, a diskdump.Arch) *decodedDump {
 	t.Helper()
 	bs := a.PageSize()
 	o := a.ByteOrder()
 	h, err := diskdump.ParseHeader(disk[bs:2*bs], diskdump.HeaderCheck{DeviceBlocks: uint64(len(disk) / bs), BaseOff: int64(bs), BaseBlk: 1})
 	require.NoError(t, err)
-	d := &wrDecoded{hdr: h, pages: map[uint64][]byte{}, flags: map[uint64]uint32{}, pflags: map[uint64]uint64{}, payload: map[uint64][]byte{}}
+	d := &decodedDump{hdr: h, pages: map[uint64][]byte{}, flags: map[uint64]uint32{}, pflags: map[uint64]uint64{}, payload: map[uint64][]byte{}}
 	r := diskdump.BitmapBlocksFor(uint64(h.MaxMapnr), bs)
 	hb := 2 + uint64(h.SubHdrSize)
 	d.ram = diskdump.NewBitmap(disk[hb*uint64(bs) : (hb+r)*uint64(bs)])
@@ -166,8 +167,8 @@ func wrDecodeTestDump(t *testing.T, disk []byte, a diskdump.Arch) *wrDecoded {
 	return d
 }
 
-// wrExpectedPage is what the kernel dumps for pfn.
-func wrExpectedPage(t testing.TB, src MemorySource, pfn uint64, bs int, is64 bool) []byte {
+// expectedPage is what the kernel dumps for pfn.
+func expectedPage(t testing.TB, src MemorySource, pfn uint64, bs int, is64 bool) []byte {
 	t.Helper()
 	at := src.Attrs(pfn)
 	p := make([]byte, bs)
@@ -193,15 +194,15 @@ func TestWriteDumpContent(t *testing.T) {
 				t.Run(fmt.Sprintf("%v/c%v/dl%d", a, compress, level), func(t *testing.T) {
 					t.Parallel()
 					bs := a.PageSize()
-					src := wrSmallMachine(a, 700*uint64(bs), 5)
-					cfg := wrTestConfig(a, compress, level, 2)
-					dev := wrNewLogDev(wrFormatted(800, bs, a.ByteOrder()), bs)
+					src := smallMachine(a, 700*uint64(bs), 5)
+					cfg := testConfig(a, compress, level, 2)
+					dev := newLogDev(formattedImage(800, bs, a.ByteOrder()), bs)
 					var savedOrder []uint64
 					cfg.OnSaved = func(pfn uint64, off int64, n int) { savedOrder = append(savedOrder, pfn) }
 					res, err := WriteDump(dev, 800, src, cfg)
 					require.NoError(t, err)
 					assert.Equal(t, OutcomeCompleted, res.Outcome)
-					d := wrDecodeTestDump(t, dev.Bytes(), a)
+					d := decodeTestDump(t, dev.Bytes(), a)
 					var c diskdump.Status
 					if compress {
 						c = diskdump.StatusCompressed
@@ -240,7 +241,7 @@ func TestWriteDumpContent(t *testing.T) {
 						require.Equal(t, ok, in, "PFN %d dumped", p)
 						require.Equal(t, ok, res.Saved.Test(p))
 						if ok {
-							require.Equal(t, wrExpectedPage(t, src, p, bs, a.Is64()), got, "PFN %d", p)
+							require.Equal(t, expectedPage(t, src, p, bs, a.Is64()), got, "PFN %d", p)
 						}
 						if ok && compress {
 							at := src.Attrs(p)
@@ -256,7 +257,7 @@ func TestWriteDumpContent(t *testing.T) {
 					}
 					// Sub-header: registers at the start, rest zero.
 					sub := dev.Bytes()[2*bs : 3*bs]
-					assert.True(t, wrIsZero(sub), "no registers configured: zero sub-header")
+					assert.True(t, zero.Is(sub), "no registers configured: zero sub-header")
 				})
 			}
 		}
@@ -290,9 +291,9 @@ func TestWriteDumpSequence(t *testing.T) {
 			// and one at the end. Mostly zero pages keep the data area small.
 			src := NewSyntheticMachine(SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: tc.pfns * bs, Seed: 9,
 				Mix: PageMix{Zero: 95, Sparse: 4, Text: 1}})
-			cfg := wrTestConfig(diskdump.ArchX86_64, tc.compress, tc.level, tc.bo)
+			cfg := testConfig(diskdump.ArchX86_64, tc.compress, tc.level, tc.bo)
 			devBlocks := tc.dev
-			dev := wrNewLogDev(wrFormatted(devBlocks, bs, binary.LittleEndian), bs)
+			dev := newLogDev(formattedImage(devBlocks, bs, binary.LittleEndian), bs)
 			res, err := WriteDump(dev, devBlocks, src, cfg)
 			require.NoError(t, err)
 			require.Equal(t, OutcomeCompleted, res.Outcome)
@@ -309,7 +310,7 @@ func TestWriteDumpSequence(t *testing.T) {
 				require.Len(t, ws[i].data, bs)
 				h, err := diskdump.ParseHeader(ws[i].data, diskdump.HeaderCheck{})
 				require.NoError(t, err)
-				assert.True(t, wrIsZero(ws[i].data[h.Size():]), "header block zero after the struct")
+				assert.True(t, zero.Is(ws[i].data[h.Size():]), "header block zero after the struct")
 				return h
 			}
 			// 1: INCOMPLETED header, written_blocks 2.
@@ -330,7 +331,7 @@ func TestWriteDumpSequence(t *testing.T) {
 			if !strict {
 				for nr := uint64(0); nr < g.RAMBitmapBlocks; nr++ {
 					assert.Equal(t, g.DumpBitmapBlock()+nr, ws[i].blk)
-					assert.True(t, wrIsZero(ws[i].data))
+					assert.True(t, zero.Is(ws[i].data))
 					i++
 				}
 			}
@@ -396,7 +397,7 @@ func TestWriteDumpSequence(t *testing.T) {
 }
 
 // TestWriteDumpPowerCut: a cut after N blocks leaves exactly the first N
-// blocks of the full run on the wrFormatted partition.
+// blocks of the full run on the formattedImage partition.
 func TestWriteDumpPowerCut(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -410,10 +411,10 @@ func TestWriteDumpPowerCut(t *testing.T) {
 			const bs = 4096
 			src := NewSyntheticMachine(SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: tc.pfns * bs, Seed: 3,
 				Mix: PageMix{Zero: 95, Sparse: 4, Text: 1}})
-			cfg := wrTestConfig(diskdump.ArchX86_64, tc.compress, tc.level, 2)
+			cfg := testConfig(diskdump.ArchX86_64, tc.compress, tc.level, 2)
 			devBlocks := tc.devBlocks
-			clean := wrFormatted(devBlocks, bs, binary.LittleEndian)
-			full := wrNewLogDev(bytes.Clone(clean), bs)
+			clean := formattedImage(devBlocks, bs, binary.LittleEndian)
+			full := newLogDev(bytes.Clone(clean), bs)
 			fullRes, err := WriteDump(full, devBlocks, src, cfg)
 			require.NoError(t, err)
 			require.Equal(t, OutcomeCompleted, fullRes.Outcome)
@@ -451,7 +452,7 @@ func TestWriteDumpPowerCut(t *testing.T) {
 					}
 				}
 				cfg.StopAfterBlocks = cut
-				dev := wrNewLogDev(bytes.Clone(clean), bs)
+				dev := newLogDev(bytes.Clone(clean), bs)
 				res, err := WriteDump(dev, devBlocks, src, cfg)
 				require.NoError(t, err)
 				require.Equal(t, OutcomePowerCut, res.Outcome, "cut %d", cut)
@@ -471,7 +472,7 @@ func TestWriteDumpPowerCut(t *testing.T) {
 	}
 }
 
-func wrSwapHeader(bs int, order binary.ByteOrder, lastPage uint32) []byte {
+func swapHeader(bs int, order binary.ByteOrder, lastPage uint32) []byte {
 	b := make([]byte, bs)
 	copy(b[bs-10:], "SWAPSPACE2")
 	order.PutUint32(b[1024:], 1)
@@ -482,7 +483,7 @@ func wrSwapHeader(bs int, order binary.ByteOrder, lastPage uint32) []byte {
 func TestWriteDumpRefusals(t *testing.T) {
 	const bs = 4096
 	le := binary.LittleEndian
-	src := wrSmallMachine(diskdump.ArchX86_64, 1200*bs, 1) // R = 1, total = 3 + 1 + RAM
+	src := smallMachine(diskdump.ArchX86_64, 1200*bs, 1) // R = 1, total = 3 + 1 + RAM
 	total := 4 + src.RAMPages()
 	cases := []struct {
 		name     string
@@ -512,12 +513,12 @@ func TestWriteDumpRefusals(t *testing.T) {
 			console: "disk_dump: check partition failed."},
 		{name: "strict-too-small-unchecked", dev: total - 10, sample: -1, outcome: OutcomeIncomplete},
 		{name: "nonstrict-too-small-is-clamped", compress: true, dev: 60, outcome: OutcomeShortArea},
-		{name: "swap", dev: total + 10, prep: func(b []byte) { clear(b); copy(b, wrSwapHeader(bs, le, uint32(total+9))) }, outcome: OutcomeCompleted},
-		{name: "swap-wrong-size", dev: total + 10, prep: func(b []byte) { clear(b); copy(b, wrSwapHeader(bs, le, uint32(total+10))) },
+		{name: "swap", dev: total + 10, prep: func(b []byte) { clear(b); copy(b, swapHeader(bs, le, uint32(total+9))) }, outcome: OutcomeCompleted},
+		{name: "swap-wrong-size", dev: total + 10, prep: func(b []byte) { clear(b); copy(b, swapHeader(bs, le, uint32(total+10))) },
 			wantErr: diskdump.ErrBadSignature, wantBlk: 0, outcome: OutcomeRefused},
-		{name: "swap-strict-too-small", dev: total - 1, sample: 8, prep: func(b []byte) { copy(b, wrSwapHeader(bs, le, uint32(total-2))) },
+		{name: "swap-strict-too-small", dev: total - 1, sample: 8, prep: func(b []byte) { copy(b, swapHeader(bs, le, uint32(total-2))) },
 			wantErr: diskdump.ErrBadSignature, wantBlk: 0, outcome: OutcomeRefused},
-		{name: "swap-nonstrict-small", level: 1, dev: 600, prep: func(b []byte) { clear(b); copy(b, wrSwapHeader(bs, le, 599)) }, outcome: OutcomeShortArea},
+		{name: "swap-nonstrict-small", level: 1, dev: 600, prep: func(b []byte) { clear(b); copy(b, swapHeader(bs, le, 599)) }, outcome: OutcomeShortArea},
 		{name: "no-room-for-a-page-raw", level: 1, dev: 5, sample: -1, wantErr: diskdump.ErrTooSmall, wantBlk: -2, outcome: OutcomeFailed,
 			console: "disk_dump: writing memory failed. error -1"},
 		{name: "no-room-for-a-page-compressed", compress: true, dev: 7, sample: -1, wantErr: diskdump.ErrTooSmall, wantBlk: -2, outcome: OutcomeFailed},
@@ -527,17 +528,17 @@ func TestWriteDumpRefusals(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			size := max(tc.dev, total+10)
-			img := wrFormatted(size, bs, le)
+			img := formattedImage(size, bs, le)
 			if tc.prep != nil {
 				tc.prep(img)
 			}
 			before := bytes.Clone(img)
-			cfg := wrTestConfig(diskdump.ArchX86_64, tc.compress, tc.level, 2)
+			cfg := testConfig(diskdump.ArchX86_64, tc.compress, tc.level, 2)
 			cfg.SampleRate = tc.sample
 			if tc.name == "bad-tail-block" || tc.name == "unsampled-block-ignored" {
 				cfg.SampleRate = 2 // chunks at 0, 16, 32, ...
 			}
-			dev := wrNewLogDev(img, bs)
+			dev := newLogDev(img, bs)
 			res, err := WriteDump(dev, tc.dev, src, cfg)
 			require.NotNil(t, res)
 			assert.Equal(t, tc.outcome, res.Outcome, "console: %q", res.Console)
@@ -575,11 +576,11 @@ func TestWriteDumpRefusals(t *testing.T) {
 // INCOMPLETED (doc/FORMAT.md §4.4, §6.5).
 func TestWriteDumpStrictShort(t *testing.T) {
 	const bs = 4096
-	src := wrSmallMachine(diskdump.ArchX86_64, 1500*bs, 2)
-	cfg := wrTestConfig(diskdump.ArchX86_64, false, 0, 2)
+	src := smallMachine(diskdump.ArchX86_64, 1500*bs, 2)
+	cfg := testConfig(diskdump.ArchX86_64, false, 0, 2)
 	cfg.SampleRate = -1
 	dev := uint64(1003)
-	img := wrNewLogDev(wrFormatted(dev, bs, binary.LittleEndian), bs)
+	img := newLogDev(formattedImage(dev, bs, binary.LittleEndian), bs)
 	res, err := WriteDump(img, dev, src, cfg)
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeIncomplete, res.Outcome)
@@ -588,10 +589,10 @@ func TestWriteDumpStrictShort(t *testing.T) {
 	assert.Equal(t, dev-4, res.PagesSaved)
 	assert.Contains(t, res.Console, fmt.Sprintf("disk_dump: dump partition is too small. actual blocks %d. expected blocks %d. whole memory will not be saved", dev, res.TotalBlocks))
 	assert.Equal(t, src.RAMPages()-(dev-4), res.PagesDisregarded)
-	d := wrDecodeTestDump(t, img.Bytes(), diskdump.ArchX86_64)
+	d := decodeTestDump(t, img.Bytes(), diskdump.ArchX86_64)
 	assert.Len(t, d.pages, int(dev-4))
 	for p, pg := range d.pages {
-		require.Equal(t, wrExpectedPage(t, src, p, bs, true), pg)
+		require.Equal(t, expectedPage(t, src, p, bs, true), pg)
 	}
 }
 
@@ -615,8 +616,8 @@ func TestWriteDumpShortArea(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := wrTestConfig(diskdump.ArchX86_64, tc.compress, tc.level, tc.bo)
-			img := wrNewLogDev(wrFormatted(tc.dev, bs, binary.LittleEndian), bs)
+			cfg := testConfig(diskdump.ArchX86_64, tc.compress, tc.level, tc.bo)
+			img := newLogDev(formattedImage(tc.dev, bs, binary.LittleEndian), bs)
 			res, err := WriteDump(img, tc.dev, src, cfg)
 			require.NoError(t, err)
 			var c diskdump.Status
@@ -628,11 +629,11 @@ func TestWriteDumpShortArea(t *testing.T) {
 			assert.LessOrEqual(t, res.WrittenBlocks, tc.dev)
 			assert.Positive(t, res.PagesDisregarded)
 			assert.Contains(t, res.Console, fmt.Sprintf("disk_dump: dump device is too small. %d pages will be disregarded", res.PagesDisregarded))
-			d := wrDecodeTestDump(t, img.Bytes(), diskdump.ArchX86_64)
+			d := decodeTestDump(t, img.Bytes(), diskdump.ArchX86_64)
 			assert.Equal(t, res.Saved.Count(), uint64(len(d.pages)))
 			for p, pg := range d.pages {
 				require.True(t, res.Saved.Test(p))
-				require.Equal(t, wrExpectedPage(t, src, p, bs, true), pg)
+				require.Equal(t, expectedPage(t, src, p, bs, true), pg)
 			}
 			// Dense bits: the decided pages are a prefix of RAM.
 			decided := res.PagesSaved + res.PagesSkipped
@@ -670,13 +671,13 @@ func TestWriteDumpCompressedStream(t *testing.T) {
 		t.Run(fmt.Sprintf("bo%d", bo), func(t *testing.T) {
 			t.Parallel()
 			src := NewSyntheticMachine(SyntheticConfig{Arch: diskdump.ArchPPC64, MemBytes: 1200 * bs, Seed: 11})
-			cfg := wrTestConfig(diskdump.ArchPPC64, true, 0, bo)
-			img := wrNewLogDev(wrFormatted(3000, bs, binary.BigEndian), bs)
+			cfg := testConfig(diskdump.ArchPPC64, true, 0, bo)
+			img := newLogDev(formattedImage(3000, bs, binary.BigEndian), bs)
 			res, err := WriteDump(img, 3000, src, cfg)
 			require.NoError(t, err)
-			d := wrDecodeTestDump(t, img.Bytes(), diskdump.ArchPPC64)
+			d := decodeTestDump(t, img.Bytes(), diskdump.ArchPPC64)
 			nr := uint64(1<<max(bo, 2)) - 2
-			var data []wrLogWrite
+			var data []logWrite
 			for _, w := range img.writes {
 				if w.blk >= res.Geometry.FirstDataBlock() {
 					data = append(data, w)
@@ -688,12 +689,12 @@ func TestWriteDumpCompressedStream(t *testing.T) {
 			last := data[len(data)-1]
 			stream := uint64(d.recEnd[len(d.recEnd)-1])
 			assert.Equal(t, (stream-uint64(len(data)-1)*nr*bs+bs-1)/bs, last.blocks(bs), "final flush: the carried-over rest, padded")
-			assert.Equal(t, res.PagesCompressed, wrCountFlag(d.flags, 1))
+			assert.Equal(t, res.PagesCompressed, countFlag(d.flags, 1))
 			var raw, random int
 			for p, f := range d.flags {
 				pg := make([]byte, bs)
 				require.NoError(t, src.ReadPage(p, pg))
-				if src.kind(p) == synKindRandom && !src.Attrs(p).BadPage && !src.Attrs(p).Unmapped {
+				if src.kind(p) == kindRandom && !src.Attrs(p).BadPage && !src.Attrs(p).Unmapped {
 					random++
 					assert.Zero(t, f&1, "random page %d is stored raw", p)
 				}
@@ -713,7 +714,7 @@ func TestWriteDumpCompressedStream(t *testing.T) {
 	}
 }
 
-func wrCountFlag(m map[uint64]uint32, bit uint32) uint64 {
+func countFlag(m map[uint64]uint32, bit uint32) uint64 {
 	var n uint64
 	for _, f := range m {
 		if f&bit != 0 {
@@ -723,17 +724,17 @@ func wrCountFlag(m map[uint64]uint32, bit uint32) uint64 {
 	return n
 }
 
-// wrFixedSource is a one-page-per-PFN memory source with given attributes
+// fixedSource is a one-page-per-PFN memory source with given attributes
 // and contents, for the dump_level table.
-type wrFixedSource struct {
+type fixedSource struct {
 	attrs []PageAttrs
 	zero  []bool
 }
 
-func (s *wrFixedSource) MaxPFN() uint64           { return uint64(len(s.attrs)) }
-func (s *wrFixedSource) IsRAM(uint64) bool        { return true }
-func (s *wrFixedSource) Attrs(p uint64) PageAttrs { return s.attrs[p] }
-func (s *wrFixedSource) ReadPage(p uint64, dst []byte) error {
+func (s *fixedSource) MaxPFN() uint64           { return uint64(len(s.attrs)) }
+func (s *fixedSource) IsRAM(uint64) bool        { return true }
+func (s *fixedSource) Attrs(p uint64) PageAttrs { return s.attrs[p] }
+func (s *fixedSource) ReadPage(p uint64, dst []byte) error {
 	clear(dst)
 	if !s.zero[p] {
 		dst[7] = 1
@@ -781,7 +782,7 @@ func TestDumpLevelDecisions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			src := &wrFixedSource{attrs: []PageAttrs{tc.at}, zero: []bool{tc.zero}}
+			src := &fixedSource{attrs: []PageAttrs{tc.at}, zero: []bool{tc.zero}}
 			w := &dumpWriter{cfg: Config{DumpLevel: tc.level}, src: src}
 			got, _, err := w.dumpable(0, tc.at, make([]byte, 4096))
 			require.NoError(t, err)
@@ -789,7 +790,7 @@ func TestDumpLevelDecisions(t *testing.T) {
 		})
 	}
 	t.Run("free-list-corrupt", func(t *testing.T) {
-		src := &wrFixedSource{attrs: []PageAttrs{free}, zero: []bool{false}}
+		src := &fixedSource{attrs: []PageAttrs{free}, zero: []bool{false}}
 		w := &dumpWriter{cfg: Config{DumpLevel: 4, FreeListCorrupt: true}, src: src}
 		got, _, err := w.dumpable(0, free, make([]byte, 4096))
 		require.NoError(t, err)
@@ -803,15 +804,15 @@ func TestDumpLevelDecisions(t *testing.T) {
 func TestWriteDumpNosaveFree(t *testing.T) {
 	const bs = 4096
 	for _, level := range []int{17, 21} {
-		src := &wrFixedSource{attrs: []PageAttrs{{}, {Free: true, Private: true, LRU: true, Flags: 1 << PGPrivate}, {Free: true}},
+		src := &fixedSource{attrs: []PageAttrs{{}, {Free: true, Private: true, LRU: true, Flags: 1 << pgPrivate}, {Free: true}},
 			zero: []bool{false, false, false}}
-		cfg := wrTestConfig(diskdump.ArchX86_64, true, level, 2)
-		img := wrNewLogDev(wrFormatted(20, bs, binary.LittleEndian), bs)
+		cfg := testConfig(diskdump.ArchX86_64, true, level, 2)
+		img := newLogDev(formattedImage(20, bs, binary.LittleEndian), bs)
 		_, err := WriteDump(img, 20, src, cfg)
 		require.NoError(t, err)
-		d := wrDecodeTestDump(t, img.Bytes(), diskdump.ArchX86_64)
+		d := decodeTestDump(t, img.Bytes(), diskdump.ArchX86_64)
 		require.Contains(t, d.pflags, uint64(1))
-		assert.Equal(t, level&4 != 0, d.pflags[1]&(1<<PGNosaveFree) != 0, "level %d", level)
+		assert.Equal(t, level&4 != 0, d.pflags[1]&(1<<pgNosaveFree) != 0, "level %d", level)
 		assert.Equal(t, level&4 == 0, d.pages[2] != nil, "free page 2 at level %d", level)
 	}
 }
@@ -824,11 +825,11 @@ func TestWriteDumpTextPages(t *testing.T) {
 		src := NewSyntheticMachine(SyntheticConfig{Arch: a, MemBytes: 1024 * bs, Seed: 8, NoRandomBad: true, Mix: PageMix{Zero: 9, Sparse: 1},
 			BadPFNs: []uint64{10, 500}, UnmappedPFNs: []uint64{11, 600}})
 		for _, level := range []int{0, 1} {
-			cfg := wrTestConfig(a, level == 0, level, 2)
-			img := wrNewLogDev(wrFormatted(1100, bs, binary.LittleEndian), bs)
+			cfg := testConfig(a, level == 0, level, 2)
+			img := newLogDev(formattedImage(1100, bs, binary.LittleEndian), bs)
 			res, err := WriteDump(img, 1100, src, cfg)
 			require.NoError(t, err)
-			d := wrDecodeTestDump(t, img.Bytes(), a)
+			d := decodeTestDump(t, img.Bytes(), a)
 			for _, p := range []uint64{10, 500, 11, 600} {
 				if level != 0 {
 					assert.NotContains(t, d.pages, p)
@@ -846,7 +847,7 @@ func TestWriteDumpTextPages(t *testing.T) {
 					assert.Contains(t, res.Console, "disk_dump: "+strings.TrimSuffix(want, "\n"))
 				}
 				assert.Equal(t, want, string(pg[:len(want)]))
-				assert.True(t, wrIsZero(pg[len(want):]))
+				assert.True(t, zero.Is(pg[len(want):]))
 			}
 		}
 	}
@@ -866,7 +867,7 @@ func TestWriteDumpSubHeader(t *testing.T) {
 		t.Run(fmt.Sprintf("%v-bugs%v", tc.a, tc.bugs), func(t *testing.T) {
 			bs := tc.a.PageSize()
 			src := NewSyntheticMachine(SyntheticConfig{Arch: tc.a, MemBytes: 64 * uint64(bs), Seed: 1, Mix: PageMix{Zero: 1}})
-			cfg := wrTestConfig(tc.a, true, 0, 2)
+			cfg := testConfig(tc.a, true, 0, 2)
 			n := tc.a.GRegsSize() / 8
 			if !tc.a.Is64() {
 				n = tc.a.GRegsSize() / 4
@@ -874,7 +875,7 @@ func TestWriteDumpSubHeader(t *testing.T) {
 			cfg.Regs = regs[:min(n, len(regs))]
 			cfg.SwitchStacks = []uint64{0xa000, 0xb000}
 			cfg.KernelBugs = tc.bugs
-			img := wrNewLogDev(wrFormatted(100, bs, tc.a.ByteOrder()), bs)
+			img := newLogDev(formattedImage(100, bs, tc.a.ByteOrder()), bs)
 			_, err := WriteDump(img, 100, src, cfg)
 			require.NoError(t, err)
 			sh, err := diskdump.DecodeSubHeader(tc.a, img.Bytes()[2*bs:3*bs])
@@ -894,7 +895,7 @@ func TestWriteDumpSubHeader(t *testing.T) {
 
 func TestWriteDumpConfigErrors(t *testing.T) {
 	src := NewSyntheticMachine(SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: 100 * 4096})
-	img := memfile.New(wrFormatted(200, 4096, binary.LittleEndian))
+	img := memfile.New(formattedImage(200, 4096, binary.LittleEndian))
 	for _, tc := range []struct {
 		name string
 		mod  func(*Config)
@@ -918,24 +919,24 @@ func TestWriteDumpConfigErrors(t *testing.T) {
 	}
 }
 
-// wrFailingDev fails every write from a given block on.
-type wrFailingDev struct {
-	*wrLogDev
+// failingDev fails every write from a given block on.
+type failingDev struct {
+	*logDev
 	from uint64
 }
 
-func (f *wrFailingDev) WriteAt(p []byte, off int64) (int, error) {
+func (f *failingDev) WriteAt(p []byte, off int64) (int, error) {
 	if uint64(off)/uint64(f.bs)+uint64(len(p)/f.bs) > f.from {
 		return 0, &os.PathError{Op: "write", Path: "dev", Err: errors.New("EIO")}
 	}
-	return f.wrLogDev.WriteAt(p, off)
+	return f.logDev.WriteAt(p, off)
 }
 
 func TestWriteDumpWriteError(t *testing.T) {
 	const bs = 4096
-	src := wrSmallMachine(diskdump.ArchX86_64, 2048*bs, 1)
-	cfg := wrTestConfig(diskdump.ArchX86_64, true, 1, 2)
-	dev := &wrFailingDev{wrLogDev: wrNewLogDev(wrFormatted(2100, bs, binary.LittleEndian), bs), from: 100}
+	src := smallMachine(diskdump.ArchX86_64, 2048*bs, 1)
+	cfg := testConfig(diskdump.ArchX86_64, true, 1, 2)
+	dev := &failingDev{logDev: newLogDev(formattedImage(2100, bs, binary.LittleEndian), bs), from: 100}
 	res, err := WriteDump(dev, 2100, src, cfg)
 	require.Error(t, err)
 	var pe *os.PathError
@@ -976,20 +977,20 @@ func TestSyntheticMachine(t *testing.T) {
 		require.NoError(t, m2.ReadPage(p, b))
 		require.Equal(t, a, b, "deterministic")
 		require.Equal(t, m1.Attrs(p), m2.Attrs(p))
-		if !wrIsZero(a) {
+		if !zero.Is(a) {
 			prev, dup := seen[string(a)]
 			require.False(t, dup, "PFN %d duplicates PFN %d", p, prev)
 			seen[string(a)] = p
 		}
 		at := m1.Attrs(p)
 		for name, on := range map[string]bool{"free": at.Free, "lru": at.LRU, "anon": at.Anon, "private": at.Private,
-			"swapcache": at.SwapCache, "zero": wrIsZero(a), "bad": at.BadPage, "unmapped": at.Unmapped} {
+			"swapcache": at.SwapCache, "zero": zero.Is(a), "bad": at.BadPage, "unmapped": at.Unmapped} {
 			if on {
 				counts[name]++
 			}
 		}
-		assert.Equal(t, at.LRU, at.Flags&(1<<PGLRU) != 0)
-		assert.Equal(t, at.Private, at.Flags&(1<<PGPrivate) != 0)
+		assert.Equal(t, at.LRU, at.Flags&(1<<pgLRU) != 0)
+		assert.Equal(t, at.Private, at.Flags&(1<<pgPrivate) != 0)
 	}
 	n := float64(len(seen)) / 0.7
 	for name, frac := range map[string]float64{"free": 0.2, "lru": 0.5, "anon": 0.2, "zero": 0.3} {
@@ -1026,7 +1027,7 @@ func TestSyntheticMachineMemory(t *testing.T) {
 }
 
 // BenchmarkWriteDump writes a 256 MiB synthetic machine to a sparse file
-// wrFormatted only where the kernel samples (normal format).
+// formattedImage only where the kernel samples (normal format).
 func BenchmarkWriteDump(b *testing.B) {
 	const mem = 256 << 20
 	for _, tc := range []struct {
@@ -1071,9 +1072,9 @@ func BenchmarkWriteDump(b *testing.B) {
 	}
 }
 
-// wrSampleSource serves the pages of a full (one-bitmap) sample partition
+// sampleSource serves the pages of a full (one-bitmap) sample partition
 // as a machine's memory: page k of the data area is the k-th RAM page.
-type wrSampleSource struct {
+type sampleSource struct {
 	img   []byte
 	ram   *diskdump.Bitmap
 	first uint64
@@ -1081,10 +1082,10 @@ type wrSampleSource struct {
 	max   uint64
 }
 
-func (s *wrSampleSource) MaxPFN() uint64         { return s.max }
-func (s *wrSampleSource) IsRAM(p uint64) bool    { return s.ram.Test(p) }
-func (s *wrSampleSource) Attrs(uint64) PageAttrs { return PageAttrs{} }
-func (s *wrSampleSource) ReadPage(p uint64, dst []byte) error {
+func (s *sampleSource) MaxPFN() uint64         { return s.max }
+func (s *sampleSource) IsRAM(p uint64) bool    { return s.ram.Test(p) }
+func (s *sampleSource) Attrs(uint64) PageAttrs { return PageAttrs{} }
+func (s *sampleSource) ReadPage(p uint64, dst []byte) error {
 	blk := s.first + s.ram.CountBelow(p)
 	copy(dst, s.img[blk*s.bs:(blk+1)*s.bs])
 	return nil
@@ -1107,12 +1108,12 @@ func TestWriteDumpMatchesSample(t *testing.T) {
 	sub, err := diskdump.DecodeSubHeader(diskdump.ArchX86_64, img[2*bs:3*bs])
 	require.NoError(t, err)
 	r := diskdump.BitmapBlocksFor(uint64(h.MaxMapnr), bs)
-	src := &wrSampleSource{img: img, ram: diskdump.NewBitmap(img[3*bs : (3+r)*bs]), first: 3 + r, bs: bs, max: uint64(h.MaxMapnr)}
+	src := &sampleSource{img: img, ram: diskdump.NewBitmap(img[3*bs : (3+r)*bs]), first: 3 + r, bs: bs, max: uint64(h.MaxMapnr)}
 	cfg := DefaultConfig(diskdump.ArchX86_64)
 	cfg.Utsname, cfg.Time = h.Utsname, time.Unix(h.Sec, h.Frac)
 	cfg.NrCPUs, cfg.CurrentCPU, cfg.Tasks, cfg.Regs = int(h.NrCPUs), int(h.CurrentCPU), h.Tasks, sub.Regs
 	dev := uint64(h.DeviceBlocks)
-	out := wrNewLogDev(wrFormatted(dev, bs, binary.LittleEndian), bs)
+	out := newLogDev(formattedImage(dev, bs, binary.LittleEndian), bs)
 	res, err := WriteDump(out, dev, src, cfg)
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeCompleted, res.Outcome)
@@ -1123,24 +1124,24 @@ func TestWriteDumpMatchesSample(t *testing.T) {
 	assert.Equal(t, int64(980), res.Writes, "the sample's write count (stats.ios)")
 }
 
-// wrRecordSource serves the pages of a compressed sample: content from
+// recordSource serves the pages of a compressed sample: content from
 // its records, attributes that reproduce its dump_level decisions and
 // page_flags; excluded RAM pages are clean page-cache pages.
-type wrRecordSource struct {
-	d   *wrDecoded
+type recordSource struct {
+	d   *decodedDump
 	max uint64
 }
 
-func (s *wrRecordSource) MaxPFN() uint64      { return s.max }
-func (s *wrRecordSource) IsRAM(p uint64) bool { return s.d.ram.Test(p) }
-func (s *wrRecordSource) Attrs(p uint64) PageAttrs {
+func (s *recordSource) MaxPFN() uint64      { return s.max }
+func (s *recordSource) IsRAM(p uint64) bool { return s.d.ram.Test(p) }
+func (s *recordSource) Attrs(p uint64) PageAttrs {
 	if _, ok := s.d.pages[p]; !ok {
 		return PageAttrs{LRU: true}
 	}
 	// Kept by the private rule: dump_level 1|16 keeps it whatever it is.
 	return PageAttrs{Flags: s.d.pflags[p], Anon: s.d.flags[p]&2 != 0, Private: true, LRU: true}
 }
-func (s *wrRecordSource) ReadPage(p uint64, dst []byte) error {
+func (s *recordSource) ReadPage(p uint64, dst []byte) error {
 	clear(dst)
 	copy(dst, s.d.pages[p])
 	return nil
@@ -1163,7 +1164,7 @@ func TestWriteDumpMatchesCompressedSamples(t *testing.T) {
 			defer f.Close()
 			img := testutil.Gunzip(t, path)
 			const bs = 4096
-			d := wrDecodeTestDump(t, img, diskdump.ArchX86_64)
+			d := decodeTestDump(t, img, diskdump.ArchX86_64)
 			h := d.hdr
 			sub, err := diskdump.DecodeSubHeader(diskdump.ArchX86_64, img[2*bs:3*bs])
 			require.NoError(t, err)
@@ -1190,8 +1191,8 @@ func TestWriteDumpMatchesCompressedSamples(t *testing.T) {
 				return append(dst[:0], make([]byte, bs)...) // stored raw in the sample
 			}
 			dev := uint64(h.DeviceBlocks)
-			out := wrNewLogDev(wrFormatted(dev, bs, binary.LittleEndian), bs)
-			res, err := WriteDump(out, dev, &wrRecordSource{d: d, max: uint64(h.MaxMapnr)}, cfg)
+			out := newLogDev(formattedImage(dev, bs, binary.LittleEndian), bs)
+			res, err := WriteDump(out, dev, &recordSource{d: d, max: uint64(h.MaxMapnr)}, cfg)
 			require.NoError(t, err)
 			assert.Equal(t, OutcomeCompleted, res.Outcome)
 			for blk := uint64(0); blk < dev; blk++ {

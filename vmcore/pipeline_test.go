@@ -7,15 +7,16 @@ import (
 	"testing"
 
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/zero"
 
 	"github.com/dsnet/golib/memfile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// Tests of the KDUMP pipeline (vmcore_kdump.go): pages travel in batches
-// of kdumpBatchPages between the page sequence, the workers and the
-// in-order writer. Whatever the number of workers and wherever a batch
+// Tests of the batch pipeline (pipeline.go) as the KDUMP writer uses
+// it: pages travel in batches of batchPages between the page sequence,
+// the workers and the in-order writer. Whatever the number of workers and wherever a batch
 // ends, the file must be the same, in PFN order, with every lost page
 // accounted for.
 
@@ -44,7 +45,7 @@ func writeKdumpWorkers(t *testing.T, d *synthDump, shareZero bool) ([]byte, *Res
 	var res *Result
 	for _, w := range []int{1, 2, 5} {
 		mf := memfile.New(nil)
-		r, err := writeVmcore(mf, d.source(), FormatKdump, Options{Workers: w, ShareZeroPage: shareZero})
+		r, err := writeSource(mf, d.source(), FormatKdump, Options{Workers: w, ShareZeroPage: shareZero})
 		require.NoError(t, err, "Workers %d", w)
 		if img == nil {
 			img, res = mf.Bytes(), r
@@ -65,7 +66,7 @@ func writeKdumpWorkers(t *testing.T, d *synthDump, shareZero bool) ([]byte, *Res
 // pages sharing one copy across batches.
 func TestKdumpBatchBoundaries(t *testing.T) {
 	for _, a := range []diskdump.Arch{diskdump.ArchX86_64, diskdump.ArchIA64} {
-		n := uint64(kdumpBatchPages(a.PageSize()))
+		n := uint64(batchPages(a.PageSize()))
 		require.Greater(t, n, uint64(2))
 		sizes := []uint64{1, n - 1, n + 1, 2 * n, 5*n + 3}
 		if a == diskdump.ArchIA64 {
@@ -89,7 +90,7 @@ func TestKdumpBatchBoundaries(t *testing.T) {
 						zeroOffs := map[int64]bool{}
 						for i, e := range ds {
 							require.Equal(t, uint64(i), e.pfn, "PFN order")
-							if !isZero(d.want[e.pfn]) {
+							if !zero.Is(d.want[e.pfn]) {
 								continue
 							}
 							zeros++
@@ -120,23 +121,23 @@ func TestKdumpBatchBoundaries(t *testing.T) {
 // reported in PFN order, and every other page is written in PFN order.
 func TestKdumpErrorsMidBatch(t *testing.T) {
 	const n = 64 // pages per batch of 4 KiB pages
-	require.Equal(t, n, kdumpBatchPages(4096))
+	require.Equal(t, n, batchPages(4096))
 	lost := map[uint64]bool{0: true, n - 2: true, n - 1: true, n: true, 2*n - 1: true, 3 * n: true, 4*n + 5: true}
 	for _, tc := range []struct {
 		name    string
-		corrupt map[uint64]func(pg *vpage) // records replaced by bad ones
+		corrupt map[uint64]func(pg *diskdump.Page) // records replaced by bad ones
 	}{
 		{"sequence errors", nil},
-		{"filter and inflate errors", map[uint64]func(pg *vpage){
-			n + 1:   func(pg *vpage) { pg.Data, pg.Compressed = make([]byte, 100), false },       // raw page of 100 bytes
-			2 * n:   func(pg *vpage) { pg.Data, pg.Compressed = make([]byte, 4097), true },       // zlib record > page
-			2*n + 1: func(pg *vpage) { pg.Data, pg.Compressed = []byte{0x78, 0x01, 0xff}, true }, // corrupt zlib
-			4*n + 6: func(pg *vpage) { pg.Data, pg.Compressed = []byte{0x78, 0x01, 0x03}, true }, // corrupt zlib
-			5*n - 1: func(pg *vpage) { pg.Data, pg.Compressed = nil, true },                      // empty record
-			5*n + 1: func(pg *vpage) { pg.Data, pg.Compressed = make([]byte, 4095), false },      // raw page 1 byte short
-			5*n + 2: func(pg *vpage) { pg.Data, pg.Compressed = []byte{0x78, 0x01, 0x4b, 0x04, 0x00}, true },
-			5*n + 3: func(pg *vpage) { pg.Data, pg.Compressed = []byte{0x78, 0x01}, true },
-			5*n + 4: func(pg *vpage) {
+		{"filter and inflate errors", map[uint64]func(pg *diskdump.Page){
+			n + 1:   func(pg *diskdump.Page) { pg.Data, pg.Compressed = make([]byte, 100), false },       // raw page of 100 bytes
+			2 * n:   func(pg *diskdump.Page) { pg.Data, pg.Compressed = make([]byte, 4097), true },       // zlib record > page
+			2*n + 1: func(pg *diskdump.Page) { pg.Data, pg.Compressed = []byte{0x78, 0x01, 0xff}, true }, // corrupt zlib
+			4*n + 6: func(pg *diskdump.Page) { pg.Data, pg.Compressed = []byte{0x78, 0x01, 0x03}, true }, // corrupt zlib
+			5*n - 1: func(pg *diskdump.Page) { pg.Data, pg.Compressed = nil, true },                      // empty record
+			5*n + 1: func(pg *diskdump.Page) { pg.Data, pg.Compressed = make([]byte, 4095), false },      // raw page 1 byte short
+			5*n + 2: func(pg *diskdump.Page) { pg.Data, pg.Compressed = []byte{0x78, 0x01, 0x4b, 0x04, 0x00}, true },
+			5*n + 3: func(pg *diskdump.Page) { pg.Data, pg.Compressed = []byte{0x78, 0x01}, true },
+			5*n + 4: func(pg *diskdump.Page) {
 				pg.Data, pg.Compressed = []byte{0x78, 0x01, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01}, true
 			},
 		}},
@@ -177,7 +178,7 @@ func TestKdumpErrorsMidBatch(t *testing.T) {
 }
 
 // TestKdumpRawRecordsOfCompressedDump checks the [REC] decision of
-// kdumpProcess.rawAsIs: a raw record of a compressed dump is stored raw,
+// kdumpStage.rawAsIs: a raw record of a compressed dump is stored raw,
 // even when deflate would shrink it, while the same page of a raw dump is
 // compressed.
 func TestKdumpRawRecordsOfCompressedDump(t *testing.T) {
@@ -219,14 +220,14 @@ func TestKdumpRawRecordsOfCompressedDump(t *testing.T) {
 func TestKdumpPipeWriteError(t *testing.T) {
 	d := newSynthDump(t, synthConfig{arch: diskdump.ArchX86_64, maxPFN: 1000, seed: 3})
 	mf := memfile.New(nil)
-	_, err := writeVmcore(mf, d.source(), FormatKdump, Options{Workers: 1})
+	_, err := writeSource(mf, d.source(), FormatKdump, Options{Workers: 1})
 	require.NoError(t, err)
 	size := int64(len(mf.Bytes()))
 	for _, w := range []int{1, 2, 7} {
 		for _, at := range []int64{size / 4, size / 2, size - 1} {
 			t.Run(fmt.Sprintf("workers %d/at %d", w, at), func(t *testing.T) {
 				fw := &failingWriterAt{failAt: at}
-				_, err := writeVmcore(fw, d.source(), FormatKdump, Options{Workers: w})
+				_, err := writeSource(fw, d.source(), FormatKdump, Options{Workers: w})
 				require.ErrorIs(t, err, errInjected)
 			})
 		}
