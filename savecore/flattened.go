@@ -112,8 +112,9 @@ func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.F
 	if err != nil {
 		return err
 	}
-	// The rebuilt file allocates at most the records' data.
-	if err := checkSpace(ctx, d, sum.DataBytes, opt.ScriptTimeout, log); err != nil {
+	// The rebuilt file allocates at most the records' data; the space
+	// minfree asks to leave free counts as needed (minfree.go).
+	if err := checkSpace(ctx, d, sum.DataBytes+opt.reserve(log), opt.ScriptTimeout, log); err != nil {
 		return err
 	}
 	if err := d.create(); err != nil {
