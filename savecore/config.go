@@ -54,6 +54,9 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if cfg, ok, err := loadKdumpConf(f, path); ok { // kdump.conf: kdumpconf.go
+		return cfg, err
+	}
 	return ParseConfig(f, path)
 }
 

@@ -192,6 +192,10 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 			log.Error("cannot open device", "device", in.Name, "err", in.Err)
 			continue
 		}
+		if isFlattenedInput(in.Dev) { // kdump raw target (savecore/flattened.go)
+			saveFlattened(ctx, r, in, opt, log)
+			continue
+		}
 		p, err := diskdump.OpenPartition(in.Dev, in.Dev.Size())
 		if errors.Is(err, diskdump.ErrNoDump) {
 			r.Outcome = OutcomeNoDump

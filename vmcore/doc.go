@@ -54,4 +54,8 @@
 // Rearrange applies them to a seekable file as makedumpfile -R does and
 // reports which byte ranges arrived; NewFlattenedWriter turns the
 // positioned writes of any writer here into a stream on an io.Writer.
+// Unflatten rebuilds the vmcore of a stream as savecore saves it
+// (byte-identical when complete, repaired and marked incomplete when torn);
+// ScanFlattened summarises a stream without rebuilding it; FlattenFile
+// writes a vmcore file as a stream, header first.
 package vmcore

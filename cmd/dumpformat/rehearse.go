@@ -75,6 +75,9 @@ func (c *command) defaultRAM(deviceBlocks uint64) (uint64, error) {
 // refuses a device without valid signatures (or a swap header).
 func (c *command) rehearse() error {
 	o := c.o
+	if o.flattened {
+		return c.rehearseFlattened() // kdump raw target: flattened_rehearse.go
+	}
 	dev, err := blockdev.Open(o.device, blockdev.ReadWrite)
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ const usageText = `Usage:
   dumpformat -R [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
              [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N]
              [--system-map FILE] DEVICE
+  dumpformat -R --flattened [--compress zlib] [-m CORE.elf] [--ram SIZE] ... DEVICE
 
 Formats DEVICE (a partition or a partition image file) for diskdump crash
 dumps, checks it (-c), or writes a rehearsal dump to it (-R). A device that
@@ -94,6 +95,9 @@ Rehearsal (-R):
   --system-map FILE write the System.map of the synthetic machine's kernel,
                     whose log (boot messages, an oops, the panic) savecore
                     saves as vmcore-dmesg.txt (x86_64 and i386; not with -m)
+  --flattened       write what kdump's raw target writes instead: a flattened
+                    KDUMP stream (makedumpfile -F) from byte 0, over the old
+                    contents; --compress zlib names its page compression
 
 Exit codes when formatting or rehearsing:
   0    done
@@ -135,6 +139,8 @@ type options struct {
 	core, ram, release, nodename string
 	systemMap                    string // --system-map: where -R writes the synthetic kernel's System.map
 	compress                     bool
+	compressAlgo                 string // --compress=NAME: flattened_rehearse.go
+	flattened                    bool   // --flattened: flattened_rehearse.go
 	dumpLevel                    int
 	seed                         int64
 }
@@ -170,7 +176,8 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.IntVar(&o.sampleRate, "sample-rate", 8, "sample_rate")
 	fs.Uint64Var(&o.totalBlocks, "total-blocks", 0, "total_blocks")
 	fs.StringVar(&o.core, "m", "", "ELF core")
-	fs.BoolVar(&o.compress, "compress", false, "compress")
+	fs.Var(compressFlag{o}, "compress", "compress")
+	fs.BoolVar(&o.flattened, "flattened", false, "flattened KDUMP stream")
 	fs.IntVar(&o.dumpLevel, "dump-level", 0, "dump_level")
 	fs.StringVar(&o.ram, "ram", "", "RAM size")
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
@@ -184,7 +191,7 @@ func parseArgs(args []string) (*options, error) {
 	o := &options{set: map[string]bool{}}
 	arch := new(string)
 	fs := newFlagSet(o, arch)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinCompressArg(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
@@ -230,6 +237,9 @@ func parseArgs(args []string) (*options, error) {
 		if o.json && !o.dryRun {
 			return nil, usageErr("--json needs -c, -n or -R")
 		}
+	}
+	if err := checkFlattenedArgs(o); err != nil {
+		return nil, err
 	}
 	if !o.rehearse {
 		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename", "system-map"} {
@@ -386,6 +396,8 @@ type checkJSON struct {
 	FirstBad        int64       `json:"first_bad_block"`
 	Header          *headerJSON `json:"header"`
 	HeaderError     string      `json:"header_error,omitempty"`
+
+	Flattened *flattenedJSON `json:"flattened,omitempty"` // kdump raw target: flattened.go
 }
 
 type headerJSON struct {
@@ -481,6 +493,10 @@ func (c *command) check() diskdump.CheckStatus {
 		if res.HeaderErr != nil {
 			out.HeaderError = res.HeaderErr.Error()
 		}
+		if sum := flattenedDump(dev, dev.Size()); sum != nil { // kdump raw target: flattened.go
+			out.Status, out.Reason, out.HeaderError, out.Flattened = int(diskdump.CheckHoldsDump), flattenedReason(sum), "", newFlattenedJSON(sum)
+			res = nil
+		}
 	}()
 	st := diskdump.CheckStatus(out.Status)
 	out.StatusText = st.String()
@@ -493,6 +509,7 @@ func (c *command) check() diskdump.CheckStatus {
 		}
 	case o.verbose:
 		c.summary(&out, res)
+		io.WriteString(c.stdout, out.Flattened.text())
 	}
 	c.log.Info(fmt.Sprintf("%s: %s", out.Device, st), "status", out.Status, "reason", out.Reason)
 	return st
@@ -698,6 +715,10 @@ func (c *command) inspect(dev *blockdev.Device, name string) ([]string, error) {
 	holdsDump := res.Status == diskdump.CheckHoldsDump || res.Status == diskdump.CheckSwapDump
 	if holdsDump {
 		found = append(found, "a dump in block 1")
+	}
+	if flattenedDump(dev, dev.Size()) != nil { // kdump raw target: flattened.go
+		holdsDump = true
+		found = append(found, "a flattened dump (kdump raw target)")
 	}
 	if o.initial {
 		for _, f := range found {
