@@ -657,7 +657,7 @@ func TestStatusSignal(t *testing.T) {
 	if !strings.Contains(stderr.String(), "blocks (") {
 		t.Skip("format finished before a SIGUSR1 was handled")
 	}
-	assert.Regexp(t, `(?m)^dumpformat: .*: \d+/16384 blocks \(\d+\.\d%\)(, [0-9.]+ [KMG]?i?B/s)?$`, stderr.String())
+	assert.Regexp(t, `(?m)^dumpformat: .*: \d+/16384 blocks \(\d+\.\d%\)(, [0-9.]+ [KMG]?i?B/s(, ETA [0-9hms.]+)?)?$`, stderr.String())
 }
 
 func TestFormattedBlock0IsNotProbed(t *testing.T) {
