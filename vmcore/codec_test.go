@@ -17,20 +17,20 @@ import (
 // back to zeros.
 func TestPageCodecZeroPage(t *testing.T) {
 	for _, b := range []int{4096, 16384, 65536} {
-		fresh, ok := newPageCodec(b).compress(make([]byte, b))
+		fresh, ok := newPageCodec(b, CompressZlib).compress(make([]byte, b))
 		require.True(t, ok)
-		c := newPageCodec(b)
+		c := newPageCodec(b, CompressZlib)
 		other := bytes.Repeat([]byte("dumpkit "), b/8)
 		for i := range 3 {
-			got, ok := c.deflate(make([]byte, b))
+			got, ok := c.compressPage(make([]byte, b))
 			require.True(t, ok)
 			assert.Equal(t, fresh, got, "block size %d, round %d", b, i)
-			_, ok = c.deflate(other)
+			_, ok = c.compressPage(other)
 			require.True(t, ok)
 		}
 		page := make([]byte, b)
 		page[b-1] = 1
-		got, ok := c.deflate(page)
+		got, ok := c.compressPage(page)
 		require.True(t, ok)
 		assert.NotEqual(t, fresh, got, "a page with one non-zero byte is not the zero page")
 		dst := make([]byte, b)

@@ -47,7 +47,8 @@ type File struct {
 	tableOff int64
 	npages   uint64
 
-	buf  []byte // compressed data scratch
+	buf  []byte      // compressed data scratch
+	dec  pageDecoder // KDUMP: zlib, LZO, snappy, zstd
 	desc [pageDescSize]byte
 }
 
@@ -204,7 +205,8 @@ func (v *File) RAM(pfn uint64) bool {
 // ReadPage returns page pfn in dst[:PageSize()] (dst grows when it is too
 // small). Pages outside the dump give a *PageError wrapping ErrNotInDump,
 // RAM pages not stored ErrPageExcluded; damaged data ErrTruncated or
-// ErrCorrupt. ELF holes inside a PT_LOAD read as zeros.
+// ErrCorrupt. ELF holes inside a PT_LOAD read as zeros. KDUMP pages may be
+// compressed with zlib, LZO, snappy or zstd (doc/FORMAT.md §10.3).
 func (v *File) ReadPage(pfn uint64, dst []byte) ([]byte, error) {
 	if cap(dst) < v.pageSize {
 		dst = make([]byte, v.pageSize)
@@ -232,9 +234,12 @@ func (v *File) ReadPage(pfn uint64, dst []byte) ([]byte, error) {
 		return &diskdump.PageError{PFN: pfn, Off: doff, Err: formatErr(doff, -1, "page_desc", diskdump.ErrCorrupt, format, args...)}
 	}
 	compressed := flags&PageDescCompressed != 0
-	if v.format == FormatKdump && flags&^PageDescCompressed != 0 && !compressed {
-		return nil, &diskdump.PageError{PFN: pfn, Off: doff, Err: formatErr(doff+12, -1, "page_desc.flags", diskdump.ErrUnsupportedVersion,
-			"compression 0x%x (LZO, snappy or zstd) is not supported", flags)}
+	if v.format == FormatKdump {
+		compressed = flags&kdumpCompressedMask != 0
+		if flags&^kdumpCompressedMask != 0 {
+			return nil, &diskdump.PageError{PFN: pfn, Off: doff, Err: formatErr(doff+12, -1, "page_desc.flags", diskdump.ErrUnsupportedVersion,
+				"flags 0x%x name an unknown compression", flags)}
+		}
 	}
 	switch {
 	case size == 0 || int(size) > v.pageSize:
@@ -261,7 +266,11 @@ func (v *File) ReadPage(pfn uint64, dst []byte) ([]byte, error) {
 	if err := v.readFull(src, off, "page data"); err != nil {
 		return nil, &diskdump.PageError{PFN: pfn, Off: off, Err: err}
 	}
-	if err := diskdump.Inflate(dst, src); err != nil {
+	method := uint32(PageDescZlib) // DISKDUMP: bit 1 is MAPPING_ANON
+	if v.format == FormatKdump {
+		method = flags
+	}
+	if err := v.dec.decode(dst, src, method); err != nil {
 		return nil, &diskdump.PageError{PFN: pfn, Off: off, Err: err}
 	}
 	return dst, nil
