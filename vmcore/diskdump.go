@@ -79,7 +79,7 @@ func copyRecords(t *tableWriter, s *source, opt Options, res *Result, prog *prog
 	b := s.blockSize()
 	page := make([]byte, b)
 	filter := pageFilter{s: s, b: b}
-	level := newLevelFilter(res.DumpLevel, b)
+	level := s.levelFilter()
 	for pg, err := range s.pages {
 		if err != nil {
 			errs.add(err)
@@ -120,7 +120,7 @@ func verifyRecords(t *tableWriter, s *source, opt Options, res *Result, prog *pr
 	store := batchStore{t: t, res: res, errs: errs, keepPageFlags: true}
 	return runPipeline(&pipeConfig{
 		pages: s.pages, filter: &pageFilter{s: s, b: b}, b: b, workers: opt.Workers, mask: opt.UncompressedMask,
-		newStage: func() stage { return newVerifyStage(b, opt.StrictAnon, res.DumpLevel) },
+		newStage: func() stage { return newVerifyStage(b, opt.StrictAnon, s.levelFilter()) },
 		write:    store.write,
 		progress: prog.consumed,
 	})
@@ -141,8 +141,8 @@ type verifyStage struct {
 	good []byte
 }
 
-func newVerifyStage(b int, strictAnon bool, level DumpLevel) *verifyStage {
-	return &verifyStage{b: b, strictAnon: strictAnon, level: newLevelFilter(level, b), page: make([]byte, b), good: make([]byte, 0, b/32)}
+func newVerifyStage(b int, strictAnon bool, level *levelFilter) *verifyStage {
+	return &verifyStage{b: b, strictAnon: strictAnon, level: level, page: make([]byte, b), good: make([]byte, 0, b/32)}
 }
 
 func (v *verifyStage) process(bt *batch) {

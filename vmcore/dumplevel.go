@@ -91,19 +91,47 @@ func (l DumpLevel) Makedumpfile() int {
 	return m
 }
 
+// levelFromMakedumpfile is the part of a makedumpfile -d level that
+// diskdump's bits express (the inverse of Makedumpfile for the levels it
+// makes): what a KDUMP file records as already left out.
+func levelFromMakedumpfile(m int) DumpLevel {
+	var l DumpLevel
+	if m&1 != 0 {
+		l |= ExcludeClean
+	}
+	switch m & 6 {
+	case 6:
+		l |= ExcludeCache
+	case 2:
+		l |= ExcludeCache | SavePrivate
+	}
+	if m&8 != 0 {
+		l |= ExcludeAnon
+	}
+	if m&16 != 0 {
+		l |= ExcludeFree
+	}
+	return l
+}
+
 // levelFilter applies a dump level to the pages of a dump, in the kernel's
 // order (doc/FORMAT.md §6.4), from what each page's record says: its
 // page_flags, its MAPPING_ANON flag and its content. The first two tests
 // of the kernel cannot be made after the dump: a bad struct page or an
 // unmapped page was dumped as a text page at level 0; both stay.
 type levelFilter struct {
-	level DumpLevel // the applied part (Split)
+	level DumpLevel // the bits to apply
 	b     int
-	page  []byte // scratch page for inflating zlib records
+	// rawAnonUnknown: a raw page without MAPPING_ANON may still be
+	// anonymous (a DISKDUMP vmcore keeps the flag only on zlib pages by
+	// default), so neither the cache nor the anonymous rule decides it.
+	rawAnonUnknown bool
+	page           []byte // scratch page for inflating zlib records
 }
 
-func newLevelFilter(level DumpLevel, b int) *levelFilter {
-	return &levelFilter{level: level, b: b}
+// levelFilter is the filter of the bits Write applies to s's pages.
+func (s *source) levelFilter() *levelFilter {
+	return &levelFilter{level: s.apply, b: s.blockSize(), rawAnonUnknown: s.rawAnonUnknown}
 }
 
 // excludes reports whether the level leaves out the page of a record:
@@ -119,10 +147,11 @@ func (f *levelFilter) excludes(data []byte, compressed bool, recFlags uint32, pa
 	private := pageFlags>>pgPrivate&1 != 0
 	cache := pageFlags>>pgLRU&1 != 0 || pageFlags>>pgSwapCache&1 != 0
 	anon := recFlags&PageDescMappingAnon != 0
+	known := anon || compressed || !f.rawAnonUnknown // whether anon is the truth
 	switch {
 	case l&ExcludeCache != 0 && l&SavePrivate != 0 && private:
 		return false
-	case l&ExcludeCache != 0 && !anon && cache:
+	case l&ExcludeCache != 0 && known && !anon && cache:
 		return true
 	case l&ExcludeClean != 0 && f.isZero(data, compressed):
 		return true

@@ -405,7 +405,7 @@ func writeELF(w io.WriterAt, s *source, opt Options, res *Result) error {
 	h := elfHeaderSize(a, b)
 	full := h + int64(s.maxPFN())*int64(b)
 	run := newELFRun(w, h, b)
-	level := newLevelFilter(res.DumpLevel, b)
+	level := s.levelFilter()
 	var (
 		errs   errCollector
 		filter = pageFilter{s: s, b: b}

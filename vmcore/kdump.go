@@ -126,7 +126,7 @@ func writeKdump(w io.WriterAt, s *source, opt Options, res *Result) error {
 		pages: s.pages, filter: &pageFilter{s: s, b: b}, b: b, workers: opt.Workers, mask: opt.UncompressedMask,
 		newStage: func() stage {
 			return &kdumpStage{c: newPageCodec(b, opt.Compression), shareZero: opt.ShareZeroPage,
-				rawAsIs: s.hdr.Status.Compressed(), verify: opt.VerifyRecords, level: newLevelFilter(res.DumpLevel, b)}
+				rawAsIs: s.hdr.Status.Compressed(), verify: opt.VerifyRecords, level: s.levelFilter()}
 		},
 		write:    store.write,
 		progress: prog.consumed,

@@ -115,9 +115,11 @@ type Result struct {
 	// Excluded counts the pages Options.DumpLevel left out (in neither
 	// Pages nor Lost).
 	Excluded uint64
-	// DumpLevel is the part of Options.DumpLevel that was applied and
-	// DumpLevelUnapplied the part the dump could not decide (see
-	// DumpLevel.Split). A KDUMP file records DumpLevel in its
+	// DumpLevel is the level the vmcore's pages have: the part of
+	// Options.DumpLevel that was applied (see DumpLevel.Split), with what
+	// an input file recorded as applied before (WriteFile of a KDUMP
+	// file). DumpLevelUnapplied is the part of Options.DumpLevel that
+	// could not be decided. A KDUMP file records DumpLevel in its
 	// sub-header.
 	DumpLevel, DumpLevelUnapplied DumpLevel
 	// Incomplete is set when the dump was partial or incomplete, pages
@@ -159,7 +161,14 @@ type source struct {
 	dumpable   *diskdump.Bitmap // PFN-indexed upper bound of stored pages
 	incomplete func() bool      // partial or incomplete dump (asked after the pages)
 	pages      iter.Seq2[*diskdump.Page, error]
+	records    bool  // pages carry page_flags and MAPPING_ANON (a compressed dump's records)
 	total      int64 // bytes of the partition the pages come from (progress)
+	// rawAnonUnknown: raw pages may have lost MAPPING_ANON (DISKDUMP
+	// vmcore input).
+	rawAnonUnknown bool
+	// done is the dump level its pages already had applied (recorded by
+	// a KDUMP file); apply, set by writeSource, the bits applied now.
+	done, apply DumpLevel
 }
 
 // archOf is the dump's architecture: the reader's, else utsname.machine's.
@@ -226,7 +235,8 @@ func writeSource(w io.WriterAt, s *source, f Format, opt Options) (*Result, erro
 	if err := checkDumpLevel(opt.DumpLevel); err != nil {
 		return nil, err
 	}
-	res.DumpLevel, res.DumpLevelUnapplied = opt.DumpLevel.Split(s.hdr.Status.Compressed())
+	s.apply, res.DumpLevelUnapplied = (opt.DumpLevel &^ s.done).Split(s.records)
+	res.DumpLevel = s.done | s.apply
 	// Holes and unused table entries are never written: start from an
 	// empty file when the output can be truncated.
 	if tr, ok := w.(Truncater); ok {
@@ -258,7 +268,7 @@ func partitionSource(p *diskdump.Partition) *source {
 	}
 	return &source{
 		arch: p.Arch(), hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
-		incomplete: p.Incomplete, pages: p.Pages(), total: end * bs,
+		incomplete: p.Incomplete, pages: p.Pages(), records: h.Status.Compressed(), total: end * bs,
 	}
 }
 
