@@ -1,7 +1,6 @@
 package vmcore
 
 import (
-	"fmt"
 	"io"
 	"strings"
 
@@ -24,7 +23,11 @@ import (
 // Zlib pages are copied as they are; pages of the other KDUMP
 // compressions are decompressed first.
 //
-// ELF input is not supported yet (ErrUnsupportedVersion).
+// An ELF file has neither page flags nor a dump header: only ExcludeClean
+// applies, every PFN a PT_LOAD covers counts as RAM (holes are zero
+// pages), and the header of a DISKDUMP or KDUMP output knows the
+// architecture, the registers (NT_PRSTATUS) and the panic task
+// (NT_TASKSTRUCT), not the kernel release nor the crash time.
 func WriteFile(w io.WriterAt, f *File, opt Options) (*Result, error) {
 	s, err := fileSource(f)
 	if err != nil {
@@ -42,7 +45,7 @@ func WriteFile(w io.WriterAt, f *File, opt Options) (*Result, error) {
 // translated), its bitmaps, and its pages as records.
 func fileSource(f *File) (*source, error) {
 	if f.format == FormatELF {
-		return nil, fmt.Errorf("diskdump: rewriting an ELF vmcore: %w", diskdump.ErrUnsupportedVersion)
+		return elfSource(f)
 	}
 	hdr := *f.hdr
 	s := &source{hdr: &hdr, ram: f.ram, records: hdr.Status.Compressed(), incomplete: f.Partial, pages: f.records, total: f.size}
@@ -111,6 +114,103 @@ func (v *File) records(yield func(*diskdump.Page, error) bool) {
 			}
 			pg.Data = page
 		}
+		if !yield(&pg, nil) {
+			return
+		}
+	}
+}
+
+// elfSource describes an ELF vmcore as the writers see a raw dump: a
+// header made of what the ELF file says, every PFN of its PT_LOADs as RAM.
+func elfSource(f *File) (*source, error) {
+	var eh [20]byte
+	if err := f.readFull(eh[:], 0, "Elf_Ehdr"); err != nil {
+		return nil, err
+	}
+	a := diskdump.ArchUnknown
+	for _, c := range []diskdump.Arch{diskdump.ArchI386, diskdump.ArchX86_64, diskdump.ArchPPC64, diskdump.ArchIA64} {
+		if c.ELFMachine() == f.order.Uint16(eh[18:]) && c.Is64() == (eh[4] == elfClass64) && c.ByteOrder() == f.order {
+			a = c
+		}
+	}
+	b := f.pageSize
+	if a == diskdump.ArchUnknown || !diskdump.ValidBlockSize(int64(b)) || f.maxPFN == 0 || f.maxPFN > 1<<32-1 {
+		return nil, formatErr(18, -1, "e_machine", diskdump.ErrUnsupportedVersion,
+			"ELF machine %d, class %d, page size %d, %d pages: not a vmcore Write can rewrite", f.order.Uint16(eh[18:]), eh[4], b, f.maxPFN)
+	}
+	regs, task, sw := elfCPUState(f, a)
+	raw, err := diskdump.EncodeSubHeader(a, b, regs, sw)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := diskdump.DecodeSubHeader(a, raw)
+	if err != nil {
+		return nil, err
+	}
+	hdr := &diskdump.Header{
+		Layout: diskdump.LayoutOf(a), Signature: diskdump.DumpSignature, Utsname: diskdump.Utsname{Sysname: "Linux", Machine: a.Machine()},
+		Status: diskdump.StatusCompleted, BlockSize: int32(b), SubHdrSize: 1, MaxMapnr: uint32(f.maxPFN), NrCPUs: 1, Tasks: []uint64{task},
+	}
+	if f.partial {
+		hdr.Status = diskdump.StatusIncompleted
+	}
+	ram := diskdump.NewBitmap(make([]byte, diskdump.BitmapBlocksFor(f.maxPFN, b)*uint64(b)))
+	for pfn := range f.Pages() {
+		ram.Set(pfn)
+	}
+	return &source{
+		arch: a, hdr: hdr, sub: sub, ram: ram, dumpable: ram, incomplete: f.Partial,
+		pages: f.elfPages, total: f.size,
+	}, nil
+}
+
+// elfCPUState takes the registers of the panic CPU from NT_PRSTATUS and
+// the panic task (and ia64's switch_stack) from NT_TASKSTRUCT.
+func elfCPUState(f *File, a diskdump.Arch) (regs []uint64, task uint64, sw []uint64) {
+	ws := 8
+	if !a.Is64() {
+		ws = 4
+	}
+	word := func(b []byte) uint64 {
+		if ws == 8 {
+			return f.order.Uint64(b)
+		}
+		return uint64(f.order.Uint32(b))
+	}
+	for _, n := range f.notes {
+		switch n.Type {
+		case ntPrstatus:
+			_, off := prstatusGeometry(a)
+			if regs == nil && len(n.Desc) >= off+a.GRegsSize() {
+				for i := 0; i < a.GRegsSize(); i += ws {
+					regs = append(regs, word(n.Desc[off+i:]))
+				}
+			}
+		case ntTaskstruct:
+			if len(n.Desc) >= 2*ws {
+				task = word(n.Desc)
+				if a == diskdump.ArchIA64 {
+					sw = []uint64{word(n.Desc[ws:])}
+				}
+			}
+		}
+	}
+	return regs, task, sw
+}
+
+// elfPages yields every page of an ELF vmcore's PT_LOADs as a raw page.
+func (v *File) elfPages(yield func(*diskdump.Page, error) bool) {
+	page := make([]byte, v.pageSize)
+	var pg diskdump.Page
+	for pfn := range v.Pages() {
+		got, err := v.ReadPage(pfn, page)
+		if err != nil {
+			if !yield(nil, err) {
+				return
+			}
+			continue
+		}
+		pg = diskdump.Page{PFN: pfn, Off: int64(pfn) * int64(v.pageSize), Data: got}
 		if !yield(&pg, nil) {
 			return
 		}

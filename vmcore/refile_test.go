@@ -87,15 +87,60 @@ func TestWriteFile(t *testing.T) {
 			}
 		}
 	}
-	t.Run("ELF input", func(t *testing.T) {
+}
+
+// TestWriteFileELF rewrites an ELF vmcore of a compressed dump: at level
+// 0 every PFN of its PT_LOAD is a page (holes and lost pages as zeros),
+// ExcludeClean leaves out the zero pages and is the only bit that
+// applies; an ELF output keeps the registers and the panic task.
+func TestWriteFileELF(t *testing.T) {
+	judge := oracleMissing(false) == ""
+	for _, a := range []diskdump.Arch{diskdump.ArchX86_64, diskdump.ArchI386, diskdump.ArchPPC64} {
+		tc := matrixCase{name: a.String(), arch: a, mem: 6 << 20, compress: true, devExtra: 64}
+		_, saved, p := matrixPartition(t, tc)
 		mf := memfile.New(nil)
 		_, err := Write(mf, p, Options{Format: FormatELF})
 		require.NoError(t, err)
-		f, err := Open(bytes.NewReader(mf.Bytes()), int64(len(mf.Bytes())))
+		in := mf.Bytes()
+		f, err := Open(bytes.NewReader(in), int64(len(in)))
 		require.NoError(t, err)
-		_, err = WriteFile(memfile.New(nil), f, Options{})
-		require.ErrorIs(t, err, diskdump.ErrUnsupportedVersion)
-	})
+		zeroSum := sha(make([]byte, p.BlockSize()))
+		for _, level := range []int{0, 2, 31} {
+			want := map[uint64]string{}
+			for pfn := range uint64(p.Header().MaxMapnr) {
+				w, ok := saved[pfn]
+				if !ok {
+					w = zeroSum
+				}
+				if level&2 == 0 || w != zeroSum {
+					want[pfn] = w
+				}
+			}
+			for _, out := range []Format{FormatAuto, FormatDiskdump, FormatKdump} {
+				t.Run(fmt.Sprintf("%v/level %d/to %v", a, level, out), func(t *testing.T) {
+					img, res := rewrite(t, f, Options{Format: out, DumpLevel: DumpLevel(level), Compression: CompressLZO})
+					assert.Equal(t, DumpLevel(level&2), res.DumpLevel)
+					assert.Equal(t, DumpLevel(level&^2), res.DumpLevelUnapplied)
+					g, err := Open(bytes.NewReader(img), int64(len(img)))
+					require.NoError(t, err)
+					checkKept(t, g, want)
+					if g.Format() != FormatELF {
+						assert.Equal(t, uint64(len(want)), res.Pages)
+						if judge && level == 31 && a == diskdump.ArchX86_64 {
+							checkOracle(t, writeTemp(t, "vmcore", img), g.Format(), want, uint64(p.Header().MaxMapnr), p.BlockSize())
+						}
+						return
+					}
+					require.Equal(t, len(f.Notes()), len(g.Notes()))
+					for i, n := range f.Notes() {
+						if n.Type != NTDiskdump {
+							assert.Equal(t, n, g.Notes()[i], "note %d", i)
+						}
+					}
+				})
+			}
+		}
+	}
 }
 
 func rewrite(t *testing.T, f *File, opt Options) ([]byte, *Result) {
