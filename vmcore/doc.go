@@ -10,8 +10,8 @@
 // out more pages by diskdump's dump_level rules. Result says what was
 // stored, excluded and lost, and EstimateSize bounds the disk space
 // beforehand. Open reads a vmcore of any of the three formats back as a
-// *File (ReadPage, Pages), and WriteFile writes a DISKDUMP or KDUMP
-// vmcore anew, filtered by a DumpLevel (dumpfilter).
+// *File (ReadPage, Pages), and WriteFile writes a *File anew, in any
+// format, filtered by a DumpLevel (dumpfilter).
 //
 // Like diskdump, vmcore is pure: it writes to io.WriterAt and reads from
 // io.ReaderAt with an explicit size, opens no files and never logs. The

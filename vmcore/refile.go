@@ -7,9 +7,9 @@ import (
 	"github.com/dumpkit/dumpkit/diskdump"
 )
 
-// WriteFile writes the pages of the DISKDUMP or KDUMP vmcore f anew into
-// w, in opt.Format (FormatAuto: f's format), leaving out the pages
-// opt.DumpLevel excludes: what dumpfilter does. It is Write with f in the
+// WriteFile writes the pages of the vmcore f anew into w, in opt.Format
+// (FormatAuto: f's format), leaving out the pages opt.DumpLevel excludes:
+// what dumpfilter does. It is Write with f in the
 // place of the partition: a page f cannot give is lost (in
 // Result.Errors), and the rules apply as far as f's descriptors allow.
 //
