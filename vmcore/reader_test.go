@@ -310,5 +310,9 @@ func FuzzOpen(f *testing.F) {
 				}
 			}
 		}
+		// Rewriting what opened never panics: an error, or a result.
+		if res, err := WriteFile(discardWriterAt{}, v, Options{Format: FormatKdump, DumpLevel: 31, Workers: 1}); err == nil && res == nil {
+			t.Fatal("WriteFile: no result and no error")
+		}
 	})
 }

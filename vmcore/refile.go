@@ -134,7 +134,11 @@ func elfSource(f *File) (*source, error) {
 		}
 	}
 	b := f.pageSize
-	if a == diskdump.ArchUnknown || !diskdump.ValidBlockSize(int64(b)) || f.maxPFN == 0 || f.maxPFN > 1<<32-1 {
+	// Memory stays bounded by the file: PT_LOADs that claim far more
+	// memory than the file holds (its RAM bitmap would be the largest
+	// allocation) are refused.
+	bounded := f.maxPFN <= (uint64(f.size)*2+16<<20)/uint64(b)
+	if a == diskdump.ArchUnknown || !diskdump.ValidBlockSize(int64(b)) || f.maxPFN == 0 || f.maxPFN > 1<<32-1 || !bounded {
 		return nil, formatErr(18, -1, "e_machine", diskdump.ErrUnsupportedVersion,
 			"ELF machine %d, class %d, page size %d, %d pages: not a vmcore Write can rewrite", f.order.Uint16(eh[18:]), eh[4], b, f.maxPFN)
 	}
