@@ -43,37 +43,60 @@ func (f *fixedBuffer) Write(p []byte) (int, error) {
 // makedumpfile's (issue 8, benchmark 3: 0.981 of its size for 1 GiB).
 const kdumpLevel = 5
 
-// pageCodec compresses pages with reused state; one per goroutine.
+type zlibCompressor struct {
+	zw   *kzlib.Writer
+	sink fixedBuffer // where zw writes, a window of the caller's buffer
+}
+
+func newZlibCompressor() *zlibCompressor {
+	// NewWriterLevel fails only for an invalid level.
+	zw, _ := kzlib.NewWriterLevel(nil, kdumpLevel)
+	return &zlibCompressor{zw: zw}
+}
+
+func (z *zlibCompressor) compressTo(dst, src []byte) (out []byte, ok bool) {
+	z.sink.b = dst
+	defer func() { z.sink.b = nil }() // keep no alias of dst
+	z.zw.Reset(&z.sink)
+	if _, err := z.zw.Write(src); err != nil {
+		return nil, false
+	}
+	if err := z.zw.Close(); err != nil {
+		return nil, false
+	}
+	return z.sink.b, true
+}
+
+// pageCodec compresses pages with reused state, in one of the KDUMP
+// compressions; one per goroutine.
 type pageCodec struct {
 	b       int
-	zw      *kzlib.Writer
-	sink    fixedBuffer // where zw writes, a window of the caller's buffer
-	scratch []byte      // output of deflate and compress
-	// zero is the zlib stream of a zero page, made once: zero pages are
-	// common (a third of a freshly booted machine) and cost deflate as
-	// much as any other page. The stream is the same bytes deflate would
+	comp    compressor
+	flag    uint32 // page_desc.flags of a page it compressed
+	scratch []byte // output of compressPage and compress
+	// zero is the compressed zero page, made once: zero pages are common
+	// (a third of a freshly booted machine) and cost the compressor as
+	// much as any other page. It is the same bytes the compressor would
 	// produce.
 	zero []byte
+	page []byte // scratch page, for records inflated to be recompressed
 }
 
-func newPageCodec(b int) *pageCodec {
-	c := &pageCodec{b: b}
-	// NewWriterLevel fails only for an invalid level.
-	c.zw, _ = kzlib.NewWriterLevel(nil, kdumpLevel)
-	return c
+func newPageCodec(b int, c Compression) *pageCodec {
+	return &pageCodec{b: b, comp: newCompressor(c, b), flag: c.Flag()}
 }
 
-// deflate compresses a page into a buffer of the codec; ok is false when
-// the result would not be smaller than the page (it is then stored raw).
-// The result is valid until the next call.
-func (c *pageCodec) deflate(src []byte) (out []byte, ok bool) {
+// compressPage compresses a page into a buffer of the codec; ok is false
+// when the result would not be smaller than the page (it is then stored
+// raw). The result is valid until the next call.
+func (c *pageCodec) compressPage(src []byte) (out []byte, ok bool) {
 	if len(src) == c.b && zero.Is(src) {
 		return c.zeroStream()
 	}
 	return c.compress(src)
 }
 
-// zeroStream is the cached zlib stream of a zero page (never modified).
+// zeroStream is the cached compressed zero page (never modified).
 func (c *pageCodec) zeroStream() ([]byte, bool) {
 	if c.zero == nil {
 		out, ok := c.compressTo(make([]byte, 0, c.b-1), zero.Page(c.b))
@@ -85,8 +108,8 @@ func (c *pageCodec) zeroStream() ([]byte, bool) {
 	return c.zero, true
 }
 
-// compress deflates src into the codec's scratch buffer, at most a page
-// minus one byte.
+// compress compresses src into the codec's scratch buffer, at most a
+// page minus one byte.
 func (c *pageCodec) compress(src []byte) (out []byte, ok bool) {
 	if c.scratch == nil {
 		c.scratch = make([]byte, 0, c.b-1)
@@ -94,20 +117,19 @@ func (c *pageCodec) compress(src []byte) (out []byte, ok bool) {
 	return c.compressTo(c.scratch[:0], src)
 }
 
-// compressTo deflates src into dst[len(dst):cap(dst)] and returns dst
-// extended by the stream; ok is false when the stream does not fit in
+// compressTo compresses src into dst[len(dst):cap(dst)] and returns dst
+// extended by the result; ok is false when the result does not fit in
 // the capacity (the caller gives it less than a page).
 func (c *pageCodec) compressTo(dst, src []byte) (out []byte, ok bool) {
-	c.sink.b = dst
-	defer func() { c.sink.b = nil }() // the codec keeps no alias of dst
-	c.zw.Reset(&c.sink)
-	if _, err := c.zw.Write(src); err != nil {
-		return nil, false
+	return c.comp.compressTo(dst, src)
+}
+
+// scratchPage is a page of the codec's own.
+func (c *pageCodec) scratchPage() []byte {
+	if c.page == nil {
+		c.page = make([]byte, c.b)
 	}
-	if err := c.zw.Close(); err != nil {
-		return nil, false
-	}
-	return c.sink.b, true
+	return c.page
 }
 
 // zeroCandidate is the largest zlib record inflated to look for a zero

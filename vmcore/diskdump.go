@@ -56,9 +56,7 @@ func writeDiskdump(w io.WriterAt, s *source, opt Options, res *Result) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	res.Errors = errs.err()
-	res.Lost = nmax - res.Pages
-	res.Incomplete = s.incomplete() || res.Lost > 0 || res.Errors != nil
+	res.finish(s, nmax, &errs)
 	var sub []byte
 	if s.sub != nil {
 		sub = s.sub.Raw
@@ -81,6 +79,7 @@ func copyRecords(t *tableWriter, s *source, opt Options, res *Result, prog *prog
 	b := s.blockSize()
 	page := make([]byte, b)
 	filter := pageFilter{s: s, b: b}
+	level := s.levelFilter()
 	for pg, err := range s.pages {
 		if err != nil {
 			errs.add(err)
@@ -89,6 +88,10 @@ func copyRecords(t *tableWriter, s *source, opt Options, res *Result, prog *prog
 		prog.page(pg)
 		if err := filter.accept(pg); err != nil {
 			errs.add(err)
+			continue
+		}
+		if level.excludes(pg.Data, pg.Compressed, pg.Flags, pg.PageFlags) {
+			res.Excluded++
 			continue
 		}
 		data, compressed := pg.Data, pg.Compressed
@@ -117,7 +120,7 @@ func verifyRecords(t *tableWriter, s *source, opt Options, res *Result, prog *pr
 	store := batchStore{t: t, res: res, errs: errs, keepPageFlags: true}
 	return runPipeline(&pipeConfig{
 		pages: s.pages, filter: &pageFilter{s: s, b: b}, b: b, workers: opt.Workers, mask: opt.UncompressedMask,
-		newStage: func() stage { return newVerifyStage(b, opt.StrictAnon) },
+		newStage: func() stage { return newVerifyStage(b, opt.StrictAnon, s.levelFilter()) },
 		write:    store.write,
 		progress: prog.consumed,
 	})
@@ -129,7 +132,8 @@ func verifyRecords(t *tableWriter, s *source, opt Options, res *Result, prog *pr
 type verifyStage struct {
 	b          int
 	strictAnon bool
-	page       []byte // scratch page
+	level      *levelFilter // Options.DumpLevel, the part applied
+	page       []byte       // scratch page
 	// good is the last small zlib record that inflated correctly (in
 	// practice the zero page's stream, a third of a typical machine): a
 	// record with the same bytes inflates the same way, so it is not
@@ -137,14 +141,18 @@ type verifyStage struct {
 	good []byte
 }
 
-func newVerifyStage(b int, strictAnon bool) *verifyStage {
-	return &verifyStage{b: b, strictAnon: strictAnon, page: make([]byte, b), good: make([]byte, 0, b/32)}
+func newVerifyStage(b int, strictAnon bool, level *levelFilter) *verifyStage {
+	return &verifyStage{b: b, strictAnon: strictAnon, level: level, page: make([]byte, b), good: make([]byte, 0, b/32)}
 }
 
 func (v *verifyStage) process(bt *batch) {
 	for i := range bt.ents {
 		e := &bt.ents[i]
 		if e.err != nil {
+			continue
+		}
+		if v.level.excludes(e.in, e.compressed, e.recFlags, e.pageFlags) {
+			e.excluded = true
 			continue
 		}
 		e.data = e.in

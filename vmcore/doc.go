@@ -5,9 +5,13 @@
 // Write converts the dump on a *diskdump.Partition into one vmcore in a
 // single pass, in PFN order, with bounded memory; Options chooses the
 // Format (ParseFormat reads its name, DefaultFormat is what savecore
-// wrote) and its variants, Result says what was stored and what was lost,
-// and EstimateSize bounds the disk space beforehand. Open reads a vmcore
-// of any of the three formats back as a *File (ReadPage, Pages).
+// wrote) and its variants: the Compression of a KDUMP file
+// (ParseCompression: zlib, lzo, snappy, zstd) and a DumpLevel that leaves
+// out more pages by diskdump's dump_level rules. Result says what was
+// stored, excluded and lost, and EstimateSize bounds the disk space
+// beforehand. Open reads a vmcore of any of the three formats back as a
+// *File (ReadPage, Pages), and WriteFile writes a *File anew, in any
+// format, filtered by a DumpLevel (dumpfilter).
 //
 // Like diskdump, vmcore is pure: it writes to io.WriterAt and reads from
 // io.ReaderAt with an explicit size, opens no files and never logs. The
@@ -33,7 +37,8 @@
 //	block 1+S+R .. S+2R     bitmap 2, PFN-indexed: pages stored in the file
 //	(1+S+2R)*B              page_desc table: {offset s64, size u32, flags u32,
 //	                        page_flags u64} per set bit of bitmap 2, PFN order
-//	                        page data (zlib or raw pages)
+//	                        page data (raw pages, or DISKDUMP: zlib; KDUMP: zlib,
+//	                        LZO, snappy or zstd, as page_desc.flags says)
 //
 // R is the number of blocks of one bitmap, ceil(ceil(max_mapnr/8)/B).
 // The page data of a DISKDUMP file are the partition's records as they

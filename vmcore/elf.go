@@ -406,6 +406,7 @@ func writeELF(w io.WriterAt, s *source, opt Options, res *Result) error {
 	h := elfHeaderSize(a, b)
 	full := h + int64(s.maxPFN())*int64(b)
 	run := newELFRun(w, h, b)
+	level := s.levelFilter()
 	var (
 		errs   errCollector
 		filter = pageFilter{s: s, b: b}
@@ -419,6 +420,10 @@ func writeELF(w io.WriterAt, s *source, opt Options, res *Result) error {
 		prog.page(pg)
 		if err := filter.accept(pg); err != nil {
 			errs.add(err)
+			continue
+		}
+		if level.excludes(pg.Data, pg.Compressed, pg.Flags, pg.PageFlags) {
+			res.Excluded++ // a hole
 			continue
 		}
 		dst, err := run.next(pg.PFN)
@@ -440,9 +445,7 @@ func writeELF(w io.WriterAt, s *source, opt Options, res *Result) error {
 		return err
 	}
 	res.ZeroPages = run.zeroPages
-	res.Errors = errs.err()
-	res.Lost = s.dumpable.Count() - min(res.Pages, s.dumpable.Count())
-	res.Incomplete = s.incomplete() || res.Lost > 0 || res.Errors != nil
+	res.finish(s, s.dumpable.Count(), &errs)
 	res.Size = full
 
 	hdr, err := encodeELFHeader(newELFCoreInfo(s, res.Incomplete))

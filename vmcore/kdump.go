@@ -24,69 +24,83 @@ type kdumpStage struct {
 	// verify (Options.VerifyRecords) inflates every zlib record
 	// before it is copied: a damaged one is not stored, its page is lost.
 	verify bool
+	level  *levelFilter // Options.DumpLevel, the part applied
 }
 
 func (k *kdumpStage) process(bt *batch) {
 	for i := range bt.ents {
-		if e := &bt.ents[i]; e.err == nil {
-			if e.compressed {
-				k.record(bt, e)
-			} else {
-				k.raw(bt, e)
-			}
+		e := &bt.ents[i]
+		switch {
+		case e.err != nil:
+		case k.level.excludes(e.in, e.compressed, e.recFlags, e.pageFlags):
+			e.excluded = true
+		case e.compressed:
+			k.record(bt, e)
+		default:
+			k.raw(bt, e, e.in, true)
 		}
 	}
 }
 
 // record computes the stored form of a zlib record (doc/FORMAT.md
-// §10.3): it is copied as it is, unless it must be inflated (-P, a zero
-// page to share, verification).
+// §10.3): it is copied as it is into a zlib file, unless it must be
+// inflated (-P, a zero page to share, verification); in a file of another
+// compression it is inflated and compressed again.
 func (k *kdumpStage) record(bt *batch, e *entry) {
 	b := k.c.b
-	if k.verify || e.forceRaw || (k.shareZero && zeroCandidate(len(e.in), b)) {
-		n := len(bt.out)
-		page := bt.out[n : n+b]
-		if err := diskdump.Inflate(page, e.in); err != nil {
-			e.err, e.bad = &diskdump.PageError{PFN: e.pfn, Off: e.off, Err: err}, k.verify
-			return
-		}
-		if k.shareZero && zero.Is(page) {
-			e.zero = true
-			return
-		}
-		if e.forceRaw {
-			e.data = page
-			bt.out = bt.out[:n+b]
-			return
-		}
+	recompress := k.c.flag != PageDescZlib
+	if !k.verify && !e.forceRaw && !recompress && !(k.shareZero && zeroCandidate(len(e.in), b)) {
+		e.data, e.flags = e.in, PageDescZlib
+		return
 	}
-	e.data, e.flags = e.in, PageDescCompressed
+	page := k.c.scratchPage()
+	if err := diskdump.Inflate(page, e.in); err != nil {
+		e.err, e.bad = &diskdump.PageError{PFN: e.pfn, Off: e.off, Err: err}, k.verify
+		return
+	}
+	switch {
+	case k.shareZero && zero.Is(page):
+		e.zero = true
+	case e.forceRaw:
+		e.data = bt.outPage(b)
+		copy(e.data, page)
+	case recompress:
+		k.raw(bt, e, page, false)
+	default:
+		e.data, e.flags = e.in, PageDescZlib
+	}
 }
 
-// raw computes the stored form of a raw page: compressed, and stored raw
-// when that does not shrink it.
-func (k *kdumpStage) raw(bt *batch, e *entry) {
-	if zero.Is(e.in) {
+// raw computes the stored form of a page: compressed, and stored raw
+// when that does not shrink it. owned says whether page lives in the
+// batch (else it is copied there to be stored raw).
+func (k *kdumpStage) raw(bt *batch, e *entry, page []byte, owned bool) {
+	if zero.Is(page) {
 		if k.shareZero {
 			e.zero = true
 			return
 		}
 		if !e.forceRaw {
 			if z, ok := k.c.zeroStream(); ok {
-				e.data, e.flags = z, PageDescCompressed
+				e.data, e.flags = z, k.c.flag
 				return
 			}
 		}
 	}
-	if !e.forceRaw && !k.rawAsIs {
+	if !e.forceRaw && (!k.rawAsIs || !owned) {
 		n := len(bt.out)
-		if out, ok := k.c.compressTo(bt.out[n:n:n+k.c.b-1], e.in); ok {
-			e.data, e.flags = out, PageDescCompressed
+		if out, ok := k.c.compressTo(bt.out[n:n:n+k.c.b-1], page); ok {
+			e.data, e.flags = out, k.c.flag
 			bt.out = bt.out[:n+len(out)]
 			return
 		}
 	}
-	e.data = e.in
+	if !owned {
+		e.data = bt.outPage(k.c.b)
+		copy(e.data, page)
+		return
+	}
+	e.data = page
 }
 
 // writeKdump writes a makedumpfile kdump-compressed vmcore (doc/FORMAT.md
@@ -104,15 +118,15 @@ func writeKdump(w io.WriterAt, s *source, opt Options, res *Result) error {
 		store = batchStore{t: t, res: res, errs: &errs}
 	)
 	if opt.ShareZeroPage {
-		if err := store.addZeroPage(newPageCodec(b)); err != nil {
+		if err := store.addZeroPage(newPageCodec(b, opt.Compression)); err != nil {
 			return err
 		}
 	}
 	err := runPipeline(&pipeConfig{
 		pages: s.pages, filter: &pageFilter{s: s, b: b}, b: b, workers: opt.Workers, mask: opt.UncompressedMask,
 		newStage: func() stage {
-			return &kdumpStage{c: newPageCodec(b), shareZero: opt.ShareZeroPage,
-				rawAsIs: s.hdr.Status.Compressed(), verify: opt.VerifyRecords}
+			return &kdumpStage{c: newPageCodec(b, opt.Compression), shareZero: opt.ShareZeroPage,
+				rawAsIs: s.hdr.Status.Compressed(), verify: opt.VerifyRecords, level: s.levelFilter()}
 		},
 		write:    store.write,
 		progress: prog.consumed,
@@ -123,12 +137,10 @@ func writeKdump(w io.WriterAt, s *source, opt Options, res *Result) error {
 	if err := t.flush(); err != nil {
 		return err
 	}
-	res.Errors = errs.err()
-	res.Lost = nmax - res.Pages
-	res.Incomplete = s.incomplete() || res.Lost > 0 || res.Errors != nil
+	res.finish(s, nmax, &errs)
 
-	hdr := kdumpHeader(s, rb, res.Incomplete)
-	sub, err := kdumpSubHeaderBlock(s, hdr.Layout)
+	hdr := kdumpHeader(s, rb, res.Incomplete, opt.Compression)
+	sub, err := kdumpSubHeaderBlock(s, hdr.Layout, res.DumpLevel)
 	if err != nil {
 		return err
 	}
@@ -149,7 +161,7 @@ func writeKdump(w io.WriterAt, s *source, opt Options, res *Result) error {
 func (s *batchStore) addZeroPage(c *pageCodec) error {
 	data, flags := zero.Page(c.b), uint32(0)
 	if out, ok := c.zeroStream(); ok {
-		data, flags = out, PageDescCompressed
+		data, flags = out, c.flag
 	}
 	off, err := s.t.appendData(data)
 	if err != nil {

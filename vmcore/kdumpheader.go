@@ -137,12 +137,13 @@ func kdumpVmcoreinfo(h *diskdump.Header) string {
 
 // kdumpHeader is the disk_dump_header of a KDUMP file made from a
 // partition: signature "KDUMP   ", header_version 6, µs timestamp, status
-// zlib (+ INCOMPLETE), two PFN-indexed bitmaps, one sub-header block.
-func kdumpHeader(s *source, rb int64, incomplete bool) *diskdump.Header {
+// the compression's bit (+ INCOMPLETE), two PFN-indexed bitmaps, one
+// sub-header block.
+func kdumpHeader(s *source, rb int64, incomplete bool, c Compression) *diskdump.Header {
 	src := s.hdr
 	h := &diskdump.Header{
 		Layout: src.Layout, Signature: diskdump.KdumpSignature, Version: KdumpHeaderVersion, Utsname: src.Utsname,
-		Sec: src.Sec, Frac: src.Frac, Status: KdumpStatusZlib, BlockSize: src.BlockSize, SubHdrSize: 1,
+		Sec: src.Sec, Frac: src.Frac, Status: diskdump.Status(c.Flag()), BlockSize: src.BlockSize, SubHdrSize: 1,
 		BitmapBlocks: uint32(2 * rb), MaxMapnr: src.MaxMapnr, TotalRAMBlocks: uint32(s.ram.Count()),
 		CurrentCPU: src.CurrentCPU, NrCPUs: src.NrCPUs, Tasks: src.Tasks,
 	}
@@ -159,10 +160,14 @@ func kdumpHeader(s *source, rb int64, incomplete bool) *diskdump.Header {
 // the kdump_sub_header and, right after the struct, a VMCOREINFO made of
 // what the header knows ([REC]: tools that insist on one, crash
 // --osrelease and --log, find the release and page size).
-func kdumpSubHeaderBlock(s *source, l diskdump.Layout) ([]byte, error) {
+//
+// Its dump_level is the level Write applied, in makedumpfile's bits
+// (DumpLevel.Makedumpfile): the partition does not record the level its
+// kernel applied.
+func kdumpSubHeaderBlock(s *source, l diskdump.Layout, level DumpLevel) ([]byte, error) {
 	b := s.blockSize()
 	sub := make([]byte, b)
-	ksub := KdumpSubHeader{MaxMapnr64: s.maxPFN()}
+	ksub := KdumpSubHeader{MaxMapnr64: s.maxPFN(), DumpLevel: int32(level.Makedumpfile())}
 	subSize := kdumpSubHeader64Size
 	if !l.Is64 {
 		subSize = kdumpSubHeader32Size

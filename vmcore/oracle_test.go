@@ -32,21 +32,32 @@ const oracleScript = "../../shared/oracle/vmcore_pages.py"
 // or DISKDUMP_REQUIRE_ORACLE=1, where their absence is a failure.
 func requireOracle(t *testing.T, crash bool) {
 	t.Helper()
-	var why string
-	if _, err := os.Stat(oracleScript); err != nil {
-		why = "oracle script not found: " + err.Error()
-	} else if out, err := exec.Command("/usr/bin/python3", "-c", "import kdumpfile").CombinedOutput(); err != nil {
-		why = "python3-libkdumpfile not installed (run install-readers.sh): " + strings.TrimSpace(string(out))
-	} else if _, err := exec.LookPath("crash"); crash && err != nil {
-		why = "crash not installed (run install-readers.sh)"
-	}
+	why := oracleMissing(crash)
 	if why == "" {
 		return
 	}
+	requireOracleUnderCI(t, why)
+	t.Skip(why)
+}
+
+// requireOracleUnderCI fails the test when the readers must be there.
+func requireOracleUnderCI(t *testing.T, why string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" || os.Getenv("DISKDUMP_REQUIRE_ORACLE") == "1" {
 		t.Fatal(why)
 	}
-	t.Skip(why)
+}
+
+// oracleMissing says why the independent readers cannot run, or "".
+func oracleMissing(crash bool) string {
+	if _, err := os.Stat(oracleScript); err != nil {
+		return "oracle script not found: " + err.Error()
+	} else if out, err := exec.Command("/usr/bin/python3", "-c", "import kdumpfile").CombinedOutput(); err != nil {
+		return "python3-libkdumpfile not installed (run install-readers.sh): " + strings.TrimSpace(string(out))
+	} else if _, err := exec.LookPath("crash"); crash && err != nil {
+		return "crash not installed (run install-readers.sh)"
+	}
+	return ""
 }
 
 // oracleListing is what vmcore_pages.py printed.

@@ -44,11 +44,12 @@ type entry struct {
 	recFlags   uint32 // record flags (bit 0 COMPRESSED, bit 1 MAPPING_ANON)
 	pageFlags  uint64 // record page_flags
 
-	data  []byte // result: bytes to store (in, batch.out or a codec's buffer)
-	flags uint32 // result: page_desc.flags
-	zero  bool   // result: all-zero page that shares the zero page (KDUMP)
-	err   error  // the page is lost (from the sequence or from processing)
-	bad   bool   // err is a zlib record rejected by verification
+	data     []byte // result: bytes to store (in, batch.out or a codec's buffer)
+	flags    uint32 // result: page_desc.flags
+	zero     bool   // result: all-zero page that shares the zero page (KDUMP)
+	excluded bool   // result: left out by Options.DumpLevel
+	err      error  // the page is lost (from the sequence or from processing)
+	bad      bool   // err is a zlib record rejected by verification
 }
 
 // batch is a run of consecutive entries of the page sequence, with

@@ -48,7 +48,8 @@ type File struct {
 	tableOff int64
 	npages   uint64
 
-	buf  []byte // compressed data scratch
+	buf  []byte      // compressed data scratch
+	dec  pageDecoder // KDUMP: zlib, LZO, snappy, zstd
 	desc [pageDescSize]byte
 }
 
@@ -202,7 +203,8 @@ func (v *File) RAM(pfn uint64) bool {
 // ReadPage returns page pfn in dst[:PageSize()] (dst grows when it is too
 // small). Pages outside the dump give a *PageError wrapping ErrNotInDump,
 // RAM pages not stored ErrPageExcluded; damaged data ErrTruncated or
-// ErrCorrupt. ELF holes inside a PT_LOAD read as zeros.
+// ErrCorrupt. ELF holes inside a PT_LOAD read as zeros. KDUMP pages may be
+// compressed with zlib, LZO, snappy or zstd (doc/FORMAT.md §10.3).
 func (v *File) ReadPage(pfn uint64, dst []byte) ([]byte, error) {
 	if cap(dst) < v.pageSize {
 		dst = make([]byte, v.pageSize)
@@ -211,58 +213,80 @@ func (v *File) ReadPage(pfn uint64, dst []byte) ([]byte, error) {
 	if v.format == FormatELF {
 		return v.readELFPage(pfn, dst)
 	}
+	sp, err := v.readStored(pfn)
+	if err != nil {
+		return nil, err
+	}
+	if !sp.compressed {
+		copy(dst, sp.data)
+		return dst, nil
+	}
+	method := uint32(PageDescZlib) // DISKDUMP: bit 1 is MAPPING_ANON
+	if v.format == FormatKdump {
+		method = sp.flags
+	}
+	if err := v.dec.decode(dst, sp.data, method); err != nil {
+		return nil, &diskdump.PageError{PFN: pfn, Off: sp.off, Err: err}
+	}
+	return dst, nil
+}
+
+// storedPage is a page of a DISKDUMP or KDUMP file as stored.
+type storedPage struct {
+	data       []byte // valid until the next read of the File
+	off        int64  // file offset of data
+	flags      uint32 // page_desc.flags
+	pageFlags  uint64 // page_desc.page_flags
+	compressed bool   // data is compressed (method in flags)
+}
+
+// readStored reads the descriptor and the data of page pfn, after the
+// checks every reader of the table makes.
+func (v *File) readStored(pfn uint64) (storedPage, error) {
 	if pfn >= v.maxPFN || !v.ram.Test(pfn) {
-		return nil, &diskdump.PageError{PFN: pfn, Off: -1, Err: ErrNotInDump}
+		return storedPage{}, &diskdump.PageError{PFN: pfn, Off: -1, Err: ErrNotInDump}
 	}
 	if !v.dump.Test(pfn) {
-		return nil, &diskdump.PageError{PFN: pfn, Off: -1, Err: ErrPageExcluded}
+		return storedPage{}, &diskdump.PageError{PFN: pfn, Off: -1, Err: ErrPageExcluded}
 	}
-	idx := v.rankOf(pfn)
-	doff := v.tableOff + int64(idx)*pageDescSize
+	doff := v.tableOff + int64(v.rankOf(pfn))*pageDescSize
 	if err := v.readFull(v.desc[:], doff, "page_desc"); err != nil {
-		return nil, &diskdump.PageError{PFN: pfn, Off: doff, Err: err}
+		return storedPage{}, &diskdump.PageError{PFN: pfn, Off: doff, Err: err}
 	}
 	o := v.order
-	off := int64(o.Uint64(v.desc[0:]))
+	sp := storedPage{off: int64(o.Uint64(v.desc[0:])), flags: o.Uint32(v.desc[12:]), pageFlags: o.Uint64(v.desc[16:])}
 	size := o.Uint32(v.desc[8:])
-	flags := o.Uint32(v.desc[12:])
 	bad := func(format string, args ...any) error {
 		return &diskdump.PageError{PFN: pfn, Off: doff, Err: formatErr(doff, -1, "page_desc", diskdump.ErrCorrupt, format, args...)}
 	}
-	compressed := flags&PageDescCompressed != 0
-	if v.format == FormatKdump && flags&^PageDescCompressed != 0 && !compressed {
-		return nil, &diskdump.PageError{PFN: pfn, Off: doff, Err: formatErr(doff+12, -1, "page_desc.flags", diskdump.ErrUnsupportedVersion,
-			"compression 0x%x (LZO, snappy or zstd) is not supported", flags)}
+	sp.compressed = sp.flags&PageDescCompressed != 0
+	if v.format == FormatKdump {
+		sp.compressed = sp.flags&kdumpCompressedMask != 0
+		if sp.flags&^kdumpCompressedMask != 0 {
+			return storedPage{}, &diskdump.PageError{PFN: pfn, Off: doff, Err: formatErr(doff+12, -1, "page_desc.flags", diskdump.ErrUnsupportedVersion,
+				"flags 0x%x name an unknown compression", sp.flags)}
+		}
 	}
 	switch {
 	case size == 0 || int(size) > v.pageSize:
-		return nil, bad("size %d for a %d-byte page", size, v.pageSize)
-	case !compressed && int(size) != v.pageSize:
-		return nil, bad("raw page of %d bytes", size)
-	case off < v.tableOff+int64(v.npages)*pageDescSize:
-		return nil, bad("data offset 0x%x inside the headers or table", off)
+		return storedPage{}, bad("size %d for a %d-byte page", size, v.pageSize)
+	case !sp.compressed && int(size) != v.pageSize:
+		return storedPage{}, bad("raw page of %d bytes", size)
+	case sp.off < v.tableOff+int64(v.npages)*pageDescSize:
+		return storedPage{}, bad("data offset 0x%x inside the headers or table", sp.off)
 	}
-	if off > v.size || int64(size) > v.size-off {
-		return nil, &diskdump.PageError{PFN: pfn, Off: off, Err: formatErr(off, -1, "page data", diskdump.ErrTruncated,
-			"%d bytes at offset 0x%x are beyond the end of the file (%d bytes)", size, off, v.size)}
+	if sp.off > v.size || int64(size) > v.size-sp.off {
+		return storedPage{}, &diskdump.PageError{PFN: pfn, Off: sp.off, Err: formatErr(sp.off, -1, "page data", diskdump.ErrTruncated,
+			"%d bytes at offset 0x%x are beyond the end of the file (%d bytes)", size, sp.off, v.size)}
 	}
-	if !compressed {
-		if err := v.readFull(dst, off, "page data"); err != nil {
-			return nil, &diskdump.PageError{PFN: pfn, Off: off, Err: err}
-		}
-		return dst, nil
-	}
-	if cap(v.buf) < int(size) {
+	if cap(v.buf) < v.pageSize {
 		v.buf = make([]byte, v.pageSize)
 	}
-	src := v.buf[:size]
-	if err := v.readFull(src, off, "page data"); err != nil {
-		return nil, &diskdump.PageError{PFN: pfn, Off: off, Err: err}
+	sp.data = v.buf[:size]
+	if err := v.readFull(sp.data, sp.off, "page data"); err != nil {
+		return storedPage{}, &diskdump.PageError{PFN: pfn, Off: sp.off, Err: err}
 	}
-	if err := diskdump.Inflate(dst, src); err != nil {
-		return nil, &diskdump.PageError{PFN: pfn, Off: off, Err: err}
-	}
-	return dst, nil
+	return sp, nil
 }
 
 func (v *File) rankOf(pfn uint64) uint64 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/dumpkit/dumpkit/diskdump"
@@ -178,12 +179,18 @@ func TestReadPageErrors(t *testing.T) {
 				{"bad adler32", corrupt(img, ds[zi].off+int64(ds[zi].size)-1, img[ds[zi].off+int64(ds[zi].size)-1]^1), ds[zi].pfn, diskdump.ErrCorrupt},
 			}
 			if f == FormatKdump {
-				tests = append(tests, struct {
+				type tcase = struct {
 					name     string
 					img      []byte
 					pfn      uint64
 					sentinel error
-				}{"LZO", corrupt(img, desc(zi)+12, o.AppendUint32(nil, 2)...), ds[zi].pfn, diskdump.ErrUnsupportedVersion})
+				}
+				// A zlib stream is not a valid page of the other
+				// compressions; a flag of none is unsupported.
+				for _, fl := range []uint32{PageDescLZO, PageDescSnappy, PageDescZstd} {
+					tests = append(tests, tcase{fmt.Sprintf("zlib flagged 0x%x", fl), corrupt(img, desc(zi)+12, o.AppendUint32(nil, fl)...), ds[zi].pfn, diskdump.ErrCorrupt})
+				}
+				tests = append(tests, tcase{"unknown compression", corrupt(img, desc(zi)+12, o.AppendUint32(nil, 0x8)...), ds[zi].pfn, diskdump.ErrUnsupportedVersion})
 			}
 			for _, tc := range tests {
 				t.Run(tc.name, func(t *testing.T) {
@@ -302,6 +309,10 @@ func FuzzOpen(f *testing.F) {
 					t.Fatalf("PFN %d: untyped error %v", pfn, err)
 				}
 			}
+		}
+		// Rewriting what opened never panics: an error, or a result.
+		if res, err := WriteFile(discardWriterAt{}, v, Options{Format: FormatKdump, DumpLevel: 31, Workers: 1}); err == nil && res == nil {
+			t.Fatal("WriteFile: no result and no error")
 		}
 	})
 }

@@ -184,7 +184,8 @@ func newSynthDump(t testing.TB, cfg synthConfig) *synthDump {
 func (d *synthDump) source() *source {
 	return &source{
 		hdr: d.hdr, sub: d.sub, ram: d.ram, dumpable: d.dumpable, incomplete: func() bool { return d.incomplete },
-		total: int64(d.hdr.WrittenBlocks) * int64(d.b),
+		records: d.hdr.Status.Compressed(),
+		total:   int64(d.hdr.WrittenBlocks) * int64(d.b),
 		pages: func(yield func(*diskdump.Page, error) bool) {
 			var pg diskdump.Page
 			for _, r := range d.recs {

@@ -173,8 +173,8 @@ func writeMeta(w io.WriterAt, hdr *diskdump.Header, sub []byte, subBlocks, ramBl
 }
 
 // batchStore writes the entries of processed batches of the pipeline
-// into the table, in their order: lost pages go to the errors, the others
-// to the file.
+// into the table, in their order: lost pages go to the errors, excluded
+// ones are counted, the others go to the file.
 type batchStore struct {
 	t    *tableWriter
 	res  *Result
@@ -198,6 +198,9 @@ func (s *batchStore) write(bt *batch) error {
 			if e.bad {
 				s.res.BadRecords++
 			}
+			continue
+		case e.excluded:
+			s.res.Excluded++
 			continue
 		case e.zero:
 			err = s.t.addDesc(e.pfn, s.zeroOff, s.zeroSize, s.zeroFl, 0)

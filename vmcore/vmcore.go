@@ -73,6 +73,20 @@ type Options struct {
 	// copied unchecked, as the original savecore did. ELF output inflates
 	// every record anyway.
 	VerifyRecords bool
+	// Compression is the page compression of a KDUMP vmcore; the zero
+	// value is zlib. Pages that do not shrink are stored raw. With
+	// another compression than zlib, the zlib records of a compressed
+	// dump are inflated and compressed again.
+	Compression Compression
+	// DumpLevel leaves more pages out of the vmcore, by diskdump's
+	// dump_level rules (doc/FORMAT.md §6.4), applied in the kernel's
+	// order to each page's record: page_flags, MAPPING_ANON and content.
+	// What the dump cannot decide is not guessed: free pages
+	// (ExcludeFree) cannot be told apart after the dump, and a raw dump
+	// has no page flags, so only ExcludeClean applies to it; Result says
+	// which bits were applied. Excluded pages are absent from a DISKDUMP
+	// or KDUMP file (bitmap 2 clear) and holes in an ELF file.
+	DumpLevel DumpLevel
 	// Workers is the number of KDUMP compression goroutines and of
 	// DISKDUMP record-verification goroutines; 0 means GOMAXPROCS.
 	Workers int
@@ -103,12 +117,30 @@ type Result struct {
 	// BadRecords counts the zlib records VerifyRecords rejected (their
 	// pages are also in Lost).
 	BadRecords uint64
-	// Incomplete is set when the dump was partial or incomplete or pages
-	// were lost; the vmcore records it (ELF NT_DISKDUMP 1, KDUMP status
+	// Excluded counts the pages Options.DumpLevel left out (in neither
+	// Pages nor Lost).
+	Excluded uint64
+	// DumpLevel is the level the vmcore's pages have: the part of
+	// Options.DumpLevel that was applied (see DumpLevel.Split), with what
+	// an input file recorded as applied before (WriteFile of a KDUMP
+	// file). DumpLevelUnapplied is the part of Options.DumpLevel that
+	// could not be decided. A KDUMP file records DumpLevel in its
+	// sub-header.
+	DumpLevel, DumpLevelUnapplied DumpLevel
+	// Incomplete is set when the dump was partial or incomplete, pages
+	// were lost or DumpLevel left pages out; the vmcore records it (ELF NT_DISKDUMP 1, KDUMP status
 	// INCOMPLETE, DISKDUMP keeps the partition's status).
 	Incomplete bool
 	// Errors joins the per-page errors met (up to a cap), or nil.
 	Errors error
+}
+
+// finish sets the counts of a result once every page went by: nmax is the
+// number of pages the dump could hold.
+func (r *Result) finish(s *source, nmax uint64, errs *errCollector) {
+	r.Errors = errs.err()
+	r.Lost = nmax - min(r.Pages+r.Excluded, nmax)
+	r.Incomplete = s.incomplete() || r.Lost > 0 || r.Errors != nil || r.Excluded > 0
 }
 
 // maxJoinedErrors caps Result.Errors.
@@ -134,8 +166,15 @@ type source struct {
 	dumpable   *diskdump.Bitmap // PFN-indexed upper bound of stored pages
 	incomplete func() bool      // partial or incomplete dump (asked after the pages)
 	pages      iter.Seq2[*diskdump.Page, error]
+	records    bool   // pages carry page_flags and MAPPING_ANON (a compressed dump's records)
 	total      int64  // bytes of the partition the pages come from (progress)
 	vmcoreinfo []byte // Options.VMCOREINFO
+	// rawAnonUnknown: raw pages may have lost MAPPING_ANON (DISKDUMP
+	// vmcore input).
+	rawAnonUnknown bool
+	// done is the dump level its pages already had applied (recorded by
+	// a KDUMP file); apply, set by writeSource, the bits applied now.
+	done, apply DumpLevel
 }
 
 // archOf is the dump's architecture: the reader's, else utsname.machine's.
@@ -197,6 +236,14 @@ func writeSource(w io.WriterAt, s *source, f Format, opt Options) (*Result, erro
 	if f != FormatELF && f != FormatDiskdump && f != FormatKdump {
 		return nil, fmt.Errorf("diskdump: vmcore format %v: %w", f, diskdump.ErrUnsupportedVersion)
 	}
+	if !opt.Compression.valid() {
+		return nil, fmt.Errorf("diskdump: KDUMP compression %v: %w", opt.Compression, diskdump.ErrUnsupportedVersion)
+	}
+	if err := checkDumpLevel(opt.DumpLevel); err != nil {
+		return nil, err
+	}
+	s.apply, res.DumpLevelUnapplied = (opt.DumpLevel &^ s.done).Split(s.records)
+	res.DumpLevel = s.done | s.apply
 	// Holes and unused table entries are never written: start from an
 	// empty file when the output can be truncated.
 	if tr, ok := w.(Truncater); ok {
@@ -228,7 +275,7 @@ func partitionSource(p *diskdump.Partition) *source {
 	}
 	return &source{
 		arch: p.Arch(), hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
-		incomplete: p.Incomplete, pages: p.Pages(), total: end * bs,
+		incomplete: p.Incomplete, pages: p.Pages(), records: h.Status.Compressed(), total: end * bs,
 	}
 }
 
