@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dumpkit/dumpkit/blockdev"
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 // directFlags returns the file status flags of d's descriptor.

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dumpkit/dumpkit/blockdev"
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 // lvmConfig keeps pvcreate away from udev and the system devices file, so it

@@ -1,6 +1,9 @@
 package diskdump
 
-import "time"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // TestDump describes a synthetic machine and how the kernel-exact writer of
 // diskdump/kernel dumps it. This package's own tests cannot import
@@ -27,4 +30,9 @@ var writeTestDump func(img []byte, devBlocks uint64, d TestDump) ([]byte, bool, 
 // SetTestDumpWriter installs writeTestDump (called by kernel_test.go).
 func SetTestDumpWriter(f func(img []byte, devBlocks uint64, d TestDump) ([]byte, bool, error)) {
 	writeTestDump = f
+}
+
+// putRecord encodes r with PutRecordHeader, the one record header encoder.
+func putRecord(b []byte, o binary.ByteOrder, r pageRecord) {
+	PutRecordHeader(b, o, r.pageFlags, r.size, r.flags)
 }

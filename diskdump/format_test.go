@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 var defaultFP = FormatParams{BlockSize: 4096, Order: binary.LittleEndian, BlockOrder: 2, SampleRate: 8}

@@ -338,7 +338,7 @@ func rdrBuild(t testing.TB, sp rdrSpec) *rdrDump {
 			rec.flags |= PageMappingAnon
 		}
 		var rh [PageRecordSize]byte
-		encodePageRecord(rh[:], o, rec)
+		putRecord(rh[:], o, rec)
 		data.Write(rh[:])
 		data.Write(payload)
 	}
@@ -618,7 +618,7 @@ func (d *rdrDump) rec(pfn uint64) pageRecord {
 }
 
 func (d *rdrDump) setRec(pfn uint64, r pageRecord) {
-	encodePageRecord(d.img[d.off[pfn]:], d.order, r)
+	putRecord(d.img[d.off[pfn]:], d.order, r)
 }
 
 // firstWith returns the index in d.pfns of the first page from index i
@@ -1639,7 +1639,7 @@ func TestPageRecordLayout(t *testing.T) {
 		r := decodePageRecord(b, o)
 		assert.Equal(t, pageRecord{pageFlags: want.PageFlags, size: want.Size, flags: want.Flags}, r)
 		var b2 [PageRecordSize]byte
-		encodePageRecord(b2[:], o, r)
+		putRecord(b2[:], o, r)
 		assert.Equal(t, b, b2[:])
 	}
 }

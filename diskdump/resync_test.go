@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 // rsRec is one record of a pristine compressed dump.
@@ -144,7 +144,7 @@ func (b *rsBase) putRec(img []byte, i int, f func(*pageRecord)) {
 	o := b.arch.ByteOrder()
 	r := decodePageRecord(img[b.recs[i].off:], o)
 	f(&r)
-	encodePageRecord(img[b.recs[i].off:], o, r)
+	putRecord(img[b.recs[i].off:], o, r)
 }
 
 // rec returns the index of the first record from i on satisfying ok.
@@ -319,7 +319,7 @@ func rsHeaderCases() []struct {
 		{"adversarial: a fake raw header at the start of the damaged raw record's data", func(t *testing.T, b *rsBase, img []byte) rsDamage {
 			i := b.rec(t, 60, func(r rsRec) bool { return r.flags&PageCompressed == 0 })
 			b.putRec(img, i, func(r *pageRecord) { r.size = 0 })
-			encodePageRecord(img[b.recs[i].off+PageRecordSize:], b.arch.ByteOrder(), pageRecord{pageFlags: 1, size: uint32(b.bs)})
+			putRecord(img[b.recs[i].off+PageRecordSize:], b.arch.ByteOrder(), pageRecord{pageFlags: 1, size: uint32(b.bs)})
 			return rsDamage{img: img, lost: []int{i}}
 		}},
 		{"adversarial: a chain of valid zlib records inside the damaged raw record's data", func(t *testing.T, b *rsBase, img []byte) rsDamage {
@@ -344,7 +344,7 @@ func rsHeaderCases() []struct {
 			o := b.arch.ByteOrder()
 			r := decodePageRecord(data[n-rsLastFake:], o)
 			r.size += uint32(len(data) - n)
-			encodePageRecord(data[n-rsLastFake:], o, r)
+			putRecord(data[n-rsLastFake:], o, r)
 			return rsDamage{img: img, lost: span(i, len(b.recs)), desync: "more records than pages remain"}
 		}},
 	}
@@ -359,7 +359,7 @@ func rsFakeChain(t *testing.T, b *rsBase, data []byte, n int) int {
 	z := rdrZlib(t, math.MaxUint64, make([]byte, b.bs))
 	pos := 0
 	for range n {
-		encodePageRecord(data[pos:], b.arch.ByteOrder(), pageRecord{pageFlags: 7, size: uint32(len(z)), flags: PageCompressed})
+		putRecord(data[pos:], b.arch.ByteOrder(), pageRecord{pageFlags: 7, size: uint32(len(z)), flags: PageCompressed})
 		copy(data[pos+PageRecordSize:], z)
 		pos += PageRecordSize + len(z)
 	}

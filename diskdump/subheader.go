@@ -128,12 +128,3 @@ func EncodeSubHeader(a Arch, blockSize int, regs []uint64, switchStacks []uint64
 	}
 	return b, nil
 }
-
-// SubHeaderBytes is the size of the arch's sub-header struct for nrCPUs
-// switch stacks on ia64 (doc/FORMAT.md §5).
-func SubHeaderBytes(a Arch, nrCPUs int) int {
-	if a == ArchIA64 {
-		return a.GRegsSize() + 8*nrCPUs
-	}
-	return a.GRegsSize()
-}

@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 // fltGeometry is where the structures of a rehearsal dump lie.

@@ -15,6 +15,7 @@ import (
 	"github.com/google/renameio/v2"
 
 	"github.com/dumpkit/dumpkit/blockdev"
+	"github.com/dumpkit/dumpkit/internal/failpoint"
 )
 
 // VmcoreName is the name of the saved dump in its directory (doc/FORMAT.md §9.2).
@@ -170,7 +171,7 @@ func (c ctxFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := c.f.WriteAt(p, off)
 	w := c.written.Add(int64(n))
 	for mib := (w - int64(n)) >> 20; mib < w>>20; mib++ {
-		Failpoint("write")
+		failpoint.Hit("write")
 	}
 	if err == nil && c.wb != nil {
 		c.wb.wrote(off, off+int64(n))
@@ -295,7 +296,7 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 	if err := pf.Chmod(FileMode); err != nil {
 		return err
 	}
-	Failpoint("before-write")
+	failpoint.Hit("before-write")
 	wb := newWriteback(pf.File)
 	defer wb.stop()
 	size, err := write(ctxFile{ctx: ctx, f: pf.File, written: new(atomic.Int64), wb: wb})
@@ -311,18 +312,18 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 	if err := pf.Truncate(size); err != nil {
 		return err
 	}
-	Failpoint("before-rename")
+	failpoint.Hit("before-rename")
 	// CloseAtomicallyReplace fsyncs the file before the rename.
 	if err := pf.CloseAtomicallyReplace(); err != nil {
 		return err
 	}
-	Failpoint("after-rename")
+	failpoint.Hit("after-rename")
 	if err := blockdev.SyncDir(dir); err != nil {
 		return err
 	}
 	if err := blockdev.SyncDir(filepath.Dir(dir)); err != nil {
 		return err
 	}
-	Failpoint("after-dirsync")
+	failpoint.Hit("after-dirsync")
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dumpkit/dumpkit/internal/failpoint"
+	"github.com/dumpkit/dumpkit/internal/modparams"
 	"github.com/dumpkit/dumpkit/vmcore"
 
 	"github.com/dumpkit/dumpkit/blockdev"
@@ -229,7 +231,7 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 			mp = *opt.Module
 		} else {
 			var src string
-			mp, src = LoadModuleParams(ProcDiskdumpPath, SysParamsDir, log)
+			mp, src = modparams.Load(modparams.ProcPath, modparams.SysDir, log)
 			log.Debug("module parameters for restoring signatures", "source", src, "block_order", mp.BlockOrder, "sample_rate", mp.SampleRate)
 		}
 	}
@@ -490,12 +492,12 @@ func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
 	}
 	p := c.p
 	bs, order := p.BlockSize(), p.Header().Layout.Order
-	Failpoint("before-erase")
+	failpoint.Hit("before-erase")
 	if err := diskdump.InvalidateDump(w, bs, order, p.IsSwap()); err != nil {
 		return fmt.Errorf("savecore: erasing the dump on %s: %w", c.in.Name, err)
 	}
 	c.res.Erased = true
-	Failpoint("after-invalidate")
+	failpoint.Hit("after-invalidate")
 	if !p.IsSwap() && mp.SampleRate >= 0 {
 		fp := diskdump.FormatParams{BlockSize: bs, Order: order, BlockOrder: mp.BlockOrder, SampleRate: mp.SampleRate}
 		if mp.HasTotalBlocks {
@@ -509,13 +511,13 @@ func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
 			return fmt.Errorf("savecore: %s: dump erased, but restoring the format signatures failed (run dumpformat): %w", c.in.Name, err)
 		}
 	}
-	Failpoint("after-erase")
+	failpoint.Hit("after-erase")
 	if f, ok := c.in.Dev.(interface{ Flush() error }); ok {
 		if err := f.Flush(); err != nil {
 			return fmt.Errorf("savecore: flushing %s: %w", c.in.Name, err)
 		}
 	}
-	Failpoint("after-flush")
+	failpoint.Hit("after-flush")
 	log.Info("dump erased from the partition", "device", c.in.Name, "swap", p.IsSwap())
 	return nil
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dumpkit/dumpkit/blockdev"
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 func openCheck(t *testing.T, path string, fp diskdump.FormatParams) *diskdump.CheckResult {

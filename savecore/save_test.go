@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 // testLog collects log output for assertions and shows it on failure.

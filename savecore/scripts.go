@@ -26,36 +26,36 @@ const DefaultScriptTimeout = 5 * time.Minute
 // maxScriptOutput bounds how much of a script's output is kept for the log.
 const maxScriptOutput = 16 << 10
 
-// ScriptStatus says what happened when savecore looked for a script.
-type ScriptStatus int
+// scriptStatus says what happened when savecore looked for a script.
+type scriptStatus int
 
 // Script statuses.
 const (
-	ScriptAbsent    ScriptStatus = iota // no such file, or not executable
-	ScriptUntrusted                     // refused: ownership or mode (logged)
-	ScriptExited                        // ran; Exit holds its status
-	ScriptFailed                        // could not be started, killed, or timed out
+	scriptAbsent    scriptStatus = iota // no such file, or not executable
+	scriptUntrusted                     // refused: ownership or mode (logged)
+	scriptExited                        // ran; Exit holds its status
+	scriptFailed                        // could not be started, killed, or timed out
 )
 
-func (s ScriptStatus) String() string {
+func (s scriptStatus) String() string {
 	switch s {
-	case ScriptAbsent:
+	case scriptAbsent:
 		return "absent"
-	case ScriptUntrusted:
+	case scriptUntrusted:
 		return "not trusted"
-	case ScriptExited:
+	case scriptExited:
 		return "exited"
-	case ScriptFailed:
+	case scriptFailed:
 		return "failed"
 	}
-	return fmt.Sprintf("ScriptStatus(%d)", int(s))
+	return fmt.Sprintf("scriptStatus(%d)", int(s))
 }
 
-// ScriptResult is the outcome of one script run.
-type ScriptResult struct {
+// scriptResult is the outcome of one script run.
+type scriptResult struct {
 	Path   string
-	Status ScriptStatus
-	Exit   int    // exit status when Status is ScriptExited
+	Status scriptStatus
+	Exit   int    // exit status when Status is scriptExited
 	Output []byte // combined stdout and stderr, at most 16 KiB
 	Err    error  // why it was not trusted or failed
 }
@@ -80,10 +80,10 @@ func checkTrusted(path string, fi os.FileInfo) error {
 // runScript runs root/scripts/name with the arguments "127.0.0.1" and
 // dumpDir (doc/FORMAT.md §9.3) if it exists, is executable and is trusted. Its
 // output and exit status are logged; what they mean is up to the caller.
-func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Duration, log *slog.Logger) ScriptResult {
+func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Duration, log *slog.Logger) scriptResult {
 	dir := filepath.Join(root, ScriptsDir)
 	path := filepath.Join(dir, name)
-	res := ScriptResult{Path: path}
+	res := scriptResult{Path: path}
 	fi, err := os.Stat(path)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
@@ -106,7 +106,7 @@ func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Dur
 		err = checkTrusted(path, fi)
 	}
 	if err != nil {
-		res.Status, res.Err = ScriptUntrusted, err
+		res.Status, res.Err = scriptUntrusted, err
 		log.Warn("script not run", "script", path, "err", err)
 		return res
 	}
@@ -128,14 +128,14 @@ func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Dur
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
-		res.Status = ScriptExited
+		res.Status = scriptExited
 	case errors.As(err, &ee) && ee.Exited():
-		res.Status, res.Exit = ScriptExited, ee.ExitCode()
+		res.Status, res.Exit = scriptExited, ee.ExitCode()
 	default:
-		res.Status, res.Err = ScriptFailed, err
+		res.Status, res.Err = scriptFailed, err
 	}
 	attrs := []any{"script", path, "status", res.Status.String()}
-	if res.Status == ScriptExited {
+	if res.Status == scriptExited {
 		attrs = append(attrs, "exit", res.Exit)
 	}
 	if res.Err != nil {
@@ -144,7 +144,7 @@ func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Dur
 	if len(res.Output) > 0 {
 		attrs = append(attrs, "output", string(bytes.TrimRight(res.Output, "\n")))
 	}
-	if res.Status == ScriptExited && res.Exit == 0 {
+	if res.Status == scriptExited && res.Exit == 0 {
 		log.Info("script finished", attrs...)
 	} else {
 		log.Warn("script finished", attrs...)

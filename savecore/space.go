@@ -31,16 +31,16 @@ func checkSpace(ctx context.Context, d *dumpDir, need int64, timeout time.Durati
 	res := runScript(ctx, d.root, NospaceScript, d.path, timeout, log)
 	serr := &SpaceError{Dir: d.path, Need: need, Free: free}
 	switch {
-	case res.Status == ScriptAbsent:
+	case res.Status == scriptAbsent:
 		serr.Script = "absent"
 		return serr
-	case res.Status == ScriptUntrusted:
+	case res.Status == scriptUntrusted:
 		serr.Script = "not trusted"
 		return serr
-	case res.Status == ScriptExited && res.Exit == 0:
+	case res.Status == scriptExited && res.Exit == 0:
 		serr.Script = "declined (exit 0)"
 		return serr
-	case res.Status == ScriptFailed:
+	case res.Status == scriptFailed:
 		// Killed or not startable: nothing says it freed space, but it
 		// did not decline either; check once more like a non-zero exit.
 		serr.Script = "failed: " + res.Err.Error()

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dumpkit/dumpkit/blockdev"
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 // smallFS mounts a tmpfs of the given size (e.g. "4m") on a new directory

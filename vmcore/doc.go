@@ -44,4 +44,19 @@
 // The page data of a DISKDUMP file are the partition's records as they
 // are; a KDUMP file compresses raw pages itself and may let every zero
 // page share one copy.
+//
+// # Flattened streams (makedumpfile -F, doc/FLATTENED.md)
+//
+//	start block (4096 bytes): "makedumpfile\0\0\0\0", type 1, version 1
+//	record: {offset s64 BE, size s64 BE} then size bytes for that offset
+//	...
+//	end marker: {-1, -1}
+//
+// A flattened stream is any of the files above cut into positioned
+// records, so that it can go through a pipe or onto a raw partition (the
+// kdump raw target). IsFlattened recognises one; NewFlattenedReader walks
+// its records within the stream's bounds, ending where it is torn;
+// Rearrange applies them to a seekable file as makedumpfile -R does and
+// reports which byte ranges arrived; NewFlattenedWriter turns the
+// positioned writes of any writer here into a stream on an io.Writer.
 package vmcore

@@ -21,11 +21,12 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/dumpkit/dumpkit/internal/failpoint"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/dumpkit/dumpkit/diskdump"
-	"github.com/dumpkit/dumpkit/savecore"
 )
 
 func buildDumpformat(t *testing.T) string {
@@ -38,10 +39,10 @@ func buildDumpformat(t *testing.T) string {
 
 // runBin runs bin and returns its exit code, or -1 and the signal when it
 // was killed.
-func runBin(t *testing.T, bin, failpoint string, args ...string) (int, syscall.Signal, string) {
+func runBin(t *testing.T, bin, point string, args ...string) (int, syscall.Signal, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), savecore.FailpointEnv+"="+failpoint)
+	cmd.Env = append(os.Environ(), failpoint.Env+"="+point)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

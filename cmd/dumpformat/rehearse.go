@@ -81,45 +81,77 @@ func (c *command) rehearse() error {
 	}
 	defer dev.Close()
 	name := dev.Name()
-	bs := c.fp.BlockSize
-	blocks := uint64(dev.Size()) / uint64(bs)
+	blocks := uint64(dev.Size()) / uint64(c.fp.BlockSize)
 	out := rehearsalJSON{Device: name, Arch: o.arch.String(), DeviceBlocks: blocks}
+	src, closeSrc, err := c.memorySource(name, blocks, &out)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	out.MaxPFN = src.MaxPFN()
+	res, werr := c.writeRehearsal(dev, name, blocks, src, &out)
+	// Whatever reached the device must be on the medium, as after a real
+	// panic, also when the kernel gave up half-way.
+	if err := dev.Flush(); err != nil {
+		return errors.Join(werr, fmt.Errorf("%s: flush: %w", name, err))
+	}
+	if werr != nil {
+		return fmt.Errorf("%s: the kernel would not dump here: %w", name, werr)
+	}
+	out.Outcome, out.Status, out.StatusNames = res.Outcome.String(), uint32(res.Status), res.Status.String()
+	out.TotalBlocks, out.WrittenBlocks, out.BlocksWritten = res.TotalBlocks, res.WrittenBlocks, res.BlocksWritten
+	out.PagesSaved, out.PagesSkipped, out.PagesDisregarded, out.PagesCompressed = res.PagesSaved, res.PagesSkipped, res.PagesDisregarded, res.PagesCompressed
+	out.Console = res.Console
+	if out.Console == nil {
+		out.Console = []string{}
+	}
+	return c.printRehearsal(&out, blocks)
+}
 
-	var src kernel.MemorySource
+// memorySource is the memory to dump: the ELF core of -m, or a synthetic
+// machine of --ram (default: the largest that fits, up to 1 GiB).
+func (c *command) memorySource(name string, blocks uint64, out *rehearsalJSON) (kernel.MemorySource, func(), error) {
+	o, bs := c.o, c.fp.BlockSize
 	if o.core != "" {
 		f, err := os.Open(o.core)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		defer f.Close()
 		st, err := f.Stat()
 		if err != nil {
-			return err
+			f.Close()
+			return nil, nil, err
 		}
 		es, err := kernel.NewELFCoreSource(f, st.Size(), bs)
 		if err != nil {
-			return fmt.Errorf("%s: %w", o.core, err)
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: %w", o.core, err)
 		}
-		src, out.Source = es, "memory of "+o.core
-	} else {
-		ram := uint64(0)
-		if o.ram != "" {
-			if ram, err = parseRAM(o.ram, bs); err != nil {
-				return err
-			}
-		} else if ram, err = c.defaultRAM(blocks); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: o.arch, PageSize: bs, MemBytes: ram, Seed: uint64(o.seed)})
-		if need := uncompressedBlocks(m, bs, o.compress || o.dumpLevel != 0); need > blocks {
-			c.log.Warn(fmt.Sprintf("%s: a full uncompressed dump of %s of RAM needs %d blocks, the device has %d: the dump may be partial", name, iec(ram), need, blocks))
-		}
-		src, out.Source, out.RAMBytes = m, fmt.Sprintf("synthetic %s machine with %s of RAM (seed %d)", o.arch, iec(ram), o.seed), ram
+		out.Source = "memory of " + o.core
+		return es, func() { f.Close() }, nil
 	}
-	out.MaxPFN = src.MaxPFN()
+	var ram uint64
+	var err error
+	if o.ram != "" {
+		if ram, err = parseRAM(o.ram, bs); err != nil {
+			return nil, nil, err
+		}
+	} else if ram, err = c.defaultRAM(blocks); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: o.arch, PageSize: bs, MemBytes: ram, Seed: uint64(o.seed)})
+	if need := uncompressedBlocks(m, bs, o.compress || o.dumpLevel != 0); need > blocks {
+		c.log.Warn(fmt.Sprintf("%s: a full uncompressed dump of %s of RAM needs %d blocks, the device has %d: the dump may be partial", name, iec(ram), need, blocks))
+	}
+	out.Source, out.RAMBytes = fmt.Sprintf("synthetic %s machine with %s of RAM (seed %d)", o.arch, iec(ram), o.seed), ram
+	return m, func() {}, nil
+}
 
+// writeRehearsal runs the kernel-exact writer with progress.
+func (c *command) writeRehearsal(dev *blockdev.Device, name string, blocks uint64, src kernel.MemorySource, out *rehearsalJSON) (*kernel.Result, error) {
+	o := c.o
 	cfg := kernel.DefaultConfig(o.arch)
-	cfg.BlockSize, cfg.BlockOrder, cfg.SampleRate = bs, c.fp.BlockOrder, c.fp.SampleRate
+	cfg.BlockSize, cfg.BlockOrder, cfg.SampleRate = c.fp.BlockSize, c.fp.BlockOrder, c.fp.SampleRate
 	cfg.Compress, cfg.DumpLevel = o.compress, o.dumpLevel
 	cfg.Utsname = kernel.DefaultUtsname(o.arch)
 	if o.release != "" {
@@ -130,7 +162,6 @@ func (c *command) rehearse() error {
 	}
 	cfg.Time = time.Now()
 	cfg.DeviceName = name
-
 	var ramPages uint64
 	for p := range src.MaxPFN() {
 		if src.IsRAM(p) {
@@ -147,41 +178,31 @@ func (c *command) rehearse() error {
 		}
 	}
 	c.log.Debug("rehearsal", "device", name, "source", out.Source, "compress", o.compress, "dump_level", o.dumpLevel)
-	res, werr := kernel.WriteDump(dev, blocks, src, cfg)
+	res, err := kernel.WriteDump(dev, blocks, src, cfg)
 	p.stop()
 	if res != nil {
 		for _, line := range res.Console {
 			c.log.Debug("console: " + line)
 		}
 	}
-	// Whatever reached the device must be on the medium, as after a real
-	// panic, also when the kernel gave up half-way.
-	if err := dev.Flush(); err != nil {
-		return errors.Join(werr, fmt.Errorf("%s: flush: %w", name, err))
-	}
-	if werr != nil {
-		return fmt.Errorf("%s: the kernel would not dump here: %w", name, werr)
-	}
-	out.Outcome, out.Status, out.StatusNames = res.Outcome.String(), uint32(res.Status), res.Status.String()
-	out.TotalBlocks, out.WrittenBlocks, out.BlocksWritten = res.TotalBlocks, res.WrittenBlocks, res.BlocksWritten
-	out.PagesSaved, out.PagesSkipped, out.PagesDisregarded, out.PagesCompressed = res.PagesSaved, res.PagesSkipped, res.PagesDisregarded, res.PagesCompressed
-	out.Console = res.Console
-	if out.Console == nil {
-		out.Console = []string{}
-	}
-	if o.json {
+	return res, err
+}
+
+// printRehearsal prints the outcome, as JSON with --json.
+func (c *command) printRehearsal(out *rehearsalJSON, blocks uint64) error {
+	if c.o.json {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(&out)
+		return enc.Encode(out)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "rehearsal dump on %s: %s (%s), %s\n", name, out.StatusNames, out.Outcome, out.Source)
+	fmt.Fprintf(&b, "rehearsal dump on %s: %s (%s), %s\n", out.Device, out.StatusNames, out.Outcome, out.Source)
 	fmt.Fprintf(&b, "  blocks: %d written (written_blocks) of %d, total_blocks %d\n", out.WrittenBlocks, blocks, out.TotalBlocks)
-	fmt.Fprintf(&b, "  pages:  %d saved, %d skipped by dump_level %d, %d not reached", out.PagesSaved, out.PagesSkipped, o.dumpLevel, out.PagesDisregarded)
-	if o.compress {
+	fmt.Fprintf(&b, "  pages:  %d saved, %d skipped by dump_level %d, %d not reached", out.PagesSaved, out.PagesSkipped, c.o.dumpLevel, out.PagesDisregarded)
+	if c.o.compress {
 		fmt.Fprintf(&b, ", %d stored compressed", out.PagesCompressed)
 	}
 	b.WriteString("\n")
-	_, err = io.WriteString(c.stdout, b.String())
+	_, err := io.WriteString(c.stdout, b.String())
 	return err
 }

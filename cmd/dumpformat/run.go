@@ -21,7 +21,8 @@ import (
 
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
-	"github.com/dumpkit/dumpkit/savecore"
+	"github.com/dumpkit/dumpkit/internal/failpoint"
+	"github.com/dumpkit/dumpkit/internal/modparams"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -30,8 +31,8 @@ var version = ""
 // Where the loaded diskdump module publishes its parameters (doc/FORMAT.md §7);
 // variables so that tests can point them at fixtures.
 var (
-	procDiskdumpPath = savecore.ProcDiskdumpPath
-	sysParamsDir     = savecore.SysParamsDir
+	procDiskdumpPath = modparams.ProcPath
+	sysParamsDir     = modparams.SysDir
 )
 
 // statusSignal makes a running format print one status line.
@@ -328,7 +329,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // given on the command line, else the module's defaults.
 func (c *command) setParams() {
 	o := c.o
-	mp, src := savecore.LoadModuleParams(procDiskdumpPath, sysParamsDir, c.log)
+	mp, src := modparams.Load(procDiskdumpPath, sysParamsDir, c.log)
 	c.params = src
 	c.fp = diskdump.FormatParams{
 		BlockSize:  o.arch.PageSize(),
@@ -559,27 +560,9 @@ type planJSON struct {
 // format is the default mode and -f, -a, -n.
 func (c *command) format() error {
 	o := c.o
-	var dev *blockdev.Device
-	var err error
-	if o.dryRun {
-		// A dry run writes nothing, but says what a real run would refuse.
-		ie, err := blockdev.CheckInUse(o.device)
-		if err != nil {
-			return err
-		}
-		if ie != nil {
-			return ie
-		}
-		dev, err = blockdev.Open(o.device, blockdev.ReadOnly)
-		if err != nil {
-			return err
-		}
-	} else {
-		// O_EXCL on a block device: refused while mounted, swap or held.
-		dev, err = blockdev.Open(o.device, blockdev.ReadWrite)
-		if err != nil {
-			return err
-		}
+	dev, err := c.openForFormat()
+	if err != nil {
+		return err
 	}
 	defer dev.Close()
 	name := dev.Name()
@@ -592,36 +575,55 @@ func (c *command) format() error {
 	if err != nil {
 		return err
 	}
-
-	mode := "normal"
-	switch {
-	case o.initial:
-		mode = "initial"
-	case o.all:
-		mode = "all"
-	}
-	var chunks [][2]uint64
-	switch mode {
-	case "initial":
-		chunks = [][2]uint64{{0, blocks}}
-	case "all":
-		chunks = [][2]uint64{{1, blocks - 1}}
-	default:
-		for ch := range diskdump.NormalFormatBlocks(blocks, c.fp) {
-			chunks = append(chunks, [2]uint64{ch.Blk, ch.N})
-		}
-	}
-	var nblocks uint64
-	for _, ch := range chunks {
-		nblocks += ch[1]
-	}
+	mode, chunks, nblocks := c.formatPlan(blocks)
 	if o.dryRun {
 		return c.plan(planJSON{Device: name, RealPath: dev.RealPath(), Mode: mode, Arch: o.arch.String(), BlockSize: bs,
 			BlockOrder: c.fp.BlockOrder, SampleRate: c.fp.SampleRate, TotalBlocks: c.fp.TotalBlocks, DeviceBlocks: blocks,
 			WriteBlocks: nblocks, WriteBytes: nblocks * uint64(bs), Chunks: chunks, Overwrites: found})
 	}
-
 	c.log.Debug("formatting", "device", name, "mode", mode, "blocks", nblocks, "of", blocks)
+	return c.writeFormat(dev, mode, blocks, nblocks)
+}
+
+// openForFormat opens the device read-write with O_EXCL on a block device
+// (refused while mounted, swap or held); a dry run opens it read-only but
+// still says what a real run would refuse.
+func (c *command) openForFormat() (*blockdev.Device, error) {
+	if !c.o.dryRun {
+		return blockdev.Open(c.o.device, blockdev.ReadWrite)
+	}
+	ie, err := blockdev.CheckInUse(c.o.device)
+	if err != nil {
+		return nil, err
+	}
+	if ie != nil {
+		return nil, ie
+	}
+	return blockdev.Open(c.o.device, blockdev.ReadOnly)
+}
+
+// formatPlan is the mode and the [first block, count] chunks it writes.
+func (c *command) formatPlan(blocks uint64) (mode string, chunks [][2]uint64, nblocks uint64) {
+	switch {
+	case c.o.initial:
+		mode, chunks = "initial", [][2]uint64{{0, blocks}}
+	case c.o.all:
+		mode, chunks = "all", [][2]uint64{{1, blocks - 1}}
+	default:
+		mode = "normal"
+		for ch := range diskdump.NormalFormatBlocks(blocks, c.fp) {
+			chunks = append(chunks, [2]uint64{ch.Blk, ch.N})
+		}
+	}
+	for _, ch := range chunks {
+		nblocks += ch[1]
+	}
+	return mode, chunks, nblocks
+}
+
+// writeFormat writes the signatures, flushes and reports.
+func (c *command) writeFormat(dev *blockdev.Device, mode string, blocks, nblocks uint64) error {
+	name, bs := dev.Name(), c.fp.BlockSize
 	p := c.startProgress(name, nblocks)
 	defer p.stop()
 	// A format writes every block once, front to back: with direct I/O it
@@ -641,10 +643,11 @@ func (c *command) format() error {
 		}
 	}
 	start := time.Now()
-	if o.initial {
+	var err error
+	if c.o.initial {
 		err = diskdump.FormatInitial(dev, blocks, c.fp, p.update)
 	} else {
-		err = diskdump.FormatNormal(dev, dev, blocks, c.fp, o.all, p.update)
+		err = diskdump.FormatNormal(dev, dev, blocks, c.fp, c.o.all, p.update)
 	}
 	p.stop()
 	if err != nil {
@@ -806,7 +809,7 @@ func (c *command) startProgress(name string, total uint64) *progress {
 
 // update is the callback of the formatter.
 func (p *progress) update(done, total uint64) {
-	savecore.Failpoint("format") // crash-consistency tests (DUMPKIT_FAILPOINT)
+	failpoint.Hit("format") // crash-consistency tests (DUMPKIT_FAILPOINT)
 	p.done.Store(done)
 	if !p.show {
 		return

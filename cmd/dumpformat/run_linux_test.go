@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 func loopImage(t *testing.T, blocks int64) (file, dev string) {

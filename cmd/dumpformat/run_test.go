@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dumpkit/dumpkit/blockdev"
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 const bs = 4096

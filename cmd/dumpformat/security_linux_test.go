@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dumpkit/dumpkit/blockdev/blockdevtest"
+	"github.com/dumpkit/dumpkit/internal/blockdevtest"
 )
 
 func secRun(t *testing.T, args ...string) (int, string) {

@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/dumpkit/dumpkit/internal/failpoint"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -87,10 +89,10 @@ func copyFile(t testing.TB, src, dst string) {
 
 // crashRun runs the savecore binary; it returns the exit code (-1 when
 // killed by a signal, with the signal) and stderr.
-func crashRun(t *testing.T, bin, failpoint string, args ...string) (code int, sig syscall.Signal, stderr string) {
+func crashRun(t *testing.T, bin, point string, args ...string) (code int, sig syscall.Signal, stderr string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "TZ=UTC", savecore.FailpointEnv+"="+failpoint)
+	cmd.Env = append(os.Environ(), "TZ=UTC", failpoint.Env+"="+point)
 	var e bytes.Buffer
 	cmd.Stderr = &e
 	cmd.Stdout = io.Discard

@@ -125,112 +125,141 @@ func versionString() string {
 	return "savecore (dumpkit) " + v
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// flags holds the parsed command line.
+type flags struct {
+	del, delOnly, force, prog, verbose, quiet, showVer, verify bool
+	dir, format, confPath                                      string
+	mask                                                       uint64
+	devs                                                       []string
+	set                                                        map[string]bool // flags given explicitly
+}
+
+// newFlagSet declares every flag of savecore into f; mask receives -P as
+// given. The man page test enumerates it.
+func newFlagSet(f *flags, mask *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("savecore", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	var (
-		del      = fs.Bool("D", false, "")
-		delOnly  = fs.Bool("X", false, "")
-		force    = fs.Bool("f", false, "")
-		prog     = fs.Bool("p", false, "")
-		mask     = fs.String("P", "", "")
-		verbose  = fs.Bool("v", false, "")
-		quiet    = fs.Bool("q", false, "")
-		showVer  = fs.Bool("V", false, "")
-		dir      = fs.String("d", "", "")
-		format   = fs.String("F", "", "")
-		verify   = fs.Bool("verify", false, "")
-		confPath = fs.String("C", savecore.DefaultConfigPath, "")
-	)
+	fs.BoolVar(&f.del, "D", false, "delete the dump once saved")
+	fs.BoolVar(&f.delOnly, "X", false, "delete the dump without saving it")
+	fs.BoolVar(&f.force, "f", false, "save even if the dump directory exists")
+	fs.BoolVar(&f.prog, "p", false, "show progress")
+	fs.StringVar(mask, "P", "", "page-flag mask of pages stored uncompressed")
+	fs.BoolVar(&f.verbose, "v", false, "verbose")
+	fs.BoolVar(&f.quiet, "q", false, "quiet")
+	fs.BoolVar(&f.showVer, "V", false, "print the version")
+	fs.StringVar(&f.dir, "d", "", "dump root")
+	fs.StringVar(&f.format, "F", "", "vmcore format")
+	fs.BoolVar(&f.verify, "verify", false, "inflate every zlib record before copying it")
+	fs.StringVar(&f.confPath, "C", savecore.DefaultConfigPath, "sysconfig file")
+	return fs
+}
+
+// parseFlags parses args; a non-negative code means exit with it now.
+func parseFlags(args []string, stdout, stderr io.Writer) (*flags, int) {
+	f := &flags{set: map[string]bool{}}
+	mask := new(string)
+	fs := newFlagSet(f, mask)
 	devs, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		io.WriteString(stdout, help)
-		return exitOK
+		return nil, exitOK
 	}
 	if err != nil {
-		return usageError(stderr, "%v", err)
+		return nil, usageError(stderr, "%v", err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if *showVer {
+	f.devs = devs
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if f.showVer {
 		fmt.Fprintln(stdout, versionString())
-		return exitOK
+		return nil, exitOK
 	}
-	if *del && *delOnly {
+	return f, f.check(*mask, stderr)
+}
+
+// check rejects contradictory or malformed flags (exit 2) and parses -P.
+func (f *flags) check(mask string, stderr io.Writer) int {
+	switch {
+	case f.del && f.delOnly:
 		return usageError(stderr, "-D and -X exclude each other")
-	}
-	if *verbose && *quiet {
+	case f.verbose && f.quiet:
 		return usageError(stderr, "-v and -q exclude each other")
+	case f.set["d"] && f.dir == "":
+		return usageError(stderr, "-d needs a directory")
 	}
-	if err := savecore.CheckFormat(*format); err != nil {
+	if err := savecore.CheckFormat(f.format); err != nil {
 		return usageError(stderr, "-F: %s", trimPkg(err))
 	}
-	var maskVal uint64
-	if set["P"] {
-		if maskVal, err = savecore.ParseMask(*mask); err != nil {
+	if f.set["P"] {
+		var err error
+		if f.mask, err = savecore.ParseMask(mask); err != nil {
 			return usageError(stderr, "-P: %s", trimPkg(err))
 		}
 	}
-	if set["d"] && *dir == "" {
-		return usageError(stderr, "-d needs a directory")
-	}
+	return -1
+}
 
-	showProgress := *prog
-	if f, ok := stderr.(*os.File); ok && !*quiet && blockdev.IsTerminal(f) {
-		showProgress = true
-	}
-	con := newConsole(stderr, showProgress)
+// newLogger builds the command's handler: a text handler on the console
+// without timestamps (the console and the journal stamp lines themselves).
+func newLogger(con io.Writer, f *flags) *slog.Logger {
 	level := slog.LevelInfo
 	switch {
-	case *verbose:
+	case f.verbose:
 		level = slog.LevelDebug
-	case *quiet:
+	case f.quiet:
 		level = slog.LevelError
 	}
-	log := slog.New(slog.NewTextHandler(con, &slog.HandlerOptions{
+	return slog.New(slog.NewTextHandler(con, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			// The console and the journal stamp lines themselves.
 			if len(groups) == 0 && a.Key == slog.TimeKey {
 				return slog.Attr{}
 			}
 			return a
 		},
 	}))
+}
 
-	// CONFIG: required with no DEVICE or with -C; otherwise the default
-	// file is read, if it exists, for DUMPDIR only.
-	configMode := len(devs) == 0
+// devicesAndRoot resolves the devices and the dump root. CONFIG is required
+// with no DEVICE or with -C; otherwise the default file is read, if it
+// exists, for DUMPDIR only. ok false means exit with code.
+func devicesAndRoot(f *flags, log *slog.Logger) (devs []string, root string, code int, ok bool) {
+	configMode := len(f.devs) == 0
 	var cfg *savecore.Config
-	if configMode || set["C"] || !set["d"] {
-		cfg, err = savecore.LoadConfig(*confPath)
+	if configMode || f.set["C"] || !f.set["d"] {
+		var err error
+		cfg, err = savecore.LoadConfig(f.confPath)
 		if err != nil {
-			if configMode || set["C"] || !errors.Is(err, os.ErrNotExist) {
-				log.Error("cannot read the configuration", "config", *confPath, "err", err)
-				return exitFail
+			if configMode || f.set["C"] || !errors.Is(err, os.ErrNotExist) {
+				log.Error("cannot read the configuration", "config", f.confPath, "err", err)
+				return nil, "", exitFail, false
 			}
 			cfg = nil
 		}
 	}
+	devs = f.devs
 	if configMode {
 		devs = cfg.Devices
 		if len(devs) == 0 {
-			log.Warn("no DEVICE in the configuration: nothing to do", "config", *confPath)
-			return exitOK
+			log.Warn("no DEVICE in the configuration: nothing to do", "config", f.confPath)
+			return nil, "", exitOK, false
 		}
-		log.Debug("devices from the configuration", "config", *confPath, "devices", devs)
+		log.Debug("devices from the configuration", "config", f.confPath, "devices", devs)
 	}
-	root := *dir
+	root = f.dir
 	if root == "" && cfg != nil {
 		root = cfg.DumpDir
 	}
 	if root == "" {
 		root = savecore.DefaultDir
 	}
+	return devs, root, 0, true
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+// watchStatus prints a status line on each SIGUSR1 until the returned
+// function is called; a request that arrived as the save ended is still
+// answered.
+func watchStatus(con *console) (stop func()) {
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	done, exited := make(chan struct{}), make(chan struct{})
@@ -245,30 +274,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
-	defer func() {
+	return func() {
 		signal.Stop(usr1)
 		close(done)
 		<-exited
-		// A status request that arrived as the save ended is still answered.
 		select {
 		case <-usr1:
 			con.status()
 		default:
 		}
-	}()
+	}
+}
 
+func run(args []string, stdout, stderr io.Writer) int {
+	f, code := parseFlags(args, stdout, stderr)
+	if f == nil || code >= 0 {
+		return code
+	}
+	showProgress := f.prog
+	if file, ok := stderr.(*os.File); ok && !f.quiet && blockdev.IsTerminal(file) {
+		showProgress = true
+	}
+	con := newConsole(stderr, showProgress)
+	log := newLogger(con, f)
+	devs, root, code, ok := devicesAndRoot(f, log)
+	if !ok {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	defer watchStatus(con)()
 	opt := savecore.Options{
 		Dir:              root,
-		Format:           *format,
-		Delete:           *del,
-		DeleteOnly:       *delOnly,
-		Force:            *force,
-		UncompressedMask: maskVal,
-		VerifyRecords:    *verify,
+		Format:           f.format,
+		Delete:           f.del,
+		DeleteOnly:       f.delOnly,
+		Force:            f.force,
+		UncompressedMask: f.mask,
+		VerifyRecords:    f.verify,
 		Progress:         con.progress,
 		Logger:           log,
 	}
-	rep := savecore.SaveDevices(ctx, devs, opt)
+	return report(ctx, savecore.SaveDevices(ctx, devs, opt), len(f.devs) == 0, stdout, log)
+}
+
+// report prints the vmcore paths on stdout and returns the exit status.
+func report(ctx context.Context, rep *savecore.Report, configMode bool, stdout io.Writer, log *slog.Logger) int {
 	if !configMode {
 		for _, r := range rep.Results {
 			if r.Outcome == savecore.OutcomeNoDump {

@@ -1,4 +1,8 @@
-package savecore
+// Package failpoint kills the process at named points of a save or a
+// format when the environment variable DUMPKIT_FAILPOINT (Env) arms one:
+// the crash-consistency tests of savecore and dumpformat use it. Hit is
+// the entry point; unset, it costs one load and compare.
+package failpoint
 
 import (
 	"fmt"
@@ -9,15 +13,15 @@ import (
 	"time"
 )
 
-// FailpointEnv is the environment variable that arms a failpoint for
+// Env is the environment variable that arms a failpoint for
 // crash-consistency tests: "NAME" kills the process with SIGKILL the first
 // time the point NAME is hit, "NAME:N" the N-th time. The points are
-// listed in Failpoints. Unset (the normal case), Failpoint costs one load
+// listed in Names. Unset (the normal case), Hit costs one load
 // and compare.
-const FailpointEnv = "DUMPKIT_FAILPOINT"
+const Env = "DUMPKIT_FAILPOINT"
 
-// Failpoints names the points where savecore and dumpformat call
-// Failpoint, in the order a save with -D reaches them:
+// Names lists the points where savecore and dumpformat call
+// Hit, in the order a save with -D reaches them:
 //
 //	before-write    the temporary vmcore file exists, nothing written yet
 //	write           hit once per MiB of vmcore written ("write:3" = after 3 MiB)
@@ -29,11 +33,11 @@ const FailpointEnv = "DUMPKIT_FAILPOINT"
 //	after-erase     erase written, device not yet flushed
 //	after-flush     the erase reached the device
 //	format          dumpformat: hit after each piece of a format is written
-var Failpoints = []string{"before-write", "write", "before-rename", "after-rename", "after-dirsync",
+var Names = []string{"before-write", "write", "before-rename", "after-rename", "after-dirsync",
 	"before-erase", "after-invalidate", "after-erase", "after-flush", "format"}
 
-// armed is the parsed FailpointEnv, nil when unset.
-var armed = parseFailpoint(os.Getenv(FailpointEnv))
+// armed is the parsed Env, nil when unset.
+var armed = parseFailpoint(os.Getenv(Env))
 
 type failpointSpec struct {
 	name string
@@ -53,23 +57,23 @@ func parseFailpoint(s string) *failpointSpec {
 	if hasCount {
 		v, err := strconv.ParseInt(count, 10, 64)
 		if err != nil || v < 1 {
-			fmt.Fprintf(os.Stderr, "%s=%q: want NAME or NAME:N with N >= 1; no failpoint armed\n", FailpointEnv, s)
+			fmt.Fprintf(os.Stderr, "%s=%q: want NAME or NAME:N with N >= 1; no failpoint armed\n", Env, s)
 			return nil
 		}
 		n = v
 	}
 	if name == "" {
-		fmt.Fprintf(os.Stderr, "%s=%q: empty point name; no failpoint armed\n", FailpointEnv, s)
+		fmt.Fprintf(os.Stderr, "%s=%q: empty point name; no failpoint armed\n", Env, s)
 		return nil
 	}
 	return &failpointSpec{name: name, n: n}
 }
 
-// Failpoint kills the process with SIGKILL, as a crash or power cut would
-// stop it, when FailpointEnv arms the point name and this is its N-th hit.
+// Hit kills the process with SIGKILL, as a crash or power cut would
+// stop it, when Env arms the point name and this is its N-th hit.
 // It prints "failpoint NAME:N" on stderr first, so a harness can tell that
-// the point was reached. It does nothing when FailpointEnv is unset.
-func Failpoint(name string) {
+// the point was reached. It does nothing when Env is unset.
+func Hit(name string) {
 	fp := armed
 	if fp == nil || fp.name != name {
 		return

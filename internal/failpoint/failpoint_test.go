@@ -1,4 +1,4 @@
-package savecore
+package failpoint
 
 import (
 	"errors"
@@ -41,7 +41,7 @@ func TestParseFailpoint(t *testing.T) {
 }
 
 // TestFailpointHelper is not a test: TestFailpointKills runs the test
-// binary on it with FailpointEnv set. It hits "fp-test" as often as
+// binary on it with Env set. It hits "fp-test" as often as
 // FAILPOINT_TEST_HITS says and prints a line after each hit.
 func TestFailpointHelper(t *testing.T) {
 	hits := os.Getenv("FAILPOINT_TEST_HITS")
@@ -50,8 +50,8 @@ func TestFailpointHelper(t *testing.T) {
 	}
 	n, _ := strconv.Atoi(hits)
 	for i := 1; i <= n; i++ {
-		Failpoint("other")
-		Failpoint("fp-test")
+		Hit("other")
+		Hit("fp-test")
 		os.Stdout.WriteString("passed " + strconv.Itoa(i) + "\n")
 	}
 }
@@ -72,7 +72,7 @@ func TestFailpointKills(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestFailpointHelper$", "-test.count=1")
-			cmd.Env = append(os.Environ(), "FAILPOINT_TEST_HITS=5", FailpointEnv+"="+tc.env)
+			cmd.Env = append(os.Environ(), "FAILPOINT_TEST_HITS=5", Env+"="+tc.env)
 			out, err := cmd.Output()
 			var ee *exec.ExitError
 			if tc.killed {

@@ -1,4 +1,9 @@
-package savecore
+// Package modparams finds the parameters of the loaded diskdump module
+// (doc/FORMAT.md §7): Load reads /proc/diskdump or
+// /sys/module/diskdump/parameters, else returns the module defaults.
+// savecore -D and dumpformat share it so that both restore the signatures
+// the kernel will sample.
+package modparams
 
 import (
 	"errors"
@@ -12,18 +17,18 @@ import (
 
 // Where the running diskdump module shows its parameters (doc/FORMAT.md §7).
 const (
-	ProcDiskdumpPath = "/proc/diskdump"
-	SysParamsDir     = "/sys/module/diskdump/parameters"
+	ProcPath = "/proc/diskdump"
+	SysDir   = "/sys/module/diskdump/parameters"
 )
 
-// LoadModuleParams reads the loaded module's parameters from procPath
+// Load reads the loaded module's parameters from procPath
 // (/proc/diskdump, RHEL3 and RHEL4) or the files of sysDir
 // (/sys/module/diskdump/parameters, RHEL4), else returns the module
 // defaults (block_order 2, sample_rate 8). The string says where they came
 // from: procPath, sysDir or "defaults". Unreadable sources are logged and
 // skipped. dumpformat and savecore -D share it so that both restore the
 // signatures the kernel will sample.
-func LoadModuleParams(procPath, sysDir string, log *slog.Logger) (diskdump.ModuleParams, string) {
+func Load(procPath, sysDir string, log *slog.Logger) (diskdump.ModuleParams, string) {
 	if f, err := os.Open(procPath); err == nil {
 		defer f.Close()
 		p, err := diskdump.ParseProcDiskdump(f)
