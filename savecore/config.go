@@ -26,6 +26,9 @@ type Config struct {
 	// MaxDumps is MAXDUMPS, the dump directories to keep (see
 	// Options.MaxDumps); 0 when unset.
 	MaxDumps int
+	// DumpLevel is DUMPLEVEL, the dump level savecore applies while it
+	// saves (Options.DumpLevel); 0 when unset.
+	DumpLevel int
 	// MinFree is MINFREE in bytes (see ParseMinFree and
 	// Options.MinFree); 0 when unset.
 	MinFree int64
@@ -103,6 +106,14 @@ func (p *confParser) limits(c *Config) error {
 				Msg: fmt.Sprintf("MAXDUMPS=%q: want the number of dump directories to keep (0: all)", v)}
 		}
 		c.MaxDumps = n
+	}
+	if v := p.vars["DUMPLEVEL"]; v != "" {
+		n, err := ParseDumpLevel(v)
+		if err != nil {
+			return &ConfigError{Path: p.name, Line: p.lines["DUMPLEVEL"],
+				Msg: fmt.Sprintf("DUMPLEVEL=%q: want diskdump's dump_level, 0 to 31", v)}
+		}
+		c.DumpLevel = n
 	}
 	if v := p.vars["MINFREE"]; v != "" {
 		n, err := ParseMinFree(v)

@@ -145,3 +145,15 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigDumpLevel(t *testing.T) {
+	c, err := ParseConfig(strings.NewReader("DEVICE=/dev/sdb1\nDUMPLEVEL=19\n"), "diskdump")
+	require.NoError(t, err)
+	assert.Equal(t, 19, c.DumpLevel)
+	for _, bad := range []string{"32", "-1", "x"} {
+		_, err := ParseConfig(strings.NewReader("DUMPLEVEL="+bad+"\n"), "diskdump")
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, bad)
+		assert.Contains(t, ce.Msg, "want diskdump's dump_level, 0 to 31")
+	}
+}

@@ -34,6 +34,14 @@ type Options struct {
 	// is not copied and its page counts as lost (see
 	// vmcore.Options.VerifyRecords).
 	VerifyRecords bool
+	// DumpLevel (--dump-level, DUMPLEVEL=) leaves more pages out of the
+	// vmcore while saving, by diskdump's dump_level bits (doc/FORMAT.md
+	// §6.4; ParseDumpLevel), in the same pass. What the dump cannot decide
+	// is applied to no page and said once; a dump is never refused for it.
+	DumpLevel int
+	// Compress is the page compression of a kdump vmcore: "zlib" (empty:
+	// the default, as makedumpfile -c), "lzo", "snappy" or "zstd".
+	Compress string
 	// Progress, if set, is called during each save with the device name and
 	// the bytes of the partition consumed so far out of total. It may be
 	// called from several goroutines, never concurrently for two devices.

@@ -430,6 +430,7 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		}
 	}
 	vopt := vmcore.Options{Format: format, UncompressedMask: opt.UncompressedMask, VerifyRecords: opt.VerifyRecords}
+	opt.filterOptions(&vopt) // dumplevel.go
 	if opt.Progress != nil {
 		dev := c.in.Name
 		vopt.Progress = func(done, total int64) { opt.Progress(dev, done, total) }
@@ -483,7 +484,8 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	if vr.Errors != nil {
 		log.Debug("lost pages", "device", c.in.Name, "errors", vr.Errors.Error())
 	}
-	saveInfo(c, opt, started) // info.go
+	logDumpLevel(log, c.in.Name, opt.DumpLevel, vr) // dumplevel.go
+	saveInfo(c, opt, started)                       // info.go
 	log.Info("vmcore saved", "path", path, "size", iec(float64(vr.Size))+"B", "pages", vr.Pages)
 	return nil
 }

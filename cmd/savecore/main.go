@@ -2,7 +2,8 @@
 // left on dump partitions as vmcore files for crash(8).
 //
 //	savecore [-D] [-f] [-p] [-P flags] [-q|-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify]
-//	         [--max-dumps N] [--min-free SIZE] [-C CONFIG] [DEVICE...]
+//	         [--dump-level N] [--compress ALGO] [--max-dumps N] [--min-free SIZE]
+//	         [--system-map FILE] [-C CONFIG] [DEVICE...]
 //	savecore --check [-C CONFIG] [DEVICE...]
 //	savecore -V
 //
@@ -38,7 +39,8 @@ var version = "devel"
 
 const help = `Usage:
   savecore [-D] [-f] [-p] [-P flags] [-q|-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify]
-           [--max-dumps N] [--min-free SIZE] [-C CONFIG] [DEVICE...]
+           [--dump-level N] [--compress ALGO] [--max-dumps N] [--min-free SIZE]
+           [--system-map FILE] [-C CONFIG] [DEVICE...]
   savecore --check [-C CONFIG] [DEVICE...]
   savecore --dmesg SOURCE [--system-map FILE]
   savecore -V
@@ -55,7 +57,9 @@ event ("savecore: DEVICE: what happened"), with the syslog priority prefix
 Flags:
   -C CONFIG  sysconfig file (default /etc/sysconfig/diskdump) with
              DEVICE=/dev/sda3:/dev/hda and optionally DUMPDIR=DIR,
-             MAXDUMPS=N and MINFREE=SIZE (the flags below win)
+             MAXDUMPS=N, MINFREE=SIZE and DUMPLEVEL=N (the flags below
+             win); a kdump.conf is recognised: its raw lines are the
+             devices, its path the dump root
   --check    only report the dumps waiting, one line each on stdout
              (device, crash time, host, release, machine, status, sizes);
              opens the devices read-only and writes nothing
@@ -73,6 +77,15 @@ Flags:
              scripts are looked for in DIR/scripts
   -F FORMAT  vmcore format: elf, diskdump or kdump (default, or auto: elf
              for uncompressed dumps, diskdump for compressed ones)
+  --dump-level N
+             leave more pages out while saving, by diskdump's dump_level
+             bits (not makedumpfile's -d): 1 cache, 2 zero, 4 free, 8 anon,
+             16 keep private cache; bits the dump cannot decide (4 always,
+             all but 2 for uncompressed dumps) are said once, never refused
+             (default DUMPLEVEL from CONFIG, else 0)
+  --compress ALGO
+             page compression of a kdump vmcore (-F kdump): zlib (default,
+             as makedumpfile -c), lzo, snappy or zstd
   --verify   compressed dumps: inflate every zlib record before it is copied
              into a diskdump or kdump vmcore (about 4.5 s of CPU per GiB dumped,
              spread over the cores); a damaged record is not copied and its
@@ -166,7 +179,9 @@ type flags struct {
 	maxDumps                                                              int
 	minFree                                                               int64
 	devs                                                                  []string
-	systemMap, dmesgSrc                                                   string          // --system-map, --dmesg
+	systemMap, dmesgSrc                                                   string // --system-map, --dmesg
+	dumpLevelArg, compress                                                string // --dump-level, --compress
+	dumpLevel                                                             int
 	set                                                                   map[string]bool // flags given explicitly
 }
 
@@ -193,6 +208,8 @@ func newFlagSet(f *flags, mask *string) *flag.FlagSet {
 	fs.BoolVar(&f.checkOnly, "check", false, "only report the dumps waiting")
 	fs.IntVar(&f.maxDumps, "max-dumps", 0, "dump directories to keep")
 	fs.StringVar(&f.minFreeArg, "min-free", "", "space to leave free in DIR")
+	fs.StringVar(&f.dumpLevelArg, "dump-level", "", "diskdump dump_level applied while saving")
+	fs.StringVar(&f.compress, "compress", "", "page compression of a kdump vmcore")
 	return fs
 }
 
@@ -241,11 +258,31 @@ func (f *flags) check(mask string, stderr io.Writer) int {
 	if err := savecore.CheckFormat(f.format); err != nil {
 		return usageError(stderr, "-F: %s", trimPkg(err))
 	}
+	if code := f.checkFilter(stderr); code >= 0 {
+		return code
+	}
 	if f.set["P"] {
 		var err error
 		if f.mask, err = savecore.ParseMask(mask); err != nil {
 			return usageError(stderr, "-P: %s", trimPkg(err))
 		}
+	}
+	return -1
+}
+
+// checkFilter checks --dump-level and --compress (exit 2 when malformed).
+func (f *flags) checkFilter(stderr io.Writer) int {
+	if f.set["dump-level"] {
+		var err error
+		if f.dumpLevel, err = savecore.ParseDumpLevel(f.dumpLevelArg); err != nil {
+			return usageError(stderr, "--dump-level: %s", trimPkg(err))
+		}
+	}
+	if err := savecore.CheckCompression(f.compress); err != nil {
+		return usageError(stderr, "--compress: %s", trimPkg(err))
+	}
+	if f.compress != "" && f.format != "kdump" {
+		return usageError(stderr, "--compress chooses the page compression of a kdump vmcore: add -F kdump")
 	}
 	return -1
 }
@@ -266,10 +303,11 @@ func newLogger(con io.Writer, f *flags, journal bool) *slog.Logger {
 
 // settings is what the command line and CONFIG decide together.
 type settings struct {
-	devs     []string
-	root     string
-	maxDumps int
-	minFree  int64
+	devs      []string
+	root      string
+	maxDumps  int
+	minFree   int64
+	dumpLevel int
 }
 
 // loadConfig reads CONFIG. It is needed with no DEVICE or with -C;
@@ -305,8 +343,11 @@ func devicesAndRoot(f *flags, log *slog.Logger) (s settings, code int, ok bool) 
 		}
 		log.Debug("devices from {config}: {devices}", "config", f.confPath, "devices", s.devs)
 	}
-	s.root, s.maxDumps, s.minFree = f.dir, f.maxDumps, f.minFree
+	s.root, s.maxDumps, s.minFree, s.dumpLevel = f.dir, f.maxDumps, f.minFree, f.dumpLevel
 	if cfg != nil {
+		if !f.set["dump-level"] {
+			s.dumpLevel = cfg.DumpLevel
+		}
 		if s.root == "" {
 			s.root = cfg.DumpDir
 		}
@@ -423,6 +464,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		SystemMap:        f.systemMap,
 		MaxDumps:         s.maxDumps,
 		MinFree:          s.minFree,
+		DumpLevel:        s.dumpLevel,
+		Compress:         f.compress,
 		NoDumpFails:      len(f.devs) > 0,
 		Version:          versionString(),
 		Progress:         con.progress,

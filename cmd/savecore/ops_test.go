@@ -294,5 +294,5 @@ func TestHelpNamesEveryFlag(t *testing.T) {
 		}
 		assert.Regexp(t, `(?m)^  (-h, )?`+regexp.QuoteMeta(name)+`( |\n|$)`, help, "%s in -h", name)
 	})
-	assert.Equal(t, 17, n, "flags declared")
+	assert.Equal(t, 19, n, "flags declared")
 }
