@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"slices"
 	"sync"
 )
 
@@ -22,6 +21,14 @@ type FormatParams struct {
 	// the kernel samples min(TotalBlocks, device) blocks. 0 means unknown:
 	// the whole device.
 	TotalBlocks uint64
+	// TotalFrom says where TotalBlocks came from, for messages
+	// (SizeFromModule when empty).
+	TotalFrom string
+	// Also are further total_blocks values the next panic may sample
+	// with (the last saved dump's, from block 2: doc/FORMAT.md §3.3). A normal
+	// format writes, and a check checks, the samplings of every one of
+	// them besides those of TotalBlocks and of the whole device.
+	Also []SampleSize
 }
 
 // Format I/O sizes: writes and reads go in pieces of at most formatIOBytes,
@@ -167,68 +174,16 @@ func FormatNormal(w io.WriterAt, r io.ReaderAt, deviceBlocks uint64, fp FormatPa
 // NormalFormatBlocks yields, in ascending order and without overlaps, the
 // chunks a normal format writes on a device of deviceBlocks blocks: blocks
 // 1 and 2, the kernel's sampling grid over the whole device, and the tail
-// chunks of the samplings of min(TotalBlocks, device) and of the device
-// ([REC] doc/FORMAT.md §11.1, §13 item 6), never block 0 and nothing past the
-// device. Adjacent and overlapping chunks are merged.
+// chunks of the samplings of the device, of min(TotalBlocks, device) and of
+// min(v, device) for every value of Also ([REC] doc/FORMAT.md §11.1, §13
+// item 6), never block 0 and nothing past the device. Adjacent and
+// overlapping chunks are merged.
 func NormalFormatBlocks(deviceBlocks uint64, fp FormatParams) iter.Seq[Chunk] {
-	return func(yield func(Chunk) bool) {
-		if deviceBlocks < 2 {
-			return
-		}
-		extras := []Chunk{{Blk: 1, N: 2}}
-		if p := fp.partitionBlocks(deviceBlocks); p < deviceBlocks {
-			// The grid over p is a subset of the grid over the device;
-			// only p's tail chunk can be new.
-			if t, ok := tailChunk(p, fp); ok {
-				extras = append(extras, t)
-			}
-		}
-		slices.SortFunc(extras, func(a, b Chunk) int { return cmpUint64(a.Blk, b.Blk) })
-
-		var cur Chunk
-		have := false
-		// add takes chunks in ascending order of Blk and merges them.
-		add := func(c Chunk) bool {
-			if c.Blk == 0 {
-				c.Blk, c.N = 1, c.N-min(c.N, 1)
-			}
-			if c.Blk >= deviceBlocks {
-				return true
-			}
-			c.N = min(c.N, deviceBlocks-c.Blk)
-			if c.N == 0 {
-				return true
-			}
-			if have && c.Blk <= cur.Blk+cur.N {
-				cur.N = max(cur.N, c.Blk+c.N-cur.Blk)
-				return true
-			}
-			if have && !yield(cur) {
-				return false
-			}
-			cur, have = c, true
-			return true
-		}
-		for c := range SampledChunks(deviceBlocks, fp.BlockOrder, fp.SampleRate) {
-			for len(extras) > 0 && extras[0].Blk <= c.Blk {
-				if !add(extras[0]) {
-					return
-				}
-				extras = extras[1:]
-			}
-			if !add(c) {
-				return
-			}
-		}
-		for _, e := range extras {
-			if !add(e) {
-				return
-			}
-		}
-		if have {
-			yield(cur)
-		}
+	extras := []Chunk{{Blk: 1, N: 2}}
+	for _, t := range fp.tails(deviceBlocks) {
+		extras = append(extras, t.Chunk)
 	}
+	return unionChunks(SampledChunks(deviceBlocks, fp.BlockOrder, fp.SampleRate), extras, 1, deviceBlocks)
 }
 
 // tailChunk returns the tail chunk of the kernel's sampling of a partition
@@ -430,6 +385,10 @@ type CheckResult struct {
 	Sampled     uint64 // blocks whose signature was checked (block 2 excluded)
 	Bad         uint64 // of those, blocks with a bad signature
 	FirstBad    int64  // first bad sampled block, -1 if none
+	// Sizes are the partition sizes checked (FormatParams.Sizes), Tails
+	// their tail chunks with the bad blocks of each.
+	Sizes []SampleSize
+	Tails []Tail
 
 	// Header is block 1's dump header when it holds a dump and decodes;
 	// HeaderErr says why a "DISKDUMP" block 1 did not decode.
@@ -545,13 +504,17 @@ func otherBlockSizeDump(r io.ReaderAt, size int64, bs int) (*Header, error) {
 	return nil, nil
 }
 
-// checkSampled checks the signature of every block the kernel samples,
-// except block 2, which the kernel accepts unconditionally (doc/FORMAT.md §3.1).
+// checkSampled checks the signature of every block the kernel may sample
+// at the next panic, whatever partition_size of FormatParams.Sizes it
+// uses, except block 2, which the kernel accepts unconditionally
+// (doc/FORMAT.md §3.1, §3.2).
 func checkSampled(r io.ReaderAt, res *CheckResult, fp FormatParams) error {
 	bs := uint64(fp.BlockSize)
 	per := uint64(formatIOBytes) / bs
 	var buf []byte
-	for c := range SampledChunks(res.PartitionBlocks, fp.BlockOrder, fp.SampleRate) {
+	res.Sizes = fp.Sizes(res.DeviceBlocks)
+	res.Tails = fp.tails(res.DeviceBlocks)
+	for c := range fp.checkedChunks(res.DeviceBlocks) {
 		for blk, end := c.Blk, c.Blk+c.N; blk < end; {
 			n := min(end-blk, per)
 			if need := int(n * bs); cap(buf) < need {
@@ -570,6 +533,11 @@ func checkSampled(r io.ReaderAt, res *CheckResult, fp FormatParams) error {
 					res.Bad++
 					if res.FirstBad < 0 {
 						res.FirstBad = int64(blk + i)
+					}
+					for t := range res.Tails {
+						if c := res.Tails[t].Chunk; blk+i >= c.Blk && blk+i < c.Blk+c.N {
+							res.Tails[t].Bad++
+						}
 					}
 				}
 			}
