@@ -499,12 +499,7 @@ func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
 	c.res.Erased = true
 	failpoint.Hit("after-invalidate")
 	if !p.IsSwap() && mp.SampleRate >= 0 {
-		fp := diskdump.FormatParams{BlockSize: bs, Order: order, BlockOrder: mp.BlockOrder, SampleRate: mp.SampleRate}
-		if mp.HasTotalBlocks {
-			fp.TotalBlocks = mp.TotalBlocks
-		}
-		blocks := uint64(c.in.Dev.Size()) / uint64(bs)
-		if err := diskdump.FormatNormal(w, c.in.Dev, blocks, fp, false, nil); err != nil {
+		if err := restoreSignatures(w, c.in.Dev, p.Geometry().TotalBlocks(), bs, order, mp, log); err != nil {
 			if f, ok := c.in.Dev.(interface{ Flush() error }); ok {
 				f.Flush()
 			}

@@ -242,6 +242,7 @@ type command struct {
 	log    *slog.Logger
 	fp     diskdump.FormatParams
 	params string // where the module parameters came from
+	mp     diskdump.ModuleParams
 }
 
 func newLogger(w io.Writer, o *options) *slog.Logger {
@@ -337,8 +338,9 @@ func (c *command) setParams() {
 		BlockOrder: mp.BlockOrder,
 		SampleRate: mp.SampleRate,
 	}
+	c.mp = mp
 	if mp.HasTotalBlocks {
-		c.fp.TotalBlocks = mp.TotalBlocks
+		c.fp.TotalBlocks, c.fp.TotalFrom = mp.TotalBlocks, diskdump.SizeFromModule
 	}
 	if o.set["block-order"] {
 		c.fp.BlockOrder = uint(o.blockOrder)
@@ -347,7 +349,7 @@ func (c *command) setParams() {
 		c.fp.SampleRate = o.sampleRate
 	}
 	if o.set["total-blocks"] {
-		c.fp.TotalBlocks = o.totalBlocks
+		c.fp.TotalBlocks, c.fp.TotalFrom = o.totalBlocks, diskdump.SizeFromUser
 	}
 	c.log.Debug("parameters", "arch", o.arch, "block_size", c.fp.BlockSize, "block_order", c.fp.BlockOrder,
 		"sample_rate", c.fp.SampleRate, "total_blocks", c.fp.TotalBlocks, "module_params", src)
@@ -377,6 +379,8 @@ type checkJSON struct {
 	FirstBad        int64       `json:"first_bad_block"`
 	Header          *headerJSON `json:"header"`
 	HeaderError     string      `json:"header_error,omitempty"`
+	Sizes           []sizeJSON  `json:"partition_sizes,omitempty"`
+	Tails           []tailJSON  `json:"tail_chunks,omitempty"`
 }
 
 type headerJSON struct {
@@ -459,13 +463,19 @@ func (c *command) check() diskdump.CheckStatus {
 		}
 		defer dev.Close()
 		out.Device, out.RealPath, out.DeviceBytes = dev.Name(), dev.RealPath(), dev.Size()
+		if err := c.addRecorded(dev); err != nil {
+			out.Status, out.Reason = int(diskdump.CheckUnsuitable), "unreadable: "+err.Error()
+			return
+		}
 		res, err = diskdump.CheckPartition(dev, dev.Size(), c.fp)
 		if err != nil {
 			out.Status, out.Reason = int(diskdump.CheckUnsuitable), "unreadable: "+err.Error()
 			res = nil
 			return
 		}
+		c.strictTooSmall(res)
 		out.Status, out.Reason = int(res.Status), res.Reason
+		out.Sizes, out.Tails = sizesJSON(res), tailsJSON(res)
 		out.DeviceBlocks, out.PartitionBlocks, out.TotalBlocks, out.MinBlocks = res.DeviceBlocks, res.PartitionBlocks, res.TotalBlocks, res.MinBlocks
 		out.Swap, out.Block0Valid, out.Sampled, out.Bad, out.FirstBad = res.Swap, res.Block0Valid, res.Sampled, res.Bad, res.FirstBad
 		out.Header = newHeaderJSON(res.Header)
@@ -524,6 +534,7 @@ func (c *command) summary(out *checkJSON, res *diskdump.CheckResult) {
 			fmt.Fprintf(&b, " (first: block %d)", res.FirstBad)
 		}
 		b.WriteString("\n")
+		c.sizesSummary(&b, res)
 		fmt.Fprintf(&b, "  size:        %d blocks, at least %d needed", res.DeviceBlocks, res.MinBlocks)
 		if res.TotalBlocks > res.DeviceBlocks {
 			fmt.Fprintf(&b, "; a full dump needs %d: dumps will be partial", res.TotalBlocks)
@@ -574,6 +585,9 @@ func (c *command) format() error {
 	found, err := c.inspect(dev, name)
 	if err != nil {
 		return err
+	}
+	if err := c.addRecorded(dev); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	mode, chunks, nblocks := c.formatPlan(blocks)
 	if o.dryRun {
@@ -650,6 +664,9 @@ func (c *command) writeFormat(dev *blockdev.Device, mode string, blocks, nblocks
 		err = diskdump.FormatNormal(dev, dev, blocks, c.fp, c.o.all, p.update)
 	}
 	p.stop()
+	if err == nil {
+		err = c.writeRecord(dev)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
