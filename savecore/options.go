@@ -52,6 +52,25 @@ type Options struct {
 	// ready for the next panic. Nil reads them from /proc/diskdump or
 	// /sys/module/diskdump/parameters, else uses the module defaults.
 	Module *diskdump.ModuleParams
+	// LockWait bounds how long savecore waits for another savecore or
+	// dumpformat to release a device or the dump root it needs (each is
+	// locked with flock(2) for as long as it is read or written); 0 means
+	// DefaultLockWait, a negative value a single try.
+	LockWait time.Duration
+}
+
+// DefaultLockWait is how long savecore waits for a device or the dump root
+// that another savecore or dumpformat holds.
+const DefaultLockWait = 2 * time.Minute
+
+func (o *Options) lockWait() time.Duration {
+	switch {
+	case o.LockWait == 0:
+		return DefaultLockWait
+	case o.LockWait < 0:
+		return 0
+	}
+	return o.LockWait
 }
 
 func (o *Options) logger() *slog.Logger {

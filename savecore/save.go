@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dumpkit/dumpkit/internal/failpoint"
@@ -106,6 +107,18 @@ func (r *Report) Paths() []string {
 	return ps
 }
 
+// Locked reports whether a device or the dump root was left alone because
+// another savecore or dumpformat held its lock past Options.LockWait
+// (blockdev.ErrLocked).
+func (r *Report) Locked() bool {
+	for _, res := range r.Results {
+		if errors.Is(res.Err, blockdev.ErrLocked) {
+			return true
+		}
+	}
+	return false
+}
+
 // Failed reports whether any device failed; with noDumpFails, a device
 // without a dump counts as a failure too (savecore DEVICE, doc/FORMAT.md §9.1).
 func (r *Report) Failed(noDumpFails bool) bool {
@@ -117,25 +130,41 @@ func (r *Report) Failed(noDumpFails bool) bool {
 	return false
 }
 
-// OpenDevices opens each path with blockdev.Open, read-write when write is
-// set (erasing needs it; on a block device that also refuses one that is
-// mounted or active swap) and read-only otherwise. A path that cannot be
+// OpenDevices opens each path with blockdev.OpenLocked, read-write when
+// write is set (erasing needs it; on a block device that also refuses one
+// that is mounted or active swap) and read-only otherwise, holding an
+// exclusive lock on each device for as long as it is open and waiting at
+// most wait for another savecore or dumpformat to release one (a
+// *blockdev.LockedError when it does not). Locks are taken in the order of
+// the resolved paths, so two runs over the same devices listed in
+// different orders cannot wait for each other. A path that cannot be
 // opened gives an Input with Err set, so the caller reports it and goes on
 // with the next one. closeAll closes what was opened.
-func OpenDevices(paths []string, write bool) (inputs []Input, closeAll func()) {
+func OpenDevices(paths []string, write bool, wait time.Duration) (inputs []Input, closeAll func()) {
 	mode := blockdev.ReadOnly
 	if write {
 		mode = blockdev.ReadWrite
 	}
+	order := make([]int, len(paths))
+	keys := make([]string, len(paths))
+	for i, p := range paths {
+		order[i] = i
+		keys[i] = p
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			keys[i] = r
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	inputs = make([]Input, len(paths))
 	var opened []*blockdev.Device
-	for _, p := range paths {
-		d, err := blockdev.Open(p, mode)
+	for _, i := range order {
+		d, err := blockdev.OpenLocked(paths[i], mode, false, wait)
 		if err != nil {
-			inputs = append(inputs, Input{Name: p, Err: err})
+			inputs[i] = Input{Name: paths[i], Err: err}
 			continue
 		}
 		opened = append(opened, d)
-		inputs = append(inputs, Input{Name: d.Name(), Dev: d})
+		inputs[i] = Input{Name: d.Name(), Dev: d}
 	}
 	return inputs, func() {
 		for _, d := range opened {
@@ -146,7 +175,7 @@ func OpenDevices(paths []string, write bool) (inputs []Input, closeAll func()) {
 
 // SaveDevices opens the devices at paths and saves their dumps (see Save).
 func SaveDevices(ctx context.Context, paths []string, opt Options) *Report {
-	inputs, closeAll := OpenDevices(paths, opt.Delete || opt.DeleteOnly)
+	inputs, closeAll := OpenDevices(paths, opt.Delete || opt.DeleteOnly, opt.lockWait())
 	defer closeAll()
 	return Save(ctx, inputs, opt)
 }
@@ -337,7 +366,7 @@ func countPages(ctx context.Context, p *diskdump.Partition) uint64 {
 // rather than about the device it comes from: trying another copy of the
 // same crash would fail the same way.
 func destinationError(err error) bool {
-	return errors.Is(err, ErrDirExists) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrUnsafe) ||
+	return errors.Is(err, ErrDirExists) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrUnsafe) || errors.Is(err, blockdev.ErrLocked) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -348,6 +377,14 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 	order := rankCopies(ctx, g, log)
 	var saved *candidate
 	var tried []*candidate
+	unlock, err := lockRoot(opt.root(), opt.lockWait(), log)
+	if err != nil {
+		for _, c := range order {
+			c.res.Err = err
+		}
+		log.Error("dump not saved", "err", err)
+		return
+	}
 	for _, c := range order {
 		tried = append(tried, c)
 		err := saveOne(ctx, c, opt, log)
@@ -361,6 +398,7 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 			break
 		}
 	}
+	unlock()
 	for _, c := range order {
 		if c == saved || slices.Contains(tried, c) {
 			continue

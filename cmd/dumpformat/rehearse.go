@@ -75,7 +75,7 @@ func (c *command) defaultRAM(deviceBlocks uint64) (uint64, error) {
 // refuses a device without valid signatures (or a swap header).
 func (c *command) rehearse() error {
 	o := c.o
-	dev, err := blockdev.Open(o.device, blockdev.ReadWrite)
+	dev, err := blockdev.OpenLocked(o.device, blockdev.ReadWrite, false, o.wait)
 	if err != nil {
 		return err
 	}
@@ -83,6 +83,9 @@ func (c *command) rehearse() error {
 	name := dev.Name()
 	blocks := uint64(dev.Size()) / uint64(c.fp.BlockSize)
 	out := rehearsalJSON{Device: name, Arch: o.arch.String(), DeviceBlocks: blocks}
+	if err := c.refuseDump(dev, name); err != nil {
+		return err
+	}
 	src, closeSrc, err := c.memorySource(name, blocks, &out)
 	if err != nil {
 		return err
@@ -205,4 +208,18 @@ func (c *command) printRehearsal(out *rehearsalJSON, blocks uint64) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(c.stdout, b.String())
 	return err
+}
+
+// refuseDump stops a rehearsal over an unsaved dump with the reason: the
+// kernel would refuse the device too (block 1 fails the signature check,
+// doc/FORMAT.md §3.2), and the dump is worth saving first.
+func (c *command) refuseDump(dev *blockdev.Device, name string) error {
+	res, err := diskdump.CheckPartition(dev, dev.Size(), c.fp)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if res.Status == diskdump.CheckHoldsDump {
+		return fmt.Errorf("%s holds a dump: run savecore first (or discard it with savecore -X); the kernel would not dump over it", name)
+	}
+	return nil
 }

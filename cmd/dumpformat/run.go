@@ -76,6 +76,9 @@ Options:
   --sample-rate N   module parameter sample_rate (default: the module's, else 8)
   --total-blocks N  blocks a full dump needs (default: the module's
                     total_blocks; 0 = the whole device)
+  --wait DURATION   how long to wait while another dumpformat or savecore
+                    holds DEVICE (flock(2) on the device or image file):
+                    30s, 2m (default 2m); then exit 8
   -h, --help        this help
 
 Rehearsal (-R):
@@ -93,6 +96,7 @@ Rehearsal (-R):
 Exit codes when formatting or rehearsing:
   0    done
   7    DEVICE is mounted or in use
+  8    DEVICE stayed locked by another dumpformat or savecore (--wait)
   255  any other error, including usage errors
 Exit codes of -c:
   0    ready: block 0 and every block the kernel samples carry signatures
@@ -103,6 +107,7 @@ Exit codes of -c:
   5    swap partition (usable for dumps as it is)
   6    swap partition holding a dump
   7    mounted or in use
+  8    locked by another dumpformat or savecore for longer than --wait
 `
 
 // errUsage marks command-line errors: exit 255 with a one-line hint.
@@ -131,7 +136,16 @@ type options struct {
 	compress                     bool
 	dumpLevel                    int
 	seed                         int64
+
+	wait time.Duration // --wait: how long to wait for the device's lock
 }
+
+// exitLocked is the exit status when another dumpformat or savecore holds
+// the device's lock for longer than --wait, in every mode.
+const exitLocked = 8
+
+// defaultWait is --wait's default.
+const defaultWait = 2 * time.Minute
 
 func hostArch() diskdump.Arch {
 	switch runtime.GOARCH {
@@ -170,6 +184,7 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.Int64Var(&o.seed, "seed", 1, "seed")
 	fs.StringVar(&o.release, "release", "", "utsname.release")
 	fs.StringVar(&o.nodename, "nodename", "", "utsname.nodename")
+	fs.DurationVar(&o.wait, "wait", defaultWait, "lock wait")
 	return fs
 }
 
@@ -320,6 +335,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, blockdev.ErrInUse):
 		return 7
+	case errors.Is(err, blockdev.ErrLocked):
+		return exitLocked
 	default:
 		return 255
 	}
@@ -456,7 +473,13 @@ func (c *command) check() diskdump.CheckStatus {
 			out.Status, out.Reason = int(diskdump.CheckUnsuitable), err.Error()
 			return
 		}
-		dev, err := blockdev.Open(o.device, blockdev.ReadOnly)
+		// A shared lock: checks run side by side, but never while a
+		// format, rehearsal or savecore holds the device.
+		dev, err := blockdev.OpenLocked(o.device, blockdev.ReadOnly, true, o.wait)
+		if errors.Is(err, blockdev.ErrLocked) {
+			out.Status, out.Reason = exitLocked, err.Error()
+			return
+		}
 		if err != nil {
 			out.Status, out.Reason = int(diskdump.CheckUnsuitable), err.Error()
 			return
@@ -485,6 +508,9 @@ func (c *command) check() diskdump.CheckStatus {
 	}()
 	st := diskdump.CheckStatus(out.Status)
 	out.StatusText = st.String()
+	if out.Status == exitLocked {
+		out.StatusText = "locked"
+	}
 	switch {
 	case o.json:
 		enc := json.NewEncoder(c.stdout)
@@ -495,7 +521,7 @@ func (c *command) check() diskdump.CheckStatus {
 	case o.verbose:
 		c.summary(&out, res)
 	}
-	c.log.Info(fmt.Sprintf("%s: %s", out.Device, st), "status", out.Status, "reason", out.Reason)
+	c.log.Info(fmt.Sprintf("%s: %s", out.Device, out.StatusText), "status", out.Status, "reason", out.Reason)
 	return st
 }
 
@@ -604,7 +630,7 @@ func (c *command) format() error {
 // still says what a real run would refuse.
 func (c *command) openForFormat() (*blockdev.Device, error) {
 	if !c.o.dryRun {
-		return blockdev.Open(c.o.device, blockdev.ReadWrite)
+		return blockdev.OpenLocked(c.o.device, blockdev.ReadWrite, false, c.o.wait)
 	}
 	ie, err := blockdev.CheckInUse(c.o.device)
 	if err != nil {
@@ -613,7 +639,7 @@ func (c *command) openForFormat() (*blockdev.Device, error) {
 	if ie != nil {
 		return nil, ie
 	}
-	return blockdev.Open(c.o.device, blockdev.ReadOnly)
+	return blockdev.OpenLocked(c.o.device, blockdev.ReadOnly, true, c.o.wait)
 }
 
 // formatPlan is the mode and the [first block, count] chunks it writes.

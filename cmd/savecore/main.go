@@ -28,6 +28,9 @@ const (
 	exitOK    = 0 // saved; in CONFIG mode also: no dump anywhere
 	exitFail  = 1 // any failure
 	exitUsage = 2 // usage error
+	// exitLocked: a device or the dump root was locked by another savecore
+	// or dumpformat for longer than the wait (the others were handled).
+	exitLocked = 3
 )
 
 // version is set at link time with -ldflags "-X main.version=...".
@@ -80,6 +83,9 @@ Exit status:
   1  any failure, including no dump on a named DEVICE, an existing dump
      directory without -f, and not enough space (after diskdump-nospace)
   2  usage error
+  3  a device or the dump root stayed locked by another savecore or
+     dumpformat for longer than the wait (2 minutes); the other devices
+     were handled
 `
 
 func main() {
@@ -334,6 +340,8 @@ func report(ctx context.Context, rep *savecore.Report, configMode bool, stdout i
 	case ctx.Err() != nil:
 		log.Error("interrupted")
 		return exitFail
+	case rep.Locked():
+		return exitLocked
 	case rep.Failed(!configMode):
 		return exitFail
 	default:
