@@ -52,6 +52,10 @@ const (
 	OutcomeDuplicate
 	// OutcomeErased: the dump was erased without saving (DeleteOnly).
 	OutcomeErased
+	// OutcomeAlreadySaved: the dump directory already holds a vmcore of
+	// this crash (its dump-id says so) with at least as many pages;
+	// nothing was written, and with Options.Delete the dump is erased.
+	OutcomeAlreadySaved
 )
 
 func (o Outcome) String() string {
@@ -66,6 +70,8 @@ func (o Outcome) String() string {
 		return "duplicate"
 	case OutcomeErased:
 		return "erased"
+	case OutcomeAlreadySaved:
+		return "already saved"
 	}
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
@@ -422,7 +428,7 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 		// The saved copy first, then the others; a copy that failed to
 		// save keeps its dump.
 		for _, c := range order {
-			if c.res.Outcome != OutcomeSaved && c.res.Outcome != OutcomeDuplicate {
+			if c.res.Outcome != OutcomeSaved && c.res.Outcome != OutcomeDuplicate && c.res.Outcome != OutcomeAlreadySaved {
 				continue
 			}
 			if err := erase(c, mp, log); err != nil {
@@ -431,17 +437,49 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 			}
 		}
 	}
-	runScript(ctx, opt.root(), SuccessScript, saved.res.Dir, opt.ScriptTimeout, log)
+	if saved.res.Outcome == OutcomeSaved {
+		runScript(ctx, opt.root(), SuccessScript, saved.res.Dir, opt.ScriptTimeout, log)
+	}
+}
+
+// sameCrashSaved decides about a dump whose crash already has a vmcore
+// (old describes it): it is "already saved" unless this copy has more
+// pages, or force is set; then the vmcore is replaced. It says which in
+// one line.
+func sameCrashSaved(ctx context.Context, c *candidate, old dumpID, force bool, log *slog.Logger) bool {
+	found := c.found
+	if found == 0 {
+		found = countPages(ctx, c.p)
+		c.found = found
+	}
+	switch {
+	case found > old.Pages:
+		log.Info("crash already saved from a less complete copy: replacing its vmcore with this one",
+			"device", c.in.Name, "dir", c.res.Dir, "saved_pages", old.Pages, "pages", found)
+		return false
+	case force:
+		log.Info("crash already saved: replacing its vmcore (-f)", "device", c.in.Name, "dir", c.res.Dir, "saved_pages", old.Pages, "pages", found)
+		return false
+	}
+	log.Info("crash already saved: nothing to write", "device", c.in.Name, "dir", c.res.Dir,
+		"saved_pages", old.Pages, "saved_from", old.Device, "pages", found)
+	return true
 }
 
 // saveOne writes the vmcore of one copy: directory check, space check,
 // durable write. It fills c.res.
 func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) error {
 	p, r := c.p, c.res
-	name := filepath.Base(r.Dir)
-	d, err := prepareDir(opt.root(), name, opt.Force, log)
+	id := newDumpID(p.Header())
+	id.Device = c.in.Name
+	d, old, err := chooseDir(opt.root(), filepath.Base(r.Dir), id, log)
 	if err != nil {
 		return err
+	}
+	r.Dir = d.path
+	if old != nil && sameCrashSaved(ctx, c, *old, opt.Force, log) {
+		r.Outcome, r.Path, r.Pages = OutcomeAlreadySaved, filepath.Join(d.path, VmcoreName), old.Pages
+		return nil
 	}
 	format := vmcore.FormatAuto
 	if opt.Format != "" {
@@ -483,6 +521,12 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 			return 0, err
 		}
 		return vr.Size, nil
+	}, func() error {
+		// The dump-id goes first: a save cut between the two renames
+		// leaves this crash's dump-id without a vmcore, which the next
+		// run saves again into the same directory.
+		id.Pages = vr.Pages
+		return writeDumpID(d.path, id)
 	})
 	if err != nil {
 		d.removeIfEmpty()

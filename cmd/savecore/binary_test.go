@@ -188,10 +188,11 @@ func TestCrashConsistency(t *testing.T) {
 		{point: "before-write", dumpKept: true, rerun: exitOK, rerunSaves: true},
 		{point: "write:2", dumpKept: true, rerun: exitOK, rerunSaves: true},
 		{point: "before-rename", dumpKept: true, rerun: exitOK, rerunSaves: true},
-		// Saved but not erased: the rerun refuses to overwrite (use -f).
-		{point: "after-rename", vmcore: true, dumpKept: true, rerun: exitFail},
-		{point: "after-dirsync", vmcore: true, dumpKept: true, rerun: exitFail},
-		{point: "before-erase", vmcore: true, dumpKept: true, rerun: exitFail},
+		// Saved but not erased: the rerun finds the crash already saved
+		// (its dump-id) and erases the dump.
+		{point: "after-rename", vmcore: true, dumpKept: true, rerun: exitOK},
+		{point: "after-dirsync", vmcore: true, dumpKept: true, rerun: exitOK},
+		{point: "before-erase", vmcore: true, dumpKept: true, rerun: exitOK},
 		// Erased (block 1 invalidated): nothing left to save.
 		{point: "after-invalidate", vmcore: true, rerun: exitFail},
 		{point: "after-erase", vmcore: true, rerun: exitFail},
@@ -226,8 +227,10 @@ func TestCrashConsistency(t *testing.T) {
 				checkVmcoreFile(t, vmcore)
 				ents, err := os.ReadDir(filepath.Dir(vmcore))
 				require.NoError(t, err)
-				assert.Len(t, ents, 1, "temporary file of the killed run removed")
-				assert.False(t, holdsDump(t, img))
+				assert.Len(t, ents, 2, "temporary file of the killed run removed: vmcore and dump-id left")
+			}
+			if tc.rerun == exitOK {
+				assert.False(t, holdsDump(t, img), "the rerun erased the dump")
 			}
 		})
 	}

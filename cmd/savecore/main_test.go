@@ -210,6 +210,9 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// TestExistingDirectory: a crash saved without -D, then savecore -D: the
+// crash is already saved (exit 0, vmcore unchanged), the dump is erased
+// and the device is ready; -f never touches a vmcore of another crash.
 func TestExistingDirectory(t *testing.T) {
 	img := dumpImage(t, 4<<20, true, crashTime)
 	root := t.TempDir()
@@ -220,18 +223,22 @@ func TestExistingDirectory(t *testing.T) {
 	require.NoError(t, err)
 
 	code, out, errOut := runCmd(t, "-d", root, "-D", img)
-	assert.Equal(t, exitFail, code)
+	assert.Equal(t, exitOK, code, errOut)
 	assert.Empty(t, out)
-	assert.Contains(t, errOut, "-f")
-	assert.True(t, holdsDump(t, img), "not erased")
+	assert.Contains(t, errOut, "crash already saved")
+	assert.False(t, holdsDump(t, img), "erased")
 	fi2, err := os.Stat(vmcorePath(root))
 	require.NoError(t, err)
 	assert.True(t, os.SameFile(fi1, fi2), "not replaced")
 
-	code, out, _ = runCmd(t, "-d", root, "-D", "-f", img)
-	assert.Equal(t, exitOK, code)
-	assert.Equal(t, vmcorePath(root)+"\n", out)
-	assert.False(t, holdsDump(t, img))
+	// Another crash in the same minute: kept beside the first, with -f too.
+	other := dumpImage(t, 8<<20, true, crashTime.Add(20*time.Second))
+	code, out, errOut = runCmd(t, "-d", root, "-D", "-f", other)
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, filepath.Dir(vmcorePath(root))+".1/vmcore\n", out)
+	fi3, err := os.Stat(vmcorePath(root))
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(fi1, fi3), "the first crash's vmcore is kept")
 }
 
 func TestStaleTemporaryFile(t *testing.T) {
@@ -245,8 +252,8 @@ func TestStaleTemporaryFile(t *testing.T) {
 	assert.Equal(t, vmcorePath(root)+"\n", out)
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, ents, 1)
-	assert.Equal(t, "vmcore", ents[0].Name())
+	require.Len(t, ents, 2)
+	assert.Equal(t, []string{"dump-id", "vmcore"}, []string{ents[0].Name(), ents[1].Name()})
 	assert.Contains(t, errOut, "interrupted")
 }
 
