@@ -33,6 +33,9 @@ type Input struct {
 	Name string // for messages; blockdev names resolved symlinks as "given (real)"
 	Dev  Device // nil when Err is set
 	Err  error  // why the device could not be opened
+	// ActiveSwap: the device is in use as swap (opened read-only). Its
+	// dump is saved but never erased: swap is writing over it.
+	ActiveSwap bool
 }
 
 // Outcome says what savecore did with one device.
@@ -165,12 +168,20 @@ func OpenDevices(paths []string, write bool, wait time.Duration) (inputs []Input
 	var opened []*blockdev.Device
 	for _, i := range order {
 		d, err := blockdev.OpenLocked(paths[i], mode, false, wait)
+		swap := false
+		var ie *blockdev.InUseError
+		if errors.As(err, &ie) && ie.Swap && mode == blockdev.ReadWrite {
+			// A swap partition is a dump device by design (doc/FORMAT.md
+			// §3.4); active, it can still be read and its dump saved.
+			swap = true
+			d, err = blockdev.OpenLocked(paths[i], blockdev.ReadOnly, false, wait)
+		}
 		if err != nil {
 			inputs[i] = Input{Name: paths[i], Err: err}
 			continue
 		}
 		opened = append(opened, d)
-		inputs[i] = Input{Name: d.Name(), Dev: d}
+		inputs[i] = Input{Name: d.Name(), Dev: d, ActiveSwap: swap}
 	}
 	return inputs, func() {
 		for _, d := range opened {
@@ -431,6 +442,11 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 			if c.res.Outcome != OutcomeSaved && c.res.Outcome != OutcomeDuplicate && c.res.Outcome != OutcomeAlreadySaved {
 				continue
 			}
+			if c.in.ActiveSwap {
+				log.Warn("dump saved but not erased: the device is active swap; swap started before savecore, so pages of the dump may have been overwritten (order the swap unit after savecore.service)",
+					"device", c.in.Name)
+				continue
+			}
 			if err := erase(c, mp, log); err != nil {
 				c.res.Err = err
 				log.Error("cannot erase the dump", "device", c.in.Name, "err", err)
@@ -568,6 +584,9 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 // the dump overwrote some of them and the kernel would refuse the partition
 // at the next panic. The device is flushed so the erase survives a crash.
 func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
+	if c.in.ActiveSwap {
+		return fmt.Errorf("savecore: %s is active swap: the dump cannot be erased while swap is on (swapoff, then savecore -X)", c.in.Name)
+	}
 	w, ok := c.in.Dev.(io.WriterAt)
 	if !ok {
 		return fmt.Errorf("savecore: %s: %w", c.in.Name, ErrNotWritable)

@@ -83,14 +83,14 @@ func (c *command) rehearse() error {
 	name := dev.Name()
 	blocks := uint64(dev.Size()) / uint64(c.fp.BlockSize)
 	out := rehearsalJSON{Device: name, Arch: o.arch.String(), DeviceBlocks: blocks}
-	if err := c.refuseDump(dev, name); err != nil {
-		return err
-	}
 	src, closeSrc, err := c.memorySource(name, blocks, &out)
 	if err != nil {
 		return err
 	}
 	defer closeSrc()
+	if err := c.refuseDump(dev, name); err != nil {
+		return err
+	}
 	out.MaxPFN = src.MaxPFN()
 	res, werr := c.writeRehearsal(dev, name, blocks, src, &out)
 	// Whatever reached the device must be on the medium, as after a real

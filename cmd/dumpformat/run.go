@@ -465,10 +465,13 @@ func (c *command) check() diskdump.CheckStatus {
 	var res *diskdump.CheckResult
 	func() {
 		ie, err := blockdev.CheckInUse(o.device)
-		if ie != nil {
+		if ie != nil && !ie.Swap {
 			out.Status, out.Reason = int(diskdump.CheckMounted), ie.Error()
 			return
 		}
+		// Active swap is checked like any swap partition: the kernel
+		// dumps over it by design (doc/FORMAT.md §3.4). Only a format
+		// refuses it.
 		if err != nil {
 			out.Status, out.Reason = int(diskdump.CheckUnsuitable), err.Error()
 			return
@@ -497,6 +500,12 @@ func (c *command) check() diskdump.CheckStatus {
 			return
 		}
 		c.strictTooSmall(res)
+		if ie != nil && res.Status != diskdump.CheckSwap && res.Status != diskdump.CheckSwapDump {
+			// Active swap whose header the kernel would not accept.
+			res.Status, res.Reason = diskdump.CheckMounted, ie.Error()+" (and the kernel would not dump to it: "+res.Reason+")"
+		} else if ie != nil {
+			res.Reason += " (active swap)"
+		}
 		out.Status, out.Reason = int(res.Status), res.Reason
 		out.Sizes, out.Tails = sizesJSON(res), tailsJSON(res)
 		out.DeviceBlocks, out.PartitionBlocks, out.TotalBlocks, out.MinBlocks = res.DeviceBlocks, res.PartitionBlocks, res.TotalBlocks, res.MinBlocks
