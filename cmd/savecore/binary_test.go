@@ -97,12 +97,13 @@ func TestDist(t *testing.T) {
 	dist := filepath.Join("..", "..", "dist")
 	unit, err := os.ReadFile(filepath.Join(dist, "savecore.service"))
 	require.NoError(t, err)
-	for _, want := range []string{"ExecStart=/usr/sbin/savecore -D\n", "Type=oneshot\n", "DefaultDependencies=no\n",
+	for _, want := range []string{"ExecStart=/usr/sbin/savecore -D\n", "ExecStartPre=-/sbin/modprobe diskdump\n", "Type=oneshot\n", "DefaultDependencies=no\n",
 		"After=local-fs.target", "Before=swap.target", "Conflicts=shutdown.target\n"} {
 		assert.Contains(t, string(unit), want)
 	}
 	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
 		u := filepath.Join(t.TempDir(), "savecore.service")
+		unit := bytes.ReplaceAll(unit, []byte("/sbin/modprobe"), []byte("/bin/true"))
 		require.NoError(t, os.WriteFile(u, bytes.ReplaceAll(unit, []byte("/usr/sbin/savecore"), []byte("/bin/true")), 0o644))
 		out, err := exec.Command(sa, "verify", u).CombinedOutput()
 		assert.NoError(t, err, "systemd-analyze verify:\n%s", out)
@@ -148,7 +149,7 @@ func TestInitScript(t *testing.T) {
 	}
 	code, out := sh("start")
 	assert.Equal(t, 1, code, "no device can be registered without the module")
-	assert.Contains(t, out, "holds a crash dump")
+	assert.Contains(t, out, "saving the crash dumps on "+img)
 	assert.FileExists(t, filepath.Join(root, "127.0.0.1-2009-06-29-16:00", "vmcore"))
 	assert.False(t, holdsDump(t, img))
 	for _, p := range []string{img, empty} {
