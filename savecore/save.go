@@ -226,6 +226,16 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 	log := opt.logger()
 	rep := &Report{Results: make([]Result, len(inputs))}
 	var cands []*candidate
+	var mp diskdump.ModuleParams
+	if opt.Delete || opt.DeleteOnly {
+		if opt.Module != nil {
+			mp = *opt.Module
+		} else {
+			var src string
+			mp, src = modparams.Load(modparams.ProcPath, modparams.SysDir, log)
+			log.Debug("module parameters for restoring signatures", "source", src, "block_order", mp.BlockOrder, "sample_rate", mp.SampleRate)
+		}
+	}
 	for i, in := range inputs {
 		r := &rep.Results[i]
 		r.Device = in.Name
@@ -242,6 +252,9 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 		if errors.Is(err, diskdump.ErrNoDump) {
 			r.Outcome = OutcomeNoDump
 			log.Info("no dump on device", "device", in.Name)
+			if opt.Delete {
+				ensureReady(in, mp, log)
+			}
 			continue
 		}
 		if err != nil {
@@ -269,16 +282,6 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 				c.res.Err = err
 			}
 			return rep
-		}
-	}
-	var mp diskdump.ModuleParams
-	if opt.Delete || opt.DeleteOnly {
-		if opt.Module != nil {
-			mp = *opt.Module
-		} else {
-			var src string
-			mp, src = modparams.Load(modparams.ProcPath, modparams.SysDir, log)
-			log.Debug("module parameters for restoring signatures", "source", src, "block_order", mp.BlockOrder, "sample_rate", mp.SampleRate)
 		}
 	}
 	for _, g := range groupCopies(cands) {

@@ -215,6 +215,9 @@ func TestKillHarness(t *testing.T) {
 						code, _, stderr := crashRun(t, bin, "", "-D", "-d", root, img)
 						assert.Equal(t, 1, code, "no dump left: %s", stderr)
 						assert.Equal(t, refSum, fileSHA256(t, vmcore))
+						// An erase cut short is repaired by the rerun.
+						c := exec.Command(bins["dumpformat"], "-c", "--arch", "x86_64", img)
+						assert.NoError(t, c.Run(), "dumpformat -c after the rerun at %s: ready", pt)
 						return
 					}
 					// A vmcore of this crash already there: the rerun
