@@ -523,15 +523,20 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		dev := c.in.Name
 		vopt.Progress = func(done, total int64) { opt.Progress(dev, done, total) }
 	}
-	need := vmcore.EstimateSize(p, vopt)
-	if err := checkSpace(ctx, d, need, opt.ScriptTimeout, log); err != nil {
+	est := vmcore.EstimateWithBasis(p, vopt)
+	need := est.Bytes
+	basis := fmt.Sprintf("%d pages stored whole", est.Pages)
+	if est.Basis == "records" {
+		basis = fmt.Sprintf("%sB of compressed records on the partition, copied as they are", iec(float64(est.RecordBytes)))
+	}
+	if err := checkSpace(ctx, d, need, basis, opt.ScriptTimeout, log); err != nil {
 		return err
 	}
 	if err := d.create(); err != nil {
 		return err
 	}
 	path := filepath.Join(d.path, VmcoreName)
-	log.Info("saving vmcore", "device", c.in.Name, "path", path, "format", format.String(), "estimate", iec(float64(need))+"B")
+	log.Info("saving vmcore", "device", c.in.Name, "path", path, "format", format.String(), "estimate", iec(float64(need))+"B", "estimate_basis", basis)
 	var vr *vmcore.Result
 	err = writeDurable(ctx, path, func(w io.WriterAt) (int64, error) {
 		var err error

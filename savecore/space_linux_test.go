@@ -61,7 +61,7 @@ func TestCheckSpace(t *testing.T) {
 			}
 			d, err := prepareDir(root, name, false, discard())
 			require.NoError(t, err)
-			err = checkSpace(context.Background(), d, tc.need, 0, discard())
+			err = checkSpace(context.Background(), d, tc.need, "test", 0, discard())
 			if tc.ok {
 				require.NoError(t, err)
 			} else {
