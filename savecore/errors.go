@@ -32,7 +32,7 @@ type SpaceError struct {
 	Need int64  // estimated size of the vmcore in bytes
 	// Basis says what the estimate counts, e.g. "40960 pages stored whole".
 	Basis string
-	Free uint64 // bytes available on the filesystem of the dump root
+	Free  uint64 // bytes available on the filesystem of the dump root
 	// Script says what diskdump-nospace did: "absent", "declined" (exit 0),
 	// "not trusted", or "ran" (non-zero exit, space checked again).
 	Script string
