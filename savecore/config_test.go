@@ -29,7 +29,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "export", src: "export DEVICE=/dev/sdb1 DUMPDIR=/x\nexport DEVICE\n", devices: []string{"/dev/sdb1"}, dumpDir: "/x"},
 		{name: "semicolons", src: "DEVICE=/dev/a; DUMPDIR=/d;\n", devices: []string{"/dev/a"}, dumpDir: "/d"},
 		{name: "several per line", src: "A=1 B=2\n", vars: map[string]string{"A": "1", "B": "2"}},
-		{name: "expansion", src: "D1=/dev/sda3\nD2=/dev/hda\nDEVICE=\"$D1:${D2}\"\nX=$UNSET-\n", devices: []string{"/dev/sda3", "/dev/hda"},
+		{name: "expansion", src: "D1=/dev/sda3\nD2=/dev/hda\nDEVICE=\"$D1:${D2}\"\nE=\nX=$E-\n", devices: []string{"/dev/sda3", "/dev/hda"},
 			vars: map[string]string{"X": "-"}},
 		{name: "single quotes are literal", src: `V='$D1 "x" \n'`, vars: map[string]string{"V": `$D1 "x" \n`}},
 		{name: "double quote escapes", src: `V="a\"b\\c\$d\e"`, vars: map[string]string{"V": `a"b\c$d\e`}},
@@ -70,6 +70,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "bad brace", src: "V=${A:-x}\n", line: 1},
 		{name: "unterminated brace", src: "V=${A\n", line: 1},
 		{name: "export garbage", src: "export /x\n", line: 1},
+		{name: "environment variable", src: "DEVICE=/dev/sdb1\nDUMPDIR=$HOME/crash\n", line: 2},
+		{name: "environment variable in braces", src: "DUMPDIR=\"${HOME}/crash\"\n", line: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -57,6 +57,11 @@ type Options struct {
 	// locked with flock(2) for as long as it is read or written); 0 means
 	// DefaultLockWait, a negative value a single try.
 	LockWait time.Duration
+	// AbsentOK makes a device that does not exist (a DEVICE list naming a
+	// disk that was removed) a warning and OutcomeNoDump instead of a
+	// failure: savecore with no DEVICE argument sets it, so that such a
+	// list does not fail every boot.
+	AbsentOK bool
 }
 
 // DefaultLockWait is how long savecore waits for a device or the dump root

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -241,6 +242,11 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 		r.Device = in.Name
 		if err := ctx.Err(); err != nil {
 			r.Err = err
+			continue
+		}
+		if in.Err != nil && opt.AbsentOK && errors.Is(in.Err, fs.ErrNotExist) {
+			r.Outcome = OutcomeNoDump
+			log.Warn("device absent: skipped (a device of the list that is not there holds no dump)", "device", in.Name)
 			continue
 		}
 		if in.Err != nil {

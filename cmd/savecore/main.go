@@ -1,7 +1,7 @@
 // Command savecore saves the crash dumps that the diskdump kernel module
 // left on dump partitions as vmcore files for crash(8).
 //
-//	savecore [-D] [-f] [-p] [-P flags] [-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify] [-C CONFIG] [DEVICE...]
+//	savecore [-D] [-f] [-p] [-P flags] [-v|-q] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify] [-C CONFIG] [DEVICE...]
 //	savecore -V
 //
 // Run savecore -h for the flags and exit codes.
@@ -37,7 +37,7 @@ const (
 var version = "devel"
 
 const help = `Usage:
-  savecore [-D] [-f] [-p] [-P flags] [-v] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify] [-C CONFIG] [DEVICE...]
+  savecore [-D] [-f] [-p] [-P flags] [-v|-q] [-X] [-d DIR] [-F elf|diskdump|kdump] [--verify] [-C CONFIG] [DEVICE...]
   savecore -V
 
 Save the crash dumps that the diskdump kernel module left on dump partitions
@@ -79,7 +79,8 @@ are executable, owned by root (or the caller) and not group/world-writable:
   DIR/scripts/diskdump-success  a vmcore was saved; its exit status is logged
 
 Exit status:
-  0  dump saved (with no DEVICE: every dump found was saved, or none was found)
+  0  dump saved (with no DEVICE: every dump found was saved, or none was
+     found; a device of the list that does not exist is only warned about)
   1  any failure, including no dump on a named DEVICE, an existing dump
      directory without -f, and not enough space (after diskdump-nospace)
   2  usage error
@@ -316,6 +317,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Delete:           f.del,
 		DeleteOnly:       f.delOnly,
 		Force:            f.force,
+		AbsentOK:         len(f.devs) == 0,
 		UncompressedMask: f.mask,
 		VerifyRecords:    f.verify,
 		Progress:         con.progress,
