@@ -42,7 +42,7 @@ func TestNextPanicCycles(t *testing.T) {
 				img := memoryImage(t, 6000*pbs)
 				root := t.TempDir()
 				formatFile(t, img, "--arch", arch.String())
-				args := []string{"--arch", arch.String(), "--ram", fmt.Sprint(ram), "--seed", "3"}
+				args := []string{"--arch", arch.String(), "--ram", fmt.Sprintf("%dK", ram/1024), "--seed", "3"}
 				if compress {
 					args = append(args, "--compress")
 				}

@@ -39,10 +39,11 @@ var (
 var statusSignal os.Signal = syscall.SIGUSR1
 
 const usageText = `Usage:
-  dumpformat [-v] [-i] [[-a] [-p] [-f] | -c] DEVICE
+  dumpformat [-v|-q] [-i] [[-a] [-p] [-f] [-n] | -c] [--json] [--arch A] [--block-order N]
+             [--sample-rate N] [--total-blocks N] [--wait D] DEVICE
   dumpformat -V
-  dumpformat -R [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
-             [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N] DEVICE
+  dumpformat -R [-v|-q] [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
+             [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N] [--wait D] DEVICE
 
 Formats DEVICE (a partition or a partition image file) for diskdump crash
 dumps, checks it (-c), or writes a rehearsal dump to it (-R). A device that
@@ -237,6 +238,14 @@ func parseArgs(args []string) (*options, error) {
 	default:
 		if o.json && !o.dryRun {
 			return nil, usageErr("--json needs -c, -n or -R")
+		}
+	}
+	if o.rehearse && o.set["total-blocks"] {
+		return nil, usageErr("--total-blocks cannot be combined with -R: a rehearsal's total_blocks is its machine's")
+	}
+	for _, f := range []struct{ name, v string }{{"release", o.release}, {"nodename", o.nodename}} {
+		if len(f.v) > 64 {
+			return nil, usageErr("--%s: %d bytes, the utsname field holds at most 64", f.name, len(f.v))
 		}
 	}
 	if !o.rehearse {

@@ -81,7 +81,7 @@ func TestInitScriptCycles(t *testing.T) {
 				rc := newRC(t, bins, []string{img}, "DISKDUMPFMT_OPTS=\"--arch "+arch.String()+"\"\n")
 				code, out := rc.tool("dumpformat", "-f", "-q", "--arch", arch.String(), img)
 				require.Equal(t, 0, code, out)
-				args := []string{"-R", "-q", "--arch", arch.String(), "--ram", fmt.Sprint(13 * pbs * 256), img}
+				args := []string{"-R", "-q", "--arch", arch.String(), "--ram", fmt.Sprintf("%dK", 13*pbs*256/1024), img}
 				if compress {
 					args = append(args[:len(args)-1], "--compress", img)
 				}
