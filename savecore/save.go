@@ -576,6 +576,10 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		}
 	}
 	switch {
+	case r.Lost > 0 && p.Header().Status.Complete():
+		// The kernel finished this dump; the partition lost pages since.
+		log.Warn("dump damaged: the header says COMPLETED, but pages could not be recovered; saved every recoverable page, vmcore marked incomplete",
+			"device", c.in.Name, "status", p.Header().Status.String(), "pages_saved", vr.Pages, "pages_lost", r.Lost)
 	case r.Lost > 0 || !p.Header().Status.Complete():
 		log.Warn("dump was incomplete: saved every recoverable page, vmcore marked incomplete",
 			"device", c.in.Name, "status", p.Header().Status.String(), "pages_saved", vr.Pages, "pages_lost", r.Lost)

@@ -98,6 +98,7 @@ Exit codes when formatting or rehearsing:
   0    done
   7    DEVICE is mounted or in use
   8    DEVICE stayed locked by another dumpformat or savecore (--wait)
+  130, 143  interrupted by SIGINT or SIGTERM: a line says what DEVICE needs
   255  any other error, including usage errors
 Exit codes of -c:
   0    ready: block 0 and every block the kernel samples carry signatures
@@ -346,6 +347,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 7
 	case errors.Is(err, blockdev.ErrLocked):
 		return exitLocked
+	case errors.As(err, new(*interruptedError)):
+		var ie *interruptedError
+		errors.As(err, &ie)
+		return 128 + int(ie.sig)
 	default:
 		return 255
 	}
@@ -701,13 +706,19 @@ func (c *command) writeFormat(dev *blockdev.Device, mode string, blocks, nblocks
 		}
 	}
 	start := time.Now()
+	iw := newInterruptible(dev)
+	defer iw.stop()
 	var err error
 	if c.o.initial {
-		err = diskdump.FormatInitial(dev, blocks, c.fp, p.update)
+		err = diskdump.FormatInitial(iw, blocks, c.fp, p.update)
 	} else {
-		err = diskdump.FormatNormal(dev, dev, blocks, c.fp, c.o.all, p.update)
+		err = diskdump.FormatNormal(iw, dev, blocks, c.fp, c.o.all, p.update)
 	}
 	p.stop()
+	if sig := iw.signal(); sig != nil {
+		_ = dev.Flush()
+		return c.interrupted(name, sig)
+	}
 	if err == nil {
 		err = c.writeRecord(dev)
 	}
