@@ -506,23 +506,9 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		r.Outcome, r.Path, r.Pages = OutcomeAlreadySaved, filepath.Join(d.path, VmcoreName), old.Pages
 		return nil
 	}
-	format := vmcore.FormatAuto
-	if opt.Format != "" {
-		if format, err = vmcore.ParseFormat(opt.Format); err != nil {
-			return err
-		}
-	}
-	if format == vmcore.FormatAuto {
-		// Resolved here, so that the log and the Result say what was
-		// written.
-		format = vmcore.DefaultFormat(p)
-		if format == vmcore.FormatELF && p.Arch() == diskdump.ArchUnknown {
-			// An ELF core needs e_machine and the register layout, which
-			// come from utsname.machine; a DISKDUMP file copies the header
-			// as it is, so a damaged machine field does not cost the dump.
-			log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
-			format = vmcore.FormatDiskdump
-		}
+	format, err := vmcoreFormat(c, opt, log)
+	if err != nil {
+		return err
 	}
 	vopt := vmcore.Options{Format: format, UncompressedMask: opt.UncompressedMask, VerifyRecords: opt.VerifyRecords}
 	if opt.Progress != nil {
@@ -592,6 +578,31 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	}
 	log.Info("vmcore saved", "path", path, "size", iec(float64(vr.Size))+"B", "pages", vr.Pages)
 	return nil
+}
+
+// vmcoreFormat resolves Options.Format for one copy, so that the log and
+// the Result say what was written.
+func vmcoreFormat(c *candidate, opt Options, log *slog.Logger) (vmcore.Format, error) {
+	format := vmcore.FormatAuto
+	if opt.Format != "" {
+		var err error
+		if format, err = vmcore.ParseFormat(opt.Format); err != nil {
+			return format, err
+		}
+	}
+	if format != vmcore.FormatAuto {
+		return format, nil
+	}
+	p := c.p
+	format = vmcore.DefaultFormat(p)
+	if format == vmcore.FormatELF && p.Arch() == diskdump.ArchUnknown {
+		// An ELF core needs e_machine and the register layout, which
+		// come from utsname.machine; a DISKDUMP file copies the header
+		// as it is, so a damaged machine field does not cost the dump.
+		log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
+		format = vmcore.FormatDiskdump
+	}
+	return format, nil
 }
 
 // erase invalidates the dump on its device (doc/FORMAT.md §9.4 step 9): block 1
