@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,6 +15,9 @@ import (
 // is ignored with a debug message: it is only ever an addition.
 func (c *command) addRecorded(r io.ReaderAt) error {
 	u, bad, err := diskdump.ReadUserParams(r, c.fp.BlockSize)
+	if errors.Is(err, diskdump.ErrTruncated) {
+		return nil // no block 2: the check says the device is too small
+	}
 	if err != nil {
 		return err
 	}
