@@ -45,6 +45,8 @@ type Device struct {
 	direct atomic.Int64 // alignment while direct I/O is on, else 0
 	dio    sync.Mutex   // guards bounce
 	bounce []byte       // aligned buffer for unaligned direct I/O (mmap)
+
+	lock *os.File // holds the flock of OpenLocked, nil otherwise
 }
 
 var (
@@ -143,5 +145,10 @@ func (d *Device) WriteAt(p []byte, off int64) (int, error) {
 // when the data must be on the medium.
 func (d *Device) Close() error {
 	d.releaseBounce()
-	return d.f.Close()
+	err := d.f.Close()
+	if d.lock != nil {
+		d.lock.Close()
+		d.lock = nil
+	}
+	return err
 }

@@ -11,9 +11,14 @@
 //     logical and physical sector sizes. Opening for writing uses O_EXCL on
 //     block devices, so a mounted, swapped-on or otherwise held device is
 //     refused with an [*InUseError] (errors.Is(err, [ErrInUse])).
+//   - [OpenLocked] is [Open] after a flock(2) on the device or image file
+//     (exclusive or shared), waiting a bounded time for another savecore or
+//     dumpformat ([*LockedError], errors.Is(err, [ErrLocked]), names the
+//     holder); [LockFile] locks any open file, e.g. a directory.
 //   - [CheckInUse] reports the same condition without opening for writing,
 //     by matching major:minor numbers in /proc/self/mountinfo and
-//     /proc/swaps and looking for holders in sysfs.
+//     /proc/swaps, looking for holders in sysfs, and, for an image file,
+//     for a loop device it backs.
 //   - [Probe] recognizes existing content (swap, ext2/3/4, XFS, Btrfs, VFAT,
 //     LVM2 PV, LUKS) so dumpformat never overwrites a filesystem by mistake.
 //     It is a pure function over an io.ReaderAt.

@@ -129,7 +129,72 @@ func CheckInUse(path string) (*InUseError, error) {
 		ie.Holder, ie.Part = h, part
 		return ie, nil
 	}
+	if t.devs == nil {
+		if loop := t.backedLoop(); loop != "" {
+			ie.Holder = loopHolder(loop)
+			return ie, nil
+		}
+	}
 	return nil, nil
+}
+
+// sysBlock lists the block devices; a variable so that tests can point it
+// elsewhere.
+var sysBlock = "/sys/block"
+
+// backedLoop returns the loop device (/dev/loopN) whose backing file is
+// the regular file t, or "". A file attached to a loop device is in use
+// exactly like the device: writing one behind the other's back corrupts
+// whatever the loop device holds.
+func (t *target) backedLoop() string {
+	ents, err := os.ReadDir(sysBlock)
+	if err != nil {
+		return ""
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), "loop") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(sysBlock, e.Name(), "loop", "backing_file"))
+		if err != nil {
+			continue // not attached
+		}
+		name := strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)")
+		if fi, err := os.Stat(name); err == nil && os.SameFile(fi, t.fi) {
+			return "/dev/" + e.Name()
+		}
+		if sameLoopInode("/dev/"+e.Name(), t.fi) {
+			return "/dev/" + e.Name()
+		}
+	}
+	return ""
+}
+
+// sameLoopInode asks the loop device which inode backs it (the path in
+// sysfs may belong to another mount namespace or have been renamed).
+func sameLoopInode(loop string, fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	f, err := os.Open(loop)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	info, err := unix.IoctlLoopGetStatus64(int(f.Fd()))
+	return err == nil && info.Inode == st.Ino && info.Device == uint64(st.Dev)
+}
+
+// loopHolder names a loop device for messages, with its own use: "loop
+// device /dev/loop3 (mounted on /mnt)".
+func loopHolder(loop string) string {
+	h := "loop device " + loop
+	if ie, err := CheckInUse(loop); err == nil && ie != nil {
+		why := strings.TrimPrefix(ie.Error(), "blockdev: "+ie.name()+" is in use: ")
+		h += " (" + why + ")"
+	}
+	return h
 }
 
 // holder returns a kernel holder (device-mapper, md, bcache, ...) of the

@@ -57,6 +57,10 @@ type CheckResult struct {
 	Sampled     uint64 // blocks whose signature was checked (block 2 excluded)
 	Bad         uint64 // of those, blocks with a bad signature
 	FirstBad    int64  // first bad sampled block, -1 if none
+	// Sizes are the partition sizes checked (FormatParams.Sizes), Tails
+	// their tail chunks with the bad blocks of each.
+	Sizes []SampleSize
+	Tails []Tail
 
 	// Header is block 1's dump header when it holds a dump and decodes;
 	// HeaderErr says why a "DISKDUMP" block 1 did not decode.
@@ -172,13 +176,17 @@ func otherBlockSizeDump(r io.ReaderAt, size int64, bs int) (*Header, error) {
 	return nil, nil
 }
 
-// checkSampled checks the signature of every block the kernel samples,
-// except block 2, which the kernel accepts unconditionally (doc/FORMAT.md §3.1).
+// checkSampled checks the signature of every block the kernel may sample
+// at the next panic, whatever partition_size of FormatParams.Sizes it
+// uses, except block 2, which the kernel accepts unconditionally
+// (doc/FORMAT.md §3.1, §3.2).
 func checkSampled(r io.ReaderAt, res *CheckResult, fp FormatParams) error {
 	bs := uint64(fp.BlockSize)
 	per := uint64(formatIOBytes) / bs
 	var buf []byte
-	for c := range SampledChunks(res.PartitionBlocks, fp.BlockOrder, fp.SampleRate) {
+	res.Sizes = fp.Sizes(res.DeviceBlocks)
+	res.Tails = fp.tails(res.DeviceBlocks)
+	for c := range fp.checkedChunks(res.DeviceBlocks) {
 		for blk, end := c.Blk, c.Blk+c.N; blk < end; {
 			n := min(end-blk, per)
 			if need := int(n * bs); cap(buf) < need {
@@ -197,6 +205,11 @@ func checkSampled(r io.ReaderAt, res *CheckResult, fp FormatParams) error {
 					res.Bad++
 					if res.FirstBad < 0 {
 						res.FirstBad = int64(blk + i)
+					}
+					for t := range res.Tails {
+						if c := res.Tails[t].Chunk; blk+i >= c.Blk && blk+i < c.Blk+c.N {
+							res.Tails[t].Bad++
+						}
 					}
 				}
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"slices"
 	"sync"
 )
 
@@ -20,6 +19,14 @@ type FormatParams struct {
 	// the kernel samples min(TotalBlocks, device) blocks. 0 means unknown:
 	// the whole device.
 	TotalBlocks uint64
+	// TotalFrom says where TotalBlocks came from, for messages
+	// (SizeFromModule when empty).
+	TotalFrom string
+	// Also are further total_blocks values the next panic may sample
+	// with (the last saved dump's, from block 2: doc/FORMAT.md §3.3). A normal
+	// format writes, and a check checks, the samplings of every one of
+	// them besides those of TotalBlocks and of the whole device.
+	Also []SampleSize
 }
 
 // Format I/O sizes: writes and reads go in pieces of at most formatIOBytes,
@@ -165,68 +172,16 @@ func FormatNormal(w io.WriterAt, r io.ReaderAt, deviceBlocks uint64, fp FormatPa
 // NormalFormatBlocks yields, in ascending order and without overlaps, the
 // chunks a normal format writes on a device of deviceBlocks blocks: blocks
 // 1 and 2, the kernel's sampling grid over the whole device, and the tail
-// chunks of the samplings of min(TotalBlocks, device) and of the device
-// ([REC] doc/FORMAT.md §11.1, §13 item 6), never block 0 and nothing past the
-// device. Adjacent and overlapping chunks are merged.
+// chunks of the samplings of the device, of min(TotalBlocks, device) and of
+// min(v, device) for every value of Also ([REC] doc/FORMAT.md §11.1, §13
+// item 6), never block 0 and nothing past the device. Adjacent and
+// overlapping chunks are merged.
 func NormalFormatBlocks(deviceBlocks uint64, fp FormatParams) iter.Seq[Chunk] {
-	return func(yield func(Chunk) bool) {
-		if deviceBlocks < 2 {
-			return
-		}
-		extras := []Chunk{{Blk: 1, N: 2}}
-		if p := fp.partitionBlocks(deviceBlocks); p < deviceBlocks {
-			// The grid over p is a subset of the grid over the device;
-			// only p's tail chunk can be new.
-			if t, ok := tailChunk(p, fp); ok {
-				extras = append(extras, t)
-			}
-		}
-		slices.SortFunc(extras, func(a, b Chunk) int { return cmpUint64(a.Blk, b.Blk) })
-
-		var cur Chunk
-		have := false
-		// add takes chunks in ascending order of Blk and merges them.
-		add := func(c Chunk) bool {
-			if c.Blk == 0 {
-				c.Blk, c.N = 1, c.N-min(c.N, 1)
-			}
-			if c.Blk >= deviceBlocks {
-				return true
-			}
-			c.N = min(c.N, deviceBlocks-c.Blk)
-			if c.N == 0 {
-				return true
-			}
-			if have && c.Blk <= cur.Blk+cur.N {
-				cur.N = max(cur.N, c.Blk+c.N-cur.Blk)
-				return true
-			}
-			if have && !yield(cur) {
-				return false
-			}
-			cur, have = c, true
-			return true
-		}
-		for c := range SampledChunks(deviceBlocks, fp.BlockOrder, fp.SampleRate) {
-			for len(extras) > 0 && extras[0].Blk <= c.Blk {
-				if !add(extras[0]) {
-					return
-				}
-				extras = extras[1:]
-			}
-			if !add(c) {
-				return
-			}
-		}
-		for _, e := range extras {
-			if !add(e) {
-				return
-			}
-		}
-		if have {
-			yield(cur)
-		}
+	extras := []Chunk{{Blk: 1, N: 2}}
+	for _, t := range fp.tails(deviceBlocks) {
+		extras = append(extras, t.Chunk)
 	}
+	return unionChunks(SampledChunks(deviceBlocks, fp.BlockOrder, fp.SampleRate), extras, 1, deviceBlocks)
 }
 
 // tailChunk returns the tail chunk of the kernel's sampling of a partition

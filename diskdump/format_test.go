@@ -378,7 +378,10 @@ func TestCheckPartition(t *testing.T) {
 		{"big-endian partition checked as little-endian", blocks, defaultFP, func(img []byte) {
 			require.NoError(t, FormatInitial(memfile.New(img), blocks, FormatParams{BlockSize: 4096, Order: binary.BigEndian}, nil))
 		}, CheckNeedsInitial, -1},
-		{"tail beyond total_blocks not sampled", blocks, withTotal(defaultFP, 1060), func(img []byte) { damage(img, 1099, bs) }, CheckReady, -1},
+		{"tail of the device sampled besides total_blocks", blocks, withTotal(defaultFP, 1060), func(img []byte) { damage(img, 1099, bs) }, CheckNeedsFormat, 1099},
+		{"grid beyond total_blocks is sampled", blocks, withTotal(defaultFP, 1000), func(img []byte) { damage(img, 1025, bs) }, CheckNeedsFormat, 1025},
+		{"block between the tails not sampled", blocks, withTotal(defaultFP, 1060), func(img []byte) { damage(img, 1070, bs) }, CheckReady, -1},
+		{"tail of a recorded dump size sampled", blocks, withAlso(defaultFP, 700), func(img []byte) { damage(img, 697, bs) }, CheckNeedsFormat, 697},
 		{"tail of total_blocks sampled", blocks, withTotal(defaultFP, 1060), func(img []byte) { damage(img, 1059, bs) }, CheckNeedsFormat, 1059},
 		{"holds a dump", blocks, defaultFP, func(img []byte) { copy(img[bs:], dumpHeaderBlock(t, bs, ArchX86_64, blocks)) }, CheckHoldsDump, -1},
 		{"holds a dump, block 0 zeroed", blocks, defaultFP, func(img []byte) {
@@ -444,6 +447,13 @@ func TestCheckPartition(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withAlso(fp FormatParams, totals ...uint64) FormatParams {
+	for _, v := range totals {
+		fp.Also = append(fp.Also, SampleSize{Blocks: v, Source: SizeFromDump})
+	}
+	return fp
 }
 
 func TestCheckPartitionSampledCount(t *testing.T) {

@@ -367,8 +367,7 @@ func (p *confParser) expand(sb *strings.Builder) error {
 			return p.errf("unsupported expansion ${%s}", name)
 		}
 		p.pos += end + 1
-		sb.WriteString(p.vars[name])
-		return nil
+		return p.lookup(sb, name)
 	}
 	if p.peek() == '(' {
 		return p.errf("command substitution is not supported")
@@ -381,6 +380,18 @@ func (p *confParser) expand(sb *strings.Builder) error {
 		sb.WriteByte('$')
 		return nil
 	}
-	sb.WriteString(p.vars[p.src[start:p.pos]])
+	return p.lookup(sb, p.src[start:p.pos])
+}
+
+// lookup appends the value of a variable assigned earlier in the file. Any
+// other variable ($HOME, ...) is an error rather than an empty string: the
+// file is not run by a shell, and a path silently missing its start would
+// send the dumps elsewhere.
+func (p *confParser) lookup(sb *strings.Builder, name string) error {
+	v, ok := p.vars[name]
+	if !ok {
+		return p.errf("$%s is not assigned earlier in the file (savecore does not read the environment)", name)
+	}
+	sb.WriteString(v)
 	return nil
 }

@@ -29,7 +29,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "export", src: "export DEVICE=/dev/sdb1 DUMPDIR=/x\nexport DEVICE\n", devices: []string{"/dev/sdb1"}, dumpDir: "/x"},
 		{name: "semicolons", src: "DEVICE=/dev/a; DUMPDIR=/d;\n", devices: []string{"/dev/a"}, dumpDir: "/d"},
 		{name: "several per line", src: "A=1 B=2\n", vars: map[string]string{"A": "1", "B": "2"}},
-		{name: "expansion", src: "D1=/dev/sda3\nD2=/dev/hda\nDEVICE=\"$D1:${D2}\"\nX=$UNSET-\n", devices: []string{"/dev/sda3", "/dev/hda"},
+		{name: "expansion", src: "D1=/dev/sda3\nD2=/dev/hda\nDEVICE=\"$D1:${D2}\"\nE=\nX=$E-\n", devices: []string{"/dev/sda3", "/dev/hda"},
 			vars: map[string]string{"X": "-"}},
 		{name: "single quotes are literal", src: `V='$D1 "x" \n'`, vars: map[string]string{"V": `$D1 "x" \n`}},
 		{name: "double quote escapes", src: `V="a\"b\\c\$d\e"`, vars: map[string]string{"V": `a"b\c$d\e`}},
@@ -73,6 +73,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "MAXDUMPS not a number", src: "A=1\nMAXDUMPS=many\n", line: 2},
 		{name: "MAXDUMPS negative", src: "MAXDUMPS=-1\n", line: 1},
 		{name: "MINFREE SI unit", src: "\n\nMINFREE=1M\n", line: 3},
+		{name: "environment variable", src: "DEVICE=/dev/sdb1\nDUMPDIR=$HOME/crash\n", line: 2},
+		{name: "environment variable in braces", src: "DUMPDIR=\"${HOME}/crash\"\n", line: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

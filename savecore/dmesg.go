@@ -165,7 +165,7 @@ func saveDmesg(ctx context.Context, p *diskdump.Partition, dev, dir string, opt 
 	werr := writeDurable(ctx, path, func(w io.WriterAt) (int64, error) {
 		n, err := w.WriteAt(text.Bytes(), 0)
 		return int64(n), err
-	})
+	}, nil)
 	if werr != nil {
 		log.Warn("no "+DmesgName+" saved: {err}", "device", dev, "err", werr)
 		return info

@@ -16,7 +16,19 @@
 //
 // When the kernel fell back to a second device in the middle of a dump, two
 // devices hold copies of the same crash: the most complete copy is saved once
-// and, with Options.Delete, both are erased.
+// and, with Options.Delete, both are erased. A dump-id file beside each
+// vmcore identifies its crash, so that a later save of the same crash
+// replaces the vmcore only with a copy of more pages (else "already
+// saved", and the dump is erased), and another crash of the same minute
+// goes to NAME.1, NAME.2, ...
+//
+// Each device is locked (blockdev.OpenLocked) while it is read or written,
+// and the dump root while a crash is saved into it; another savecore or
+// dumpformat waits at most Options.LockWait. After the erase the blocks the
+// kernel samples are valid for the device size, the module's total_blocks
+// and the saved dump's, which is recorded in block 2 (doc/FORMAT.md §3.3);
+// under -D a device without a dump whose sampled blocks are invalid (an
+// erase cut short) is repaired.
 //
 // Nothing named "vmcore" exists until the file is complete and synced: an
 // interrupted run leaves only renameio's temporary ".vmcore<random>" file,

@@ -30,7 +30,9 @@ var (
 type SpaceError struct {
 	Dir  string // the dump directory the vmcore was meant for
 	Need int64  // estimated size of the vmcore in bytes
-	Free uint64 // bytes available on the filesystem of the dump root
+	// Basis says what the estimate counts, e.g. "40960 pages stored whole".
+	Basis string
+	Free  uint64 // bytes available on the filesystem of the dump root
 	// Script says what diskdump-nospace did: "absent", "declined" (exit 0),
 	// "not trusted", or "ran" (non-zero exit, space checked again).
 	Script string
@@ -38,8 +40,12 @@ type SpaceError struct {
 
 // Error gives the sizes in IEC units.
 func (e *SpaceError) Error() string {
-	return fmt.Sprintf("savecore: %s: need %sB, %sB free (diskdump-nospace: %s)", e.Dir,
-		iec(float64(e.Need)), iec(float64(e.Free)), e.Script)
+	basis := ""
+	if e.Basis != "" {
+		basis = " (estimate: " + e.Basis + ")"
+	}
+	return fmt.Sprintf("savecore: %s: need %sB%s, %sB free (diskdump-nospace: %s)", e.Dir,
+		iec(float64(e.Need)), basis, iec(float64(e.Free)), e.Script)
 }
 
 // Is reports whether target is ErrNoSpace.

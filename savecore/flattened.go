@@ -114,7 +114,7 @@ func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.F
 	}
 	// The rebuilt file allocates at most the records' data; the space
 	// minfree asks to leave free counts as needed (minfree.go).
-	if err := checkSpace(ctx, d, sum.DataBytes+opt.reserve(log), opt.ScriptTimeout, log); err != nil {
+	if err := checkSpace(ctx, d, sum.DataBytes+opt.reserve(log), "the data of the stream's records", opt.ScriptTimeout, log); err != nil {
 		return err
 	}
 	if err := d.create(); err != nil {
@@ -138,7 +138,7 @@ func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.F
 			return 0, err
 		}
 		return ur.Size, nil
-	})
+	}, nil)
 	if err != nil {
 		d.removeIfEmpty()
 		return fmt.Errorf("savecore: writing %s: %w", path, err)

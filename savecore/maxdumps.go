@@ -16,10 +16,7 @@ import (
 
 // Names of the files savecore may leave in a dump directory, besides the
 // vmcore: PruneDumps removes a directory only when it holds nothing else.
-const (
-	DmesgName  = "vmcore-dmesg.txt"
-	DumpIDName = "dump-id"
-)
+const DmesgName = "vmcore-dmesg.txt"
 
 // ownFiles are the files savecore writes in a dump directory; renameio's
 // temporary files are ".NAME" followed by digits.

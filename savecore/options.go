@@ -81,6 +81,30 @@ type Options struct {
 	// Version names the program in each dump's info file, e.g.
 	// "savecore (dumpkit) 1.0"; empty means "dumpkit".
 	Version string
+	// LockWait bounds how long savecore waits for another savecore or
+	// dumpformat to release a device or the dump root it needs (each is
+	// locked with flock(2) for as long as it is read or written); 0 means
+	// DefaultLockWait, a negative value a single try.
+	LockWait time.Duration
+	// AbsentOK makes a device that does not exist (a DEVICE list naming a
+	// disk that was removed) a warning and OutcomeNoDump instead of a
+	// failure: savecore with no DEVICE argument sets it, so that such a
+	// list does not fail every boot.
+	AbsentOK bool
+}
+
+// DefaultLockWait is how long savecore waits for a device or the dump root
+// that another savecore or dumpformat holds.
+const DefaultLockWait = 2 * time.Minute
+
+func (o *Options) lockWait() time.Duration {
+	switch {
+	case o.LockWait == 0:
+		return DefaultLockWait
+	case o.LockWait < 0:
+		return 0
+	}
+	return o.LockWait
 }
 
 func (o *Options) logger() *slog.Logger {

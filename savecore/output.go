@@ -55,9 +55,13 @@ func checkRoot(root string) error {
 }
 
 // isStaleTemp reports whether name is a temporary file renameio made for
-// the vmcore: "." + VmcoreName + decimal digits.
+// the vmcore or the dump-id: "." + VmcoreName or DumpIDName + decimal
+// digits.
 func isStaleTemp(name string) bool {
 	rest, ok := strings.CutPrefix(name, "."+VmcoreName)
+	if !ok {
+		rest, ok = strings.CutPrefix(name, "."+DumpIDName)
+	}
 	if !ok || rest == "" {
 		return false
 	}
@@ -285,8 +289,9 @@ func (c ctxFile) Truncate(size int64) error {
 // made mode 0600, fsynced and renamed over path; then the directory and its
 // parent are fsynced, because a rename is atomic but not durable until the
 // directory entries reach the disk. On any error the temporary file is
-// removed and path is untouched.
-func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (int64, error)) error {
+// removed and path is untouched. beforeRename, if not nil, runs just
+// before the rename; its error stops it.
+func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (int64, error), beforeRename func() error) error {
 	dir := filepath.Dir(path)
 	pf, err := renameio.TempFile(dir, path)
 	if err != nil {
@@ -313,6 +318,11 @@ func writeDurable(ctx context.Context, path string, write func(w io.WriterAt) (i
 		return err
 	}
 	failpoint.Hit("before-rename")
+	if beforeRename != nil {
+		if err := beforeRename(); err != nil {
+			return err
+		}
+	}
 	// CloseAtomicallyReplace fsyncs the file before the rename.
 	if err := pf.CloseAtomicallyReplace(); err != nil {
 		return err

@@ -193,7 +193,7 @@ func TestWriteDurable(t *testing.T) {
 	t.Run("sparse file, mode, no temp left", func(t *testing.T) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, VmcoreName)
-		require.NoError(t, writeDurable(context.Background(), p, writeSparse))
+		require.NoError(t, writeDurable(context.Background(), p, writeSparse, nil))
 		fi, err := os.Stat(p)
 		require.NoError(t, err)
 		assert.Equal(t, int64(4<<20), fi.Size())
@@ -210,7 +210,7 @@ func TestWriteDurable(t *testing.T) {
 		dir := t.TempDir()
 		p := filepath.Join(dir, VmcoreName)
 		require.NoError(t, os.WriteFile(p, []byte("old"), 0o644))
-		require.NoError(t, writeDurable(context.Background(), p, writeSparse))
+		require.NoError(t, writeDurable(context.Background(), p, writeSparse, nil))
 		fi, err := os.Stat(p)
 		require.NoError(t, err)
 		assert.Equal(t, int64(4<<20), fi.Size())
@@ -240,7 +240,7 @@ func TestWriteDurable(t *testing.T) {
 			dir := t.TempDir()
 			p := filepath.Join(dir, VmcoreName)
 			require.NoError(t, os.WriteFile(p, []byte("old"), 0o600))
-			err := writeDurable(tc.ctx(), p, tc.write)
+			err := writeDurable(tc.ctx(), p, tc.write, nil)
 			require.ErrorIs(t, err, tc.want)
 			b, err := os.ReadFile(p)
 			require.NoError(t, err)
@@ -261,12 +261,12 @@ func TestWriteDurable(t *testing.T) {
 					return 0, err
 				}
 			}
-		})
+		}, nil)
 		require.ErrorIs(t, err, context.Canceled)
 		assert.Empty(t, listDir(t, dir))
 	})
 	t.Run("missing directory", func(t *testing.T) {
-		err := writeDurable(context.Background(), filepath.Join(t.TempDir(), "nope", VmcoreName), writeSparse)
+		err := writeDurable(context.Background(), filepath.Join(t.TempDir(), "nope", VmcoreName), writeSparse, nil)
 		require.ErrorIs(t, err, os.ErrNotExist)
 	})
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dumpkit/dumpkit/internal/failpoint"
@@ -32,6 +34,9 @@ type Input struct {
 	Name string // for messages; blockdev names resolved symlinks as "given (real)"
 	Dev  Device // nil when Err is set
 	Err  error  // why the device could not be opened
+	// ActiveSwap: the device is in use as swap (opened read-only). Its
+	// dump is saved but never erased: swap is writing over it.
+	ActiveSwap bool
 }
 
 // Outcome says what savecore did with one device.
@@ -51,6 +56,10 @@ const (
 	OutcomeDuplicate
 	// OutcomeErased: the dump was erased without saving (DeleteOnly).
 	OutcomeErased
+	// OutcomeAlreadySaved: the dump directory already holds a vmcore of
+	// this crash (its dump-id says so) with at least as many pages;
+	// nothing was written, and with Options.Delete the dump is erased.
+	OutcomeAlreadySaved
 )
 
 func (o Outcome) String() string {
@@ -65,6 +74,8 @@ func (o Outcome) String() string {
 		return "duplicate"
 	case OutcomeErased:
 		return "erased"
+	case OutcomeAlreadySaved:
+		return "already saved"
 	}
 	return fmt.Sprintf("Outcome(%d)", int(o))
 }
@@ -106,6 +117,18 @@ func (r *Report) Paths() []string {
 	return ps
 }
 
+// Locked reports whether a device or the dump root was left alone because
+// another savecore or dumpformat held its lock past Options.LockWait
+// (blockdev.ErrLocked).
+func (r *Report) Locked() bool {
+	for _, res := range r.Results {
+		if errors.Is(res.Err, blockdev.ErrLocked) {
+			return true
+		}
+	}
+	return false
+}
+
 // Failed reports whether any device failed; with noDumpFails, a device
 // without a dump counts as a failure too (savecore DEVICE, doc/FORMAT.md §9.1).
 func (r *Report) Failed(noDumpFails bool) bool {
@@ -117,25 +140,49 @@ func (r *Report) Failed(noDumpFails bool) bool {
 	return false
 }
 
-// OpenDevices opens each path with blockdev.Open, read-write when write is
-// set (erasing needs it; on a block device that also refuses one that is
-// mounted or active swap) and read-only otherwise. A path that cannot be
+// OpenDevices opens each path with blockdev.OpenLocked, read-write when
+// write is set (erasing needs it; on a block device that also refuses one
+// that is mounted or active swap) and read-only otherwise, holding an
+// exclusive lock on each device for as long as it is open and waiting at
+// most wait for another savecore or dumpformat to release one (a
+// *blockdev.LockedError when it does not). Locks are taken in the order of
+// the resolved paths, so two runs over the same devices listed in
+// different orders cannot wait for each other. A path that cannot be
 // opened gives an Input with Err set, so the caller reports it and goes on
 // with the next one. closeAll closes what was opened.
-func OpenDevices(paths []string, write bool) (inputs []Input, closeAll func()) {
+func OpenDevices(paths []string, write bool, wait time.Duration) (inputs []Input, closeAll func()) {
 	mode := blockdev.ReadOnly
 	if write {
 		mode = blockdev.ReadWrite
 	}
+	order := make([]int, len(paths))
+	keys := make([]string, len(paths))
+	for i, p := range paths {
+		order[i] = i
+		keys[i] = p
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			keys[i] = r
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	inputs = make([]Input, len(paths))
 	var opened []*blockdev.Device
-	for _, p := range paths {
-		d, err := blockdev.Open(p, mode)
+	for _, i := range order {
+		d, err := blockdev.OpenLocked(paths[i], mode, false, wait)
+		swap := false
+		var ie *blockdev.InUseError
+		if errors.As(err, &ie) && ie.Swap && mode == blockdev.ReadWrite {
+			// A swap partition is a dump device by design (doc/FORMAT.md
+			// §3.4); active, it can still be read and its dump saved.
+			swap = true
+			d, err = blockdev.OpenLocked(paths[i], blockdev.ReadOnly, false, wait)
+		}
 		if err != nil {
-			inputs = append(inputs, Input{Name: p, Err: err})
+			inputs[i] = Input{Name: paths[i], Err: err}
 			continue
 		}
 		opened = append(opened, d)
-		inputs = append(inputs, Input{Name: d.Name(), Dev: d})
+		inputs[i] = Input{Name: d.Name(), Dev: d, ActiveSwap: swap}
 	}
 	return inputs, func() {
 		for _, d := range opened {
@@ -146,7 +193,7 @@ func OpenDevices(paths []string, write bool) (inputs []Input, closeAll func()) {
 
 // SaveDevices opens the devices at paths and saves their dumps (see Save).
 func SaveDevices(ctx context.Context, paths []string, opt Options) *Report {
-	inputs, closeAll := OpenDevices(paths, opt.Delete || opt.DeleteOnly)
+	inputs, closeAll := OpenDevices(paths, opt.Delete || opt.DeleteOnly, opt.lockWait())
 	defer closeAll()
 	return Save(ctx, inputs, opt)
 }
@@ -180,11 +227,26 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 	log := opt.logger()
 	rep := &Report{Results: make([]Result, len(inputs))}
 	var cands []*candidate
+	var mp diskdump.ModuleParams
+	if opt.Delete || opt.DeleteOnly {
+		if opt.Module != nil {
+			mp = *opt.Module
+		} else {
+			var src string
+			mp, src = modparams.Load(modparams.ProcPath, modparams.SysDir, log)
+			log.Debug("module parameters for restoring signatures", "source", src, "block_order", mp.BlockOrder, "sample_rate", mp.SampleRate)
+		}
+	}
 	for i, in := range inputs {
 		r := &rep.Results[i]
 		r.Device = in.Name
 		if err := ctx.Err(); err != nil {
 			r.Err = err
+			continue
+		}
+		if in.Err != nil && opt.AbsentOK && errors.Is(in.Err, fs.ErrNotExist) {
+			r.Outcome = OutcomeNoDump
+			log.Warn("device absent: skipped (a device of the list that is not there holds no dump)", "device", in.Name)
 			continue
 		}
 		if in.Err != nil {
@@ -200,6 +262,9 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 		if errors.Is(err, diskdump.ErrNoDump) {
 			r.Outcome = OutcomeNoDump
 			log.Log(ctx, opt.noDumpLevel(), "no dump on the device", "device", in.Name) // options.go
+			if opt.Delete {
+				ensureReady(in, mp, log)
+			}
 			continue
 		}
 		if err != nil {
@@ -227,16 +292,6 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 				c.res.Err = err
 			}
 			return rep
-		}
-	}
-	var mp diskdump.ModuleParams
-	if opt.Delete || opt.DeleteOnly {
-		if opt.Module != nil {
-			mp = *opt.Module
-		} else {
-			var src string
-			mp, src = modparams.Load(modparams.ProcPath, modparams.SysDir, log)
-			log.Debug("module parameters for restoring signatures", "source", src, "block_order", mp.BlockOrder, "sample_rate", mp.SampleRate)
 		}
 	}
 	for _, g := range groupCopies(cands) {
@@ -342,7 +397,7 @@ func countPages(ctx context.Context, p *diskdump.Partition) uint64 {
 // rather than about the device it comes from: trying another copy of the
 // same crash would fail the same way.
 func destinationError(err error) bool {
-	return errors.Is(err, ErrDirExists) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrUnsafe) ||
+	return errors.Is(err, ErrDirExists) || errors.Is(err, ErrNoSpace) || errors.Is(err, ErrUnsafe) || errors.Is(err, blockdev.ErrLocked) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -353,6 +408,14 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 	order := rankCopies(ctx, g, log)
 	var saved *candidate
 	var tried []*candidate
+	unlock, err := lockRoot(opt.root(), opt.lockWait(), log)
+	if err != nil {
+		for _, c := range order {
+			c.res.Err = err
+		}
+		log.Error("dump not saved", "err", err)
+		return
+	}
 	for _, c := range order {
 		tried = append(tried, c)
 		err := saveOne(ctx, c, opt, log)
@@ -366,6 +429,7 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 			break
 		}
 	}
+	unlock()
 	for _, c := range order {
 		if c == saved || slices.Contains(tried, c) {
 			continue
@@ -389,7 +453,12 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 		// The saved copy first, then the others; a copy that failed to
 		// save keeps its dump.
 		for _, c := range order {
-			if c.res.Outcome != OutcomeSaved && c.res.Outcome != OutcomeDuplicate {
+			if c.res.Outcome != OutcomeSaved && c.res.Outcome != OutcomeDuplicate && c.res.Outcome != OutcomeAlreadySaved {
+				continue
+			}
+			if c.in.ActiveSwap {
+				log.Warn("dump saved but not erased: the device is active swap; swap started before savecore, so pages of the dump may have been overwritten (order the swap unit after savecore.service)",
+					"device", c.in.Name)
 				continue
 			}
 			if err := erase(c, mp, log); err != nil {
@@ -398,7 +467,33 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 			}
 		}
 	}
-	runScript(ctx, opt.root(), SuccessScript, saved.res.Dir, opt.ScriptTimeout, log)
+	if saved.res.Outcome == OutcomeSaved {
+		runScript(ctx, opt.root(), SuccessScript, saved.res.Dir, opt.ScriptTimeout, log)
+	}
+}
+
+// sameCrashSaved decides about a dump whose crash already has a vmcore
+// (old describes it): it is "already saved" unless this copy has more
+// pages, or force is set; then the vmcore is replaced. It says which in
+// one line.
+func sameCrashSaved(ctx context.Context, c *candidate, old dumpID, force bool, log *slog.Logger) bool {
+	found := c.found
+	if found == 0 {
+		found = countPages(ctx, c.p)
+		c.found = found
+	}
+	switch {
+	case found > old.Pages:
+		log.Info("crash already saved from a less complete copy: replacing its vmcore with this one",
+			"device", c.in.Name, "dir", c.res.Dir, "saved_pages", old.Pages, "pages", found)
+		return false
+	case force:
+		log.Info("crash already saved: replacing its vmcore (-f)", "device", c.in.Name, "dir", c.res.Dir, "saved_pages", old.Pages, "pages", found)
+		return false
+	}
+	log.Info("crash already saved: nothing to write", "device", c.in.Name, "dir", c.res.Dir,
+		"saved_pages", old.Pages, "saved_from", old.Device, "pages", found)
+	return true
 }
 
 // saveOne writes the vmcore of one copy: directory check, space check,
@@ -406,28 +501,20 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) error {
 	p, r := c.p, c.res
 	started := time.Now() // for the info file (info.go)
-	name := filepath.Base(r.Dir)
-	d, err := prepareDir(opt.root(), name, opt.Force, log)
+	id := newDumpID(p.Header())
+	id.Device = c.in.Name
+	d, old, err := chooseDir(opt.root(), filepath.Base(r.Dir), id, log)
 	if err != nil {
 		return err
 	}
-	format := vmcore.FormatAuto
-	if opt.Format != "" {
-		if format, err = vmcore.ParseFormat(opt.Format); err != nil {
-			return err
-		}
+	r.Dir = d.path
+	if old != nil && sameCrashSaved(ctx, c, *old, opt.Force, log) {
+		r.Outcome, r.Path, r.Pages = OutcomeAlreadySaved, filepath.Join(d.path, VmcoreName), old.Pages
+		return nil
 	}
-	if format == vmcore.FormatAuto {
-		// Resolved here, so that the log and the Result say what was
-		// written.
-		format = vmcore.DefaultFormat(p)
-		if format == vmcore.FormatELF && p.Arch() == diskdump.ArchUnknown {
-			// An ELF core needs e_machine and the register layout, which
-			// come from utsname.machine; a DISKDUMP file copies the header
-			// as it is, so a damaged machine field does not cost the dump.
-			log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
-			format = vmcore.FormatDiskdump
-		}
+	format, err := vmcoreFormat(c, opt, log)
+	if err != nil {
+		return err
 	}
 	vopt := vmcore.Options{Format: format, UncompressedMask: opt.UncompressedMask, VerifyRecords: opt.VerifyRecords}
 	opt.filterOptions(&vopt) // dumplevel.go
@@ -439,14 +526,14 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		return err
 	}
 	vopt.VMCOREINFO = saveDmesg(ctx, p, c.in.Name, d.path, opt, log) // before the vmcore: the log survives a failed save
-	need := vmcore.EstimateSize(p, vopt)
+	need, basis := spaceNeeded(p, vopt)
 	// minfree (minfree.go): the space to leave free counts as needed.
-	if err := checkSpace(ctx, d, need+opt.reserve(log), opt.ScriptTimeout, log); err != nil {
+	if err := checkSpace(ctx, d, need+opt.reserve(log), basis, opt.ScriptTimeout, log); err != nil {
 		d.removeIfEmpty()
 		return err
 	}
 	path := filepath.Join(d.path, VmcoreName)
-	log.Info("saving vmcore", "device", c.in.Name, "path", path, "format", format.String(), "estimate", iec(float64(need))+"B")
+	log.Info("saving vmcore", "device", c.in.Name, "path", path, "format", format.String(), "estimate", iec(float64(need))+"B", "estimate_basis", basis)
 	var vr *vmcore.Result
 	err = writeDurable(ctx, path, func(w io.WriterAt) (int64, error) {
 		var err error
@@ -455,6 +542,12 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 			return 0, err
 		}
 		return vr.Size, nil
+	}, func() error {
+		// The dump-id goes first: a save cut between the two renames
+		// leaves this crash's dump-id without a vmcore, which the next
+		// run saves again into the same directory.
+		id.Pages = vr.Pages
+		return writeDumpID(d.path, id)
 	})
 	if err != nil {
 		d.removeIfEmpty()
@@ -474,6 +567,10 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		}
 	}
 	switch {
+	case r.Lost > 0 && p.Header().Status.Complete():
+		// The kernel finished this dump; the partition lost pages since.
+		log.Warn("dump damaged: the header says COMPLETED, but pages could not be recovered; saved every recoverable page, vmcore marked incomplete",
+			"device", c.in.Name, "status", p.Header().Status.String(), "pages_saved", vr.Pages, "pages_lost", r.Lost)
 	case r.Lost > 0 || !p.Header().Status.Complete():
 		log.Warn("dump was incomplete: saved every recoverable page, vmcore marked incomplete",
 			"device", c.in.Name, "status", p.Header().Status.String(), "pages_saved", vr.Pages, "pages_lost", r.Lost)
@@ -490,6 +587,42 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	return nil
 }
 
+// spaceNeeded is the size the vmcore will take and what the estimate is
+// based on, for the space check and its message.
+func spaceNeeded(p *diskdump.Partition, vopt vmcore.Options) (int64, string) {
+	est := vmcore.EstimateWithBasis(p, vopt)
+	basis := fmt.Sprintf("%d pages stored whole", est.Pages)
+	if est.Basis == "records" {
+		basis = fmt.Sprintf("%sB of compressed records on the partition, copied as they are", iec(float64(est.RecordBytes)))
+	}
+	return est.Bytes, basis
+}
+
+// vmcoreFormat resolves Options.Format for one copy, so that the log and
+// the Result say what was written.
+func vmcoreFormat(c *candidate, opt Options, log *slog.Logger) (vmcore.Format, error) {
+	format := vmcore.FormatAuto
+	if opt.Format != "" {
+		var err error
+		if format, err = vmcore.ParseFormat(opt.Format); err != nil {
+			return format, err
+		}
+	}
+	if format != vmcore.FormatAuto {
+		return format, nil
+	}
+	p := c.p
+	format = vmcore.DefaultFormat(p)
+	if format == vmcore.FormatELF && p.Arch() == diskdump.ArchUnknown {
+		// An ELF core needs e_machine and the register layout, which
+		// come from utsname.machine; a DISKDUMP file copies the header
+		// as it is, so a damaged machine field does not cost the dump.
+		log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
+		format = vmcore.FormatDiskdump
+	}
+	return format, nil
+}
+
 // erase invalidates the dump on its device (doc/FORMAT.md §9.4 step 9): block 1
 // gets its format signature back, or zeros on a swap partition; block 0 is
 // never touched. On a dedicated partition the blocks the kernel samples
@@ -498,6 +631,9 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 // the dump overwrote some of them and the kernel would refuse the partition
 // at the next panic. The device is flushed so the erase survives a crash.
 func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
+	if c.in.ActiveSwap {
+		return fmt.Errorf("savecore: %s is active swap: the dump cannot be erased while swap is on (swapoff, then savecore -X)", c.in.Name)
+	}
 	w, ok := c.in.Dev.(io.WriterAt)
 	if !ok {
 		return fmt.Errorf("savecore: %s: %w", c.in.Name, ErrNotWritable)
@@ -511,12 +647,7 @@ func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
 	c.res.Erased = true
 	failpoint.Hit("after-invalidate")
 	if !p.IsSwap() && mp.SampleRate >= 0 {
-		fp := diskdump.FormatParams{BlockSize: bs, Order: order, BlockOrder: mp.BlockOrder, SampleRate: mp.SampleRate}
-		if mp.HasTotalBlocks {
-			fp.TotalBlocks = mp.TotalBlocks
-		}
-		blocks := uint64(c.in.Dev.Size()) / uint64(bs)
-		if err := diskdump.FormatNormal(w, c.in.Dev, blocks, fp, false, nil); err != nil {
+		if err := restoreSignatures(w, c.in.Dev, p.Geometry().TotalBlocks(), bs, order, mp, log); err != nil {
 			if f, ok := c.in.Dev.(interface{ Flush() error }); ok {
 				f.Flush()
 			}

@@ -410,33 +410,56 @@ func TestSaveFallbackCopies(t *testing.T) {
 	})
 }
 
+// TestSaveExistingDirectory: a dump directory holding a vmcore that no
+// dump-id attributes is never written into: the crash goes to NAME.1.
+// Saving the same crash again finds it already saved (exit 0, the dump
+// erased with -D); -f replaces only that vmcore of the same crash.
 func TestSaveExistingDirectory(t *testing.T) {
 	r := rehearsal{arch: diskdump.ArchX86_64, compress: true}
 	dev, m, wr := r.memImage(t)
-	opt, _ := testOptions(t)
+	opt, logs := testOptions(t)
 	dir := filepath.Join(opt.Dir, crashDir)
 	require.NoError(t, os.Mkdir(dir, 0o700))
 	old := filepath.Join(dir, VmcoreName)
 	require.NoError(t, os.WriteFile(old, []byte("old vmcore"), 0o600))
 
-	opt.Delete = true
 	rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
 	res := rep.Results[0]
-	require.ErrorIs(t, res.Err, ErrDirExists)
-	assert.Equal(t, OutcomeFailed, res.Outcome)
-	assert.False(t, res.Erased, "never erased when not saved")
+	require.NoError(t, res.Err)
+	assert.Equal(t, OutcomeSaved, res.Outcome)
+	assert.Equal(t, dir+".1", res.Dir)
+	checkVmcore(t, res.Path, m, wr, false)
 	b, err := os.ReadFile(old)
 	require.NoError(t, err)
 	assert.Equal(t, "old vmcore", string(b), "nothing overwritten")
-	_, err = diskdump.OpenPartition(dev, dev.Size())
+	assert.Contains(t, logs.String(), "holds another crash")
+	st1, err := os.Stat(res.Path)
 	require.NoError(t, err)
 
+	opt.Delete = true
+	rep = Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
+	res = rep.Results[0]
+	require.NoError(t, res.Err)
+	assert.Equal(t, OutcomeAlreadySaved, res.Outcome)
+	assert.Contains(t, logs.String(), "crash already saved: nothing to write")
+	assert.True(t, res.Erased, "erased: its vmcore is durable")
+	st2, err := os.Stat(filepath.Join(dir+".1", VmcoreName))
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(st1, st2), "not rewritten")
+
+	// -f with the dump back: the vmcore of the same crash is replaced,
+	// the unattributed one is still left alone.
+	dev, m, wr = r.memImage(t)
 	opt.Force = true
 	rep = Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
 	res = rep.Results[0]
 	require.NoError(t, res.Err)
+	assert.Equal(t, OutcomeSaved, res.Outcome)
+	assert.Equal(t, dir+".1", res.Dir)
 	checkVmcore(t, res.Path, m, wr, false)
-	assert.True(t, res.Erased)
+	b, err = os.ReadFile(old)
+	require.NoError(t, err)
+	assert.Equal(t, "old vmcore", string(b))
 }
 
 // TestSaveInterrupted: a run cancelled in the middle leaves no vmcore and
@@ -465,7 +488,7 @@ func TestSaveInterrupted(t *testing.T) {
 	rep = Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
 	res = rep.Results[0]
 	require.NoError(t, res.Err)
-	assert.Equal(t, []string{InfoName, VmcoreName}, listDir(t, dir), "stale temporary file removed")
+	assert.Equal(t, []string{DumpIDName, InfoName, VmcoreName}, listDir(t, dir), "stale temporary file removed")
 	checkVmcore(t, res.Path, m, wr, false)
 	assert.True(t, res.Erased)
 }
@@ -483,7 +506,7 @@ func TestSaveSuccessScript(t *testing.T) {
 			require.NoError(t, rep.Results[0].Err, "script status never fails the save")
 			b, err := os.ReadFile(out)
 			require.NoError(t, err)
-			assert.Equal(t, Host+"\n"+filepath.Join(opt.Dir, crashDir)+"\n"+InfoName+"\n"+VmcoreName+"\n", string(b))
+			assert.Equal(t, Host+"\n"+filepath.Join(opt.Dir, crashDir)+"\n"+DumpIDName+"\n"+InfoName+"\n"+VmcoreName+"\n", string(b))
 			assert.Contains(t, logs.String(), "mailed root")
 		})
 	}

@@ -9,12 +9,13 @@ import (
 	"github.com/dumpkit/dumpkit/blockdev"
 )
 
-// checkSpace compares the estimated vmcore size with the free space of the
+// checkSpace compares the estimated vmcore size (need, estimated from
+// basis, which messages state) with the free space of the
 // filesystem that will hold d (doc/FORMAT.md §9.4 step 6). When it is short it runs
 // diskdump-nospace with the arguments "127.0.0.1" and d.path (doc/FORMAT.md §9.3): a
 // non-zero exit asks for one more check (the script freed space), exit 0
 // means "do not save". A missing or untrusted script counts as exit 0.
-func checkSpace(ctx context.Context, d *dumpDir, need int64, timeout time.Duration, log *slog.Logger) error {
+func checkSpace(ctx context.Context, d *dumpDir, need int64, basis string, timeout time.Duration, log *slog.Logger) error {
 	where := d.root
 	if d.existed {
 		where = d.path
@@ -27,9 +28,9 @@ func checkSpace(ctx context.Context, d *dumpDir, need int64, timeout time.Durati
 	if need <= 0 || uint64(need) <= free {
 		return nil
 	}
-	log.Warn("not enough free space for the vmcore", "dir", d.path, "need", iec(float64(need))+"B", "free", iec(float64(free))+"B")
+	log.Warn("not enough free space for the vmcore", "dir", d.path, "need", iec(float64(need))+"B", "estimate_basis", basis, "free", iec(float64(free))+"B")
 	res := runScript(ctx, d.root, NospaceScript, d.path, timeout, log)
-	serr := &SpaceError{Dir: d.path, Need: need, Free: free}
+	serr := &SpaceError{Dir: d.path, Need: need, Free: free, Basis: basis}
 	switch {
 	case res.Status == scriptAbsent:
 		serr.Script = "absent"

@@ -61,7 +61,7 @@ func TestCheckSpace(t *testing.T) {
 			}
 			d, err := prepareDir(root, name, false, discard())
 			require.NoError(t, err)
-			err = checkSpace(context.Background(), d, tc.need, 0, discard())
+			err = checkSpace(context.Background(), d, tc.need, "test", 0, discard())
 			if tc.ok {
 				require.NoError(t, err)
 			} else {
@@ -95,7 +95,7 @@ func TestWriteDurableENOSPC(t *testing.T) {
 	}
 	err = writeDurable(context.Background(), p, func(w io.WriterAt) (int64, error) {
 		return 0, nil
-	})
+	}, nil)
 	require.NoError(t, err, "an empty write fits")
 	require.NoError(t, os.Remove(p))
 
@@ -106,7 +106,7 @@ func TestWriteDurableENOSPC(t *testing.T) {
 			}
 		}
 		return 8 << 20, nil
-	})
+	}, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no space left")
 	assert.Empty(t, listDir(t, d.path))

@@ -61,7 +61,7 @@ func TestWriteDurableWriteError(t *testing.T) {
 	path := filepath.Join(dir, VmcoreName)
 	err := writeDurable(context.Background(), path, func(w io.WriterAt) (int64, error) {
 		return 0, os.ErrInvalid
-	})
+	}, nil)
 	assert.ErrorIs(t, err, os.ErrInvalid)
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +45,12 @@ type rehearsalJSON struct {
 
 // parseRAM parses --ram: IEC sizes, where 256M and 256Mi both mean 256 MiB.
 func parseRAM(s string, pageSize int) (uint64, error) {
-	v, err := unitconv.ParsePrefix(strings.TrimSuffix(strings.TrimSuffix(s, "B"), "b"), unitconv.Base1024)
+	num := strings.TrimSuffix(strings.TrimSuffix(s, "B"), "b")
+	if _, err := strconv.ParseFloat(num, 64); err == nil {
+		// A bare number is ambiguous (bytes? MiB?): say the unit.
+		return 0, usageErr("--ram %q: give a unit, e.g. %sM or %sG", s, num, num)
+	}
+	v, err := unitconv.ParsePrefix(num, unitconv.Base1024)
 	if err != nil || v < float64(pageSize) || v > 1<<44 {
 		return 0, usageErr("--ram %q: want a size such as 256M, 1G or 256Mi, at least one page and at most 16 TiB", s)
 	}
@@ -78,7 +85,7 @@ func (c *command) rehearse() error {
 	if o.flattened {
 		return c.rehearseFlattened() // kdump raw target: flattened_rehearse.go
 	}
-	dev, err := blockdev.Open(o.device, blockdev.ReadWrite)
+	dev, err := blockdev.OpenLocked(o.device, blockdev.ReadWrite, false, o.wait)
 	if err != nil {
 		return err
 	}
@@ -91,6 +98,9 @@ func (c *command) rehearse() error {
 		return err
 	}
 	defer closeSrc()
+	if err := c.refuseDump(dev, name); err != nil {
+		return err
+	}
 	out.MaxPFN = src.MaxPFN()
 	res, werr := c.writeRehearsal(dev, name, blocks, src, &out)
 	// Whatever reached the device must be on the medium, as after a real
@@ -143,8 +153,8 @@ func (c *command) memorySource(name string, blocks uint64, out *rehearsalJSON) (
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: o.arch, PageSize: bs, MemBytes: ram, Seed: uint64(o.seed)})
-	if need := uncompressedBlocks(m, bs, o.compress || o.dumpLevel != 0); need > blocks {
-		c.log.Warn(fmt.Sprintf("%s: a full uncompressed dump of %s of RAM needs %d blocks, the device has %d: the dump may be partial", name, iec(ram), need, blocks))
+	if err := c.fits(name, m, ram, blocks); err != nil {
+		return nil, nil, err
 	}
 	out.Source, out.RAMBytes = fmt.Sprintf("synthetic %s machine with %s of RAM (seed %d)", o.arch, iec(ram), o.seed), ram
 	src, err := c.withKernelLog(m, ram) // kernellog.go
@@ -167,9 +177,13 @@ func (c *command) writeRehearsal(dev *blockdev.Device, name string, blocks uint6
 	cfg.Time = time.Now()
 	cfg.DeviceName = name
 	var ramPages uint64
-	for p := range src.MaxPFN() {
-		if src.IsRAM(p) {
-			ramPages++
+	if sm, ok := src.(*kernel.SyntheticMachine); ok {
+		ramPages = sm.RAMPages()
+	} else {
+		for p := range src.MaxPFN() {
+			if src.IsRAM(p) {
+				ramPages++
+			}
 		}
 	}
 	p := c.startProgress(name, ramPages)
@@ -209,4 +223,44 @@ func (c *command) printRehearsal(out *rehearsalJSON, blocks uint64) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(c.stdout, b.String())
 	return err
+}
+
+// refuseDump stops a rehearsal over an unsaved dump with the reason: the
+// kernel would refuse the device too (block 1 fails the signature check,
+// doc/FORMAT.md §3.2), and the dump is worth saving first.
+func (c *command) refuseDump(dev *blockdev.Device, name string) error {
+	res, err := diskdump.CheckPartition(dev, dev.Size(), c.fp)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if res.Status == diskdump.CheckHoldsDump {
+		return fmt.Errorf("%s holds a dump: run savecore first (or discard it with savecore -X); the kernel would not dump over it", name)
+	}
+	return nil
+}
+
+// fits refuses, before anything is written, a synthetic machine the
+// kernel could not dump on a device of blocks blocks: total_blocks beyond
+// its 32-bit counters, a device too small for the headers and bitmaps, or
+// (strict mode: no --compress, --dump-level 0, doc/FORMAT.md §3.2) a device smaller
+// than a full dump, which the kernel refuses outright. Otherwise a dump
+// that will not fit is only warned about.
+func (c *command) fits(name string, m *kernel.SyntheticMachine, ram, blocks uint64) error {
+	o, bs := c.o, c.fp.BlockSize
+	twoBitmaps := o.compress || o.dumpLevel != 0
+	g := diskdump.NewGeometry(bs, m.MaxPFN(), m.RAMPages(), twoBitmaps)
+	need := g.FirstDataBlock() + m.RAMPages()
+	switch {
+	case g.TotalBlocks() > math.MaxUint32:
+		return usageErr("--ram %s: total_blocks %d exceeds the kernel's 32-bit block counters (at most %s of RAM with %d-byte pages)",
+			o.ram, g.TotalBlocks(), iec(uint64(math.MaxUint32)*uint64(bs)), bs)
+	case g.FirstDataBlock() >= blocks:
+		return fmt.Errorf("%s: %d blocks cannot hold the headers and bitmaps (%d blocks) of %s of RAM: %w", name, blocks, g.FirstDataBlock(), iec(ram), diskdump.ErrTooSmall)
+	case need > blocks && !twoBitmaps:
+		return fmt.Errorf("%s: a full dump of %s of RAM needs %d blocks, the device has %d: without --compress or --dump-level the kernel dumps whole memory or nothing (strict mode) and refuses this device; use --compress, --dump-level or a smaller --ram",
+			name, iec(ram), need, blocks)
+	case need > blocks:
+		c.log.Warn(fmt.Sprintf("%s: a full uncompressed dump of %s of RAM needs %d blocks, the device has %d: the dump may be partial", name, iec(ram), need, blocks))
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dumpkit/dumpkit/diskdump/kernel"
 
@@ -143,8 +144,8 @@ func TestRehearsalRefused(t *testing.T) {
 	formatFile(t, path)
 	code, _, stderr = rehearse(t, "--ram", "16M", path)
 	assert.Equal(t, 255, code)
-	assert.Contains(t, stderr, "a full uncompressed dump of 16.0 MiB of RAM needs")
-	assert.Contains(t, stderr, "partition too small")
+	assert.Contains(t, stderr, "a full dump of 16.0 MiB of RAM needs")
+	assert.Contains(t, stderr, "use --compress, --dump-level or a smaller --ram")
 	assert.Equal(t, 0, func() int { c, _ := checkJSONOf(t, path); return c }(), "nothing written")
 
 	// Too small for even a 1 MiB machine.
@@ -209,7 +210,7 @@ func TestParseRAM(t *testing.T) {
 		want uint64
 	}{
 		{"256M", 256 << 20}, {"256Mi", 256 << 20}, {"1G", 1 << 30}, {"1Gi", 1 << 30}, {"1.5G", 3 << 29},
-		{"512MB", 512 << 20}, {"4096", 4096}, {"10000", 8192}, {"0", 0}, {"1", 0}, {"x", 0}, {"-1G", 0}, {"1P", 0},
+		{"512MB", 512 << 20}, {"4K", 4096}, {"10K", 8192}, {"4096", 0}, {"5000", 0}, {"0", 0}, {"1", 0}, {"x", 0}, {"-1G", 0}, {"1P", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -314,4 +315,34 @@ func TestRehearsalELFCore(t *testing.T) {
 	code, _, stderr = dumpformat(t, "-R", "-m", path, path)
 	assert.Equal(t, 255, code, "a partition image is not an ELF core")
 	assert.Contains(t, stderr, "ELF")
+}
+
+// TestRehearsalRefusedEarly: what the kernel cannot do is refused before
+// anything is written, with the way out.
+func TestRehearsalRefusedEarly(t *testing.T) {
+	path := imageFile(t, 51200, 0)
+	formatFile(t, path)
+	before := readFile(t, path)
+	long := strings.Repeat("n", 65)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--ram", "16T"}, "cannot hold the headers and bitmaps"},
+		{[]string{"--ram", "1G"}, "use --compress, --dump-level or a smaller --ram"},
+		{[]string{"--ram", "5000"}, "give a unit"},
+		{[]string{"--total-blocks", "5"}, "--total-blocks cannot be combined with -R"},
+		{[]string{"--nodename", long}, "--nodename: 65 bytes"},
+		{[]string{"--release", long}, "--release: 65 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			start := time.Now()
+			code, _, stderr := dumpformat(t, append(append([]string{"-R"}, tc.args...), path)...)
+			assert.Equal(t, 255, code)
+			assert.Contains(t, stderr, tc.want)
+			assert.Less(t, time.Since(start), 5*time.Second, "refused at once")
+		})
+	}
+	assert.Equal(t, before, readFile(t, path), "nothing written")
 }

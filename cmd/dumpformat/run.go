@@ -40,11 +40,12 @@ var (
 var statusSignal os.Signal = syscall.SIGUSR1
 
 const usageText = `Usage:
-  dumpformat [-v] [-i] [[-a] [-p] [-f] | -c] DEVICE
+  dumpformat [-v|-q] [-i] [[-a] [-p] [-f] [-n] | -c] [--json] [--arch A] [--block-order N]
+             [--sample-rate N] [--total-blocks N] [--wait D] DEVICE
   dumpformat -V
-  dumpformat -R [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
+  dumpformat -R [-v|-q] [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
              [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N]
-             [--system-map FILE] DEVICE
+             [--system-map FILE] [--wait D] DEVICE
   dumpformat -R --flattened [--compress zlib] [-m CORE.elf] [--ram SIZE] ... DEVICE
 
 Formats DEVICE (a partition or a partition image file) for diskdump crash
@@ -79,6 +80,9 @@ Options:
   --sample-rate N   module parameter sample_rate (default: the module's, else 8)
   --total-blocks N  blocks a full dump needs (default: the module's
                     total_blocks; 0 = the whole device)
+  --wait DURATION   how long to wait while another dumpformat or savecore
+                    holds DEVICE (flock(2) on the device or image file):
+                    30s, 2m (default 2m); then exit 8
   -h, --help        this help
 
 Rehearsal (-R):
@@ -102,6 +106,8 @@ Rehearsal (-R):
 Exit codes when formatting or rehearsing:
   0    done
   7    DEVICE is mounted or in use
+  8    DEVICE stayed locked by another dumpformat or savecore (--wait)
+  130, 143  interrupted by SIGINT or SIGTERM: a line says what DEVICE needs
   255  any other error, including usage errors
 Exit codes of -c:
   0    ready: block 0 and every block the kernel samples carry signatures
@@ -112,6 +118,7 @@ Exit codes of -c:
   5    swap partition (usable for dumps as it is)
   6    swap partition holding a dump
   7    mounted or in use
+  8    locked by another dumpformat or savecore for longer than --wait
 `
 
 // errUsage marks command-line errors: exit 255 with a one-line hint.
@@ -143,7 +150,16 @@ type options struct {
 	flattened                    bool   // --flattened: flattened_rehearse.go
 	dumpLevel                    int
 	seed                         int64
+
+	wait time.Duration // --wait: how long to wait for the device's lock
 }
+
+// exitLocked is the exit status when another dumpformat or savecore holds
+// the device's lock for longer than --wait, in every mode.
+const exitLocked = 8
+
+// defaultWait is --wait's default.
+const defaultWait = 2 * time.Minute
 
 func hostArch() diskdump.Arch {
 	switch runtime.GOARCH {
@@ -184,6 +200,7 @@ func newFlagSet(o *options, arch *string) *flag.FlagSet {
 	fs.StringVar(&o.release, "release", "", "utsname.release")
 	fs.StringVar(&o.nodename, "nodename", "", "utsname.nodename")
 	fs.StringVar(&o.systemMap, "system-map", "", "System.map to write")
+	fs.DurationVar(&o.wait, "wait", defaultWait, "lock wait")
 	return fs
 }
 
@@ -241,6 +258,14 @@ func parseArgs(args []string) (*options, error) {
 	if err := checkFlattenedArgs(o); err != nil {
 		return nil, err
 	}
+	if o.rehearse && o.set["total-blocks"] {
+		return nil, usageErr("--total-blocks cannot be combined with -R: a rehearsal's total_blocks is its machine's")
+	}
+	for _, f := range []struct{ name, v string }{{"release", o.release}, {"nodename", o.nodename}} {
+		if len(f.v) > 64 {
+			return nil, usageErr("--%s: %d bytes, the utsname field holds at most 64", f.name, len(f.v))
+		}
+	}
 	if !o.rehearse {
 		for _, name := range []string{"m", "compress", "dump-level", "ram", "seed", "release", "nodename", "system-map"} {
 			if o.set[name] {
@@ -262,6 +287,7 @@ type command struct {
 	log    *slog.Logger
 	fp     diskdump.FormatParams
 	params string // where the module parameters came from
+	mp     diskdump.ModuleParams
 }
 
 // newLogger builds dumpformat's handler (internal/cmdlog): one plain line
@@ -338,6 +364,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, blockdev.ErrInUse):
 		return 7
+	case errors.Is(err, blockdev.ErrLocked):
+		return exitLocked
+	case errors.As(err, new(*interruptedError)):
+		var ie *interruptedError
+		errors.As(err, &ie)
+		return 128 + int(ie.sig)
 	default:
 		return 255
 	}
@@ -356,8 +388,9 @@ func (c *command) setParams() {
 		BlockOrder: mp.BlockOrder,
 		SampleRate: mp.SampleRate,
 	}
+	c.mp = mp
 	if mp.HasTotalBlocks {
-		c.fp.TotalBlocks = mp.TotalBlocks
+		c.fp.TotalBlocks, c.fp.TotalFrom = mp.TotalBlocks, diskdump.SizeFromModule
 	}
 	if o.set["block-order"] {
 		c.fp.BlockOrder = uint(o.blockOrder)
@@ -366,7 +399,7 @@ func (c *command) setParams() {
 		c.fp.SampleRate = o.sampleRate
 	}
 	if o.set["total-blocks"] {
-		c.fp.TotalBlocks = o.totalBlocks
+		c.fp.TotalBlocks, c.fp.TotalFrom = o.totalBlocks, diskdump.SizeFromUser
 	}
 	c.log.Debug("parameters", "arch", o.arch, "block_size", c.fp.BlockSize, "block_order", c.fp.BlockOrder,
 		"sample_rate", c.fp.SampleRate, "total_blocks", c.fp.TotalBlocks, "module_params", src)
@@ -396,6 +429,8 @@ type checkJSON struct {
 	FirstBad        int64       `json:"first_bad_block"`
 	Header          *headerJSON `json:"header"`
 	HeaderError     string      `json:"header_error,omitempty"`
+	Sizes           []sizeJSON  `json:"partition_sizes,omitempty"`
+	Tails           []tailJSON  `json:"tail_chunks,omitempty"`
 
 	Flattened *flattenedJSON `json:"flattened,omitempty"` // kdump raw target: flattened.go
 }
@@ -465,28 +500,49 @@ func (c *command) check() diskdump.CheckStatus {
 	var res *diskdump.CheckResult
 	func() {
 		ie, err := blockdev.CheckInUse(o.device)
-		if ie != nil {
+		if ie != nil && !ie.Swap {
 			out.Status, out.Reason = int(diskdump.CheckMounted), ie.Error()
 			return
 		}
+		// Active swap is checked like any swap partition: the kernel
+		// dumps over it by design (doc/FORMAT.md §3.4). Only a format
+		// refuses it.
 		if err != nil {
 			out.Status, out.Reason = int(diskdump.CheckUnsuitable), err.Error()
 			return
 		}
-		dev, err := blockdev.Open(o.device, blockdev.ReadOnly)
+		// A shared lock: checks run side by side, but never while a
+		// format, rehearsal or savecore holds the device.
+		dev, err := blockdev.OpenLocked(o.device, blockdev.ReadOnly, true, o.wait)
+		if errors.Is(err, blockdev.ErrLocked) {
+			out.Status, out.Reason = exitLocked, err.Error()
+			return
+		}
 		if err != nil {
 			out.Status, out.Reason = int(diskdump.CheckUnsuitable), err.Error()
 			return
 		}
 		defer dev.Close()
 		out.Device, out.RealPath, out.DeviceBytes = dev.Name(), dev.RealPath(), dev.Size()
+		if err := c.addRecorded(dev); err != nil {
+			out.Status, out.Reason = int(diskdump.CheckUnsuitable), "unreadable: "+err.Error()
+			return
+		}
 		res, err = diskdump.CheckPartition(dev, dev.Size(), c.fp)
 		if err != nil {
 			out.Status, out.Reason = int(diskdump.CheckUnsuitable), "unreadable: "+err.Error()
 			res = nil
 			return
 		}
+		c.strictTooSmall(res)
+		if ie != nil && res.Status != diskdump.CheckSwap && res.Status != diskdump.CheckSwapDump {
+			// Active swap whose header the kernel would not accept.
+			res.Status, res.Reason = diskdump.CheckMounted, ie.Error()+" (and the kernel would not dump to it: "+res.Reason+")"
+		} else if ie != nil {
+			res.Reason += " (active swap)"
+		}
 		out.Status, out.Reason = int(res.Status), res.Reason
+		out.Sizes, out.Tails = sizesJSON(res), tailsJSON(res)
 		out.DeviceBlocks, out.PartitionBlocks, out.TotalBlocks, out.MinBlocks = res.DeviceBlocks, res.PartitionBlocks, res.TotalBlocks, res.MinBlocks
 		out.Swap, out.Block0Valid, out.Sampled, out.Bad, out.FirstBad = res.Swap, res.Block0Valid, res.Sampled, res.Bad, res.FirstBad
 		out.Header = newHeaderJSON(res.Header)
@@ -500,6 +556,9 @@ func (c *command) check() diskdump.CheckStatus {
 	}()
 	st := diskdump.CheckStatus(out.Status)
 	out.StatusText = st.String()
+	if out.Status == exitLocked {
+		out.StatusText = "locked"
+	}
 	switch {
 	case o.json:
 		enc := json.NewEncoder(c.stdout)
@@ -511,7 +570,7 @@ func (c *command) check() diskdump.CheckStatus {
 		c.summary(&out, res)
 		io.WriteString(c.stdout, out.Flattened.text())
 	}
-	c.log.Info(fmt.Sprintf("%s: %s", out.Device, st), "status", out.Status, "reason", out.Reason)
+	c.log.Info(fmt.Sprintf("%s: %s", out.Device, out.StatusText), "status", out.Status, "reason", out.Reason)
 	return st
 }
 
@@ -550,6 +609,7 @@ func (c *command) summary(out *checkJSON, res *diskdump.CheckResult) {
 			fmt.Fprintf(&b, " (first: block %d)", res.FirstBad)
 		}
 		b.WriteString("\n")
+		c.sizesSummary(&b, res)
 		fmt.Fprintf(&b, "  size:        %d blocks, at least %d needed", res.DeviceBlocks, res.MinBlocks)
 		if res.TotalBlocks > res.DeviceBlocks {
 			fmt.Fprintf(&b, "; a full dump needs %d: dumps will be partial", res.TotalBlocks)
@@ -601,6 +661,9 @@ func (c *command) format() error {
 	if err != nil {
 		return err
 	}
+	if err := c.addRecorded(dev); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	mode, chunks, nblocks := c.formatPlan(blocks)
 	if o.dryRun {
 		return c.plan(planJSON{Device: name, RealPath: dev.RealPath(), Mode: mode, Arch: o.arch.String(), BlockSize: bs,
@@ -616,7 +679,7 @@ func (c *command) format() error {
 // still says what a real run would refuse.
 func (c *command) openForFormat() (*blockdev.Device, error) {
 	if !c.o.dryRun {
-		return blockdev.Open(c.o.device, blockdev.ReadWrite)
+		return blockdev.OpenLocked(c.o.device, blockdev.ReadWrite, false, c.o.wait)
 	}
 	ie, err := blockdev.CheckInUse(c.o.device)
 	if err != nil {
@@ -625,7 +688,7 @@ func (c *command) openForFormat() (*blockdev.Device, error) {
 	if ie != nil {
 		return nil, ie
 	}
-	return blockdev.Open(c.o.device, blockdev.ReadOnly)
+	return blockdev.OpenLocked(c.o.device, blockdev.ReadOnly, true, c.o.wait)
 }
 
 // formatPlan is the mode and the [first block, count] chunks it writes.
@@ -669,13 +732,22 @@ func (c *command) writeFormat(dev *blockdev.Device, mode string, blocks, nblocks
 		}
 	}
 	start := time.Now()
+	iw := newInterruptible(dev)
+	defer iw.stop()
 	var err error
 	if c.o.initial {
-		err = diskdump.FormatInitial(dev, blocks, c.fp, p.update)
+		err = diskdump.FormatInitial(iw, blocks, c.fp, p.update)
 	} else {
-		err = diskdump.FormatNormal(dev, dev, blocks, c.fp, c.o.all, p.update)
+		err = diskdump.FormatNormal(iw, dev, blocks, c.fp, c.o.all, p.update)
 	}
 	p.stop()
+	if sig := iw.signal(); sig != nil {
+		_ = dev.Flush()
+		return c.interrupted(name, sig)
+	}
+	if err == nil {
+		err = c.writeRecord(dev)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}

@@ -102,9 +102,10 @@ func TestHelp(t *testing.T) {
 			code, stdout, stderr := dumpformat(t, arg)
 			assert.Equal(t, 0, code)
 			assert.Empty(t, stderr)
-			assert.Contains(t, stdout, "dumpformat [-v] [-i] [[-a] [-p] [-f] | -c] DEVICE")
+			assert.Contains(t, stdout, "dumpformat [-v|-q] [-i] [[-a] [-p] [-f] [-n] | -c] [--json]")
 			assert.Contains(t, stdout, "dumpformat -V")
-			assert.Contains(t, stdout, "dumpformat -R [-m CORE.elf]")
+			assert.Contains(t, stdout, "dumpformat -R [-v|-q] [-m CORE.elf]")
+			assert.Contains(t, stdout, "8    DEVICE stayed locked")
 			for _, line := range []string{
 				"0    done", "7    DEVICE is mounted or in use", "255  any other error",
 				"0    ready", "1    holds a dump", "2    needs initial format", "3    needs format",

@@ -97,12 +97,13 @@ func TestDist(t *testing.T) {
 	dist := filepath.Join("..", "..", "dist")
 	unit, err := os.ReadFile(filepath.Join(dist, "savecore.service"))
 	require.NoError(t, err)
-	for _, want := range []string{"ExecStart=/usr/sbin/savecore -D\n", "Type=oneshot\n", "DefaultDependencies=no\n",
+	for _, want := range []string{"ExecStart=/usr/sbin/savecore -D\n", "ExecStartPre=-/sbin/modprobe diskdump\n", "Type=oneshot\n", "DefaultDependencies=no\n",
 		"After=local-fs.target", "Before=swap.target", "Conflicts=shutdown.target\n"} {
 		assert.Contains(t, string(unit), want)
 	}
 	if sa, err := exec.LookPath("systemd-analyze"); err == nil {
 		u := filepath.Join(t.TempDir(), "savecore.service")
+		unit := bytes.ReplaceAll(unit, []byte("/sbin/modprobe"), []byte("/bin/true"))
 		require.NoError(t, os.WriteFile(u, bytes.ReplaceAll(unit, []byte("/usr/sbin/savecore"), []byte("/bin/true")), 0o644))
 		out, err := exec.Command(sa, "verify", u).CombinedOutput()
 		assert.NoError(t, err, "systemd-analyze verify:\n%s", out)
@@ -148,7 +149,7 @@ func TestInitScript(t *testing.T) {
 	}
 	code, out := sh("start")
 	assert.Equal(t, 1, code, "no device can be registered without the module")
-	assert.Contains(t, out, "holds a crash dump")
+	assert.Contains(t, out, "saving the crash dumps on "+img)
 	assert.FileExists(t, filepath.Join(root, "127.0.0.1-2009-06-29-16:00", "vmcore"))
 	assert.False(t, holdsDump(t, img))
 	for _, p := range []string{img, empty} {
@@ -188,10 +189,11 @@ func TestCrashConsistency(t *testing.T) {
 		{point: "before-write", dumpKept: true, rerun: exitOK, rerunSaves: true},
 		{point: "write:2", dumpKept: true, rerun: exitOK, rerunSaves: true},
 		{point: "before-rename", dumpKept: true, rerun: exitOK, rerunSaves: true},
-		// Saved but not erased: the rerun refuses to overwrite (use -f).
-		{point: "after-rename", vmcore: true, dumpKept: true, rerun: exitFail},
-		{point: "after-dirsync", vmcore: true, dumpKept: true, rerun: exitFail},
-		{point: "before-erase", vmcore: true, dumpKept: true, rerun: exitFail},
+		// Saved but not erased: the rerun finds the crash already saved
+		// (its dump-id) and erases the dump.
+		{point: "after-rename", vmcore: true, dumpKept: true, rerun: exitOK},
+		{point: "after-dirsync", vmcore: true, dumpKept: true, rerun: exitOK},
+		{point: "before-erase", vmcore: true, dumpKept: true, rerun: exitOK},
 		// Erased (block 1 invalidated): nothing left to save.
 		{point: "after-invalidate", vmcore: true, rerun: exitFail},
 		{point: "after-erase", vmcore: true, rerun: exitFail},
@@ -226,9 +228,10 @@ func TestCrashConsistency(t *testing.T) {
 				checkVmcoreFile(t, vmcore)
 				ents, err := os.ReadDir(filepath.Dir(vmcore))
 				require.NoError(t, err)
-				require.Len(t, ents, 2, "temporary file of the killed run removed")
-				assert.Equal(t, "info", ents[0].Name())
-				assert.False(t, holdsDump(t, img))
+				assert.Len(t, ents, 3, "temporary file of the killed run removed: vmcore, info and dump-id left")
+			}
+			if tc.rerun == exitOK {
+				assert.False(t, holdsDump(t, img), "the rerun erased the dump")
 			}
 		})
 	}

@@ -32,6 +32,9 @@ const (
 	exitOK    = 0 // saved; in CONFIG mode also: no dump anywhere; --check: a dump waits
 	exitFail  = 1 // any failure; --check: no dump waits
 	exitUsage = 2 // usage error
+	// exitLocked: a device or the dump root was locked by another savecore
+	// or dumpformat for longer than the wait (the others were handled).
+	exitLocked = 3
 )
 
 // version is set at link time with -ldflags "-X main.version=...".
@@ -118,10 +121,14 @@ are executable, owned by root (or the caller) and not group/world-writable:
   DIR/scripts/diskdump-success  a vmcore was saved; its exit status is logged
 
 Exit status:
-  0  dump saved (with no DEVICE: every dump found was saved, or none was found)
+  0  dump saved (with no DEVICE: every dump found was saved, or none was
+     found; a device of the list that does not exist is only warned about)
   1  any failure, including no dump on a named DEVICE, an existing dump
      directory without -f, and not enough space (after diskdump-nospace)
   2  usage error
+  3  a device or the dump root stayed locked by another savecore or
+     dumpformat for longer than the wait (2 minutes); the other devices
+     were handled
 With --check:
   0  a dump waits on at least one device
   1  no dump waits (or no device could be read)
@@ -367,7 +374,7 @@ func devicesAndRoot(f *flags, log *slog.Logger) (s settings, code int, ok bool) 
 // openDevices opens the devices (read-write when write is set) and names
 // each as the user gave it; the path it resolves to is shown with -v only.
 func openDevices(paths []string, write bool, log *slog.Logger) ([]savecore.Input, func()) {
-	inputs, closeAll := savecore.OpenDevices(paths, write)
+	inputs, closeAll := savecore.OpenDevices(paths, write, savecore.DefaultLockWait)
 	for i := range inputs {
 		if inputs[i].Dev == nil {
 			continue
@@ -459,6 +466,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Delete:           f.del,
 		DeleteOnly:       f.delOnly,
 		Force:            f.force,
+		AbsentOK:         len(f.devs) == 0,
 		UncompressedMask: f.mask,
 		VerifyRecords:    f.verify,
 		SystemMap:        f.systemMap,
@@ -485,6 +493,8 @@ func report(ctx context.Context, rep *savecore.Report, configMode bool, stdout i
 	case ctx.Err() != nil:
 		log.Error("interrupted: the dumps not saved yet stay on their partitions; run savecore again")
 		return exitFail
+	case rep.Locked():
+		return exitLocked
 	case rep.Failed(!configMode):
 		return exitFail
 	default:

@@ -90,7 +90,8 @@ func TestHelp(t *testing.T) {
 		assert.Empty(t, errOut)
 	}
 	// The exit-code table of the README and --help.
-	assert.Contains(t, help, "  0  dump saved (with no DEVICE: every dump found was saved, or none was found)")
+	assert.Contains(t, help, "  0  dump saved (with no DEVICE: every dump found was saved, or none was\n     found; a device of the list that does not exist is only warned about)")
+	assert.Contains(t, help, "  3  a device or the dump root stayed locked")
 	assert.Contains(t, help, "  1  any failure, including no dump on a named DEVICE")
 	assert.Contains(t, help, "  2  usage error")
 	for _, f := range []string{"-D", "-f", "-p", "-P FLAGS", "-v", "-X", "-d DIR", "-F FORMAT", "--verify", "-C CONFIG", "-V"} {
@@ -176,7 +177,9 @@ func TestExitCodes(t *testing.T) {
 		{name: "config empty", config: true, devs: []func(*testing.T) string{empty}, code: exitOK},
 		{name: "config nothing", config: true, code: exitOK},
 		{name: "config empty then dump", config: true, devs: []func(*testing.T) string{empty, withDump}, code: exitOK, saved: true},
-		{name: "config missing then dump", config: true, devs: []func(*testing.T) string{missing, withDump}, code: exitFail, saved: true},
+		// A device of the list that is absent is a warning, not a failure
+		// of every boot.
+		{name: "config missing then dump", config: true, devs: []func(*testing.T) string{missing, withDump}, code: exitOK, saved: true},
 		{name: "delete only", devs: []func(*testing.T) string{withDump}, extra: []string{"-X"}, code: exitOK},
 		{name: "delete only, no dump", devs: []func(*testing.T) string{empty}, extra: []string{"-X"}, code: exitFail},
 		{name: "kdump format", devs: []func(*testing.T) string{withDump}, extra: []string{"-F", "kdump", "-P", "0x10"}, code: exitOK, saved: true},
@@ -212,6 +215,9 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// TestExistingDirectory: a crash saved without -D, then savecore -D: the
+// crash is already saved (exit 0, vmcore unchanged), the dump is erased
+// and the device is ready; -f never touches a vmcore of another crash.
 func TestExistingDirectory(t *testing.T) {
 	img := dumpImage(t, 4<<20, true, crashTime)
 	root := t.TempDir()
@@ -222,18 +228,30 @@ func TestExistingDirectory(t *testing.T) {
 	require.NoError(t, err)
 
 	code, out, errOut := runCmd(t, "-d", root, "-D", img)
-	assert.Equal(t, exitFail, code)
+	assert.Equal(t, exitOK, code, errOut)
 	assert.Empty(t, out)
-	assert.Contains(t, errOut, "-f")
-	assert.True(t, holdsDump(t, img), "not erased")
+	assert.Contains(t, errOut, "crash already saved")
+	assert.False(t, holdsDump(t, img), "erased")
+	f, err := os.Open(img)
+	require.NoError(t, err)
+	st, err := f.Stat()
+	require.NoError(t, err)
+	chk, err := diskdump.CheckPartition(f, st.Size(), diskdump.FormatParams{BlockSize: 4096, Order: diskdump.ArchX86_64.ByteOrder(), BlockOrder: 2, SampleRate: 8})
+	f.Close()
+	require.NoError(t, err)
+	assert.Equal(t, diskdump.CheckReady, chk.Status, chk.Reason)
 	fi2, err := os.Stat(vmcorePath(root))
 	require.NoError(t, err)
 	assert.True(t, os.SameFile(fi1, fi2), "not replaced")
 
-	code, out, _ = runCmd(t, "-d", root, "-D", "-f", img)
-	assert.Equal(t, exitOK, code)
-	assert.Equal(t, vmcorePath(root)+"\n", out)
-	assert.False(t, holdsDump(t, img))
+	// Another crash in the same minute: kept beside the first, with -f too.
+	other := dumpImage(t, 8<<20, true, crashTime.Add(20*time.Second))
+	code, out, errOut = runCmd(t, "-d", root, "-D", "-f", other)
+	assert.Equal(t, exitOK, code, errOut)
+	assert.Equal(t, filepath.Dir(vmcorePath(root))+".1/vmcore\n", out)
+	fi3, err := os.Stat(vmcorePath(root))
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(fi1, fi3), "the first crash's vmcore is kept")
 }
 
 func TestStaleTemporaryFile(t *testing.T) {
@@ -247,9 +265,8 @@ func TestStaleTemporaryFile(t *testing.T) {
 	assert.Equal(t, vmcorePath(root)+"\n", out)
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, ents, 2)
-	assert.Equal(t, "info", ents[0].Name())
-	assert.Equal(t, "vmcore", ents[1].Name())
+	require.Len(t, ents, 3)
+	assert.Equal(t, []string{"dump-id", "info", "vmcore"}, []string{ents[0].Name(), ents[1].Name(), ents[2].Name()})
 	assert.Contains(t, errOut, "interrupted")
 }
 
