@@ -200,12 +200,12 @@ func sweepCases(a diskdump.Arch, memBytes, seed uint64, mix kernel.PageMix) []sw
 
 var sweepMix = kernel.PageMix{Zero: 30, Sparse: 20, Text: 20, Pattern: 10, Random: 20}
 
-// TestInterruptedDumpSweep is the CI sweep: a 1.25 MiB machine (224 RAM
-// pages around the legacy hole), little- and big-endian.
+// TestInterruptedDumpSweep is the CI sweep: a 768 KiB machine (160 RAM
+// pages below the legacy hole), little- and big-endian.
 func TestInterruptedDumpSweep(t *testing.T) {
 	var cs []sweepCase
-	cs = append(cs, sweepCases(diskdump.ArchX86_64, 1280<<10, 7, sweepMix)...)
-	for _, c := range sweepCases(diskdump.ArchPPC64, 1280<<10, 8, sweepMix) {
+	cs = append(cs, sweepCases(diskdump.ArchX86_64, 768<<10, 7, sweepMix)...)
+	for _, c := range sweepCases(diskdump.ArchPPC64, 768<<10, 8, sweepMix) {
 		if c.dumpLevel == 0 || c.dumpLevel == 31 {
 			cs = append(cs, c)
 		}
@@ -276,10 +276,10 @@ var fuzzBases struct {
 // fuzzBaseCases: compressed levels 0 and 19, raw level 19 (two bitmaps)
 // and level 0 (one bitmap), on the CI sweep's machine.
 var fuzzBaseCases = []sweepCase{
-	{arch: diskdump.ArchX86_64, memBytes: 1280 << 10, mix: sweepMix, seed: 7, compress: true},
-	{arch: diskdump.ArchX86_64, memBytes: 1280 << 10, mix: sweepMix, seed: 7, compress: true, dumpLevel: 19},
-	{arch: diskdump.ArchPPC64, memBytes: 1280 << 10, mix: sweepMix, seed: 8, dumpLevel: 19},
-	{arch: diskdump.ArchX86_64, memBytes: 1280 << 10, mix: sweepMix, seed: 7},
+	{arch: diskdump.ArchX86_64, memBytes: 768 << 10, mix: sweepMix, seed: 7, compress: true},
+	{arch: diskdump.ArchX86_64, memBytes: 768 << 10, mix: sweepMix, seed: 7, compress: true, dumpLevel: 19},
+	{arch: diskdump.ArchPPC64, memBytes: 768 << 10, mix: sweepMix, seed: 8, dumpLevel: 19},
+	{arch: diskdump.ArchX86_64, memBytes: 768 << 10, mix: sweepMix, seed: 7},
 }
 
 func getFuzzBase(t *testing.T, i int) *fuzzBase {
