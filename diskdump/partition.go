@@ -373,8 +373,20 @@ func (p *Partition) Stats() Stats {
 // of the dump, the pages in between are lost (LostDesync). When that is
 // not possible (the dump is not final, the stream end or the counts do not
 // check out), one last error covers the rest, saying why, and the
-// iteration ends. The *Page and its Data are reused: valid until the
-// next step. Stats is updated as the iteration goes.
+// iteration ends.
+//
+// A dump that is not final (IN_PROGRESS, or INCOMPLETED before the kernel's
+// last header write) is read past the header's written_blocks, which only
+// says how far the kernel had got when it last rewrote the header: raw data
+// up to the first block that still carries its own format signature,
+// records while each one validates (a plausible header, data that inflates
+// to exactly one page or a raw page, no block still carrying its own
+// signature). Pages are attributed only as far as the bitmaps on the disk
+// account for them; Stats.BeyondWritten counts those found past
+// written_blocks.
+//
+// The *Page and its Data are reused: valid until the next step. Stats is
+// updated as the iteration goes.
 func (p *Partition) Pages() iter.Seq2[*Page, error] {
 	return func(yield func(*Page, error) bool) {
 		p.stats.Found, p.stats.Lost = 0, 0
