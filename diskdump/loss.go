@@ -14,12 +14,13 @@ const (
 	// LostTruncated: the data lies beyond the end of the device or image
 	// although the header says it was written.
 	LostTruncated
-	// LostUnflushed: IN_PROGRESS dump, pages written after the last flush
+	// LostUnflushed: interrupted dump, pages written after the last flush
 	// of the dumpable bitmap. Their bits are still zero on disk, so their
 	// PFNs are unknown and they are dropped (PFN NoPFN).
 	LostUnflushed
-	// LostNeverWritten: the data block still carries the format signature
-	// of its block number; the kernel never wrote it.
+	// LostNeverWritten: the data (a raw block, or a block of a record past
+	// written_blocks) still carries the format signature of its block
+	// number; the kernel never wrote it, nor anything after it.
 	LostNeverWritten
 	// LostCorrupt: the record or page data is corrupt.
 	LostCorrupt

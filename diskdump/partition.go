@@ -2,6 +2,7 @@ package diskdump
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 )
@@ -32,7 +33,7 @@ type Partition struct {
 	want     uint64 // pages of dumped: records or blocks expected in the data area
 
 	first       uint64 // first data block
-	heuristic   bool   // strict dump interrupted before its final header: signature rule (doc/FORMAT.md §9.4 step 8)
+	lookPast    bool   // the dump is not final: written_blocks is a hint, what is on the disk decides (see Pages)
 	extraDense  uint64 // bits of the dense bitmap beyond the RAM pages (ignored)
 	staticShort bool   // the written extent cannot hold all expected pages
 
@@ -68,6 +69,15 @@ type Stats struct {
 	// StrayDenseBits counts set bits of the dense bitmap 2 beyond the
 	// number of RAM pages: corruption, ignored.
 	StrayDenseBits uint64
+	// BeyondWritten is the number of pages yielded (counted in Found) whose
+	// data lies at or beyond the header's written_blocks. Only a dump that
+	// is not final (status INCOMPLETED or IN_PROGRESS) is read past
+	// written_blocks: the kernel did not get to record how far it wrote, so
+	// what is on the disk decides.
+	BeyondWritten uint64
+	// BeyondWhy says, when BeyondWritten is not 0, why the pages past
+	// written_blocks could be recovered, in words for a warning.
+	BeyondWhy string
 }
 
 // OpenPartition reads the dump header, sub-header and bitmaps of a dump
@@ -111,6 +121,7 @@ func OpenPartition(r io.ReaderAt, size int64) (*Partition, error) {
 			"written_blocks %d exceeds device_blocks %d", hdr.WrittenBlocks, hdr.DeviceBlocks)
 	}
 
+	p.lookPast = p.interrupted()
 	if err := p.readSubHeader(); err != nil {
 		return nil, err
 	}
@@ -167,11 +178,43 @@ func (p *Partition) readBitmaps() error {
 		if err := ReadFull(r, p.dense, int64(db)*int64(bs)); err != nil {
 			return fieldErr(int64(db)*int64(bs), int64(db), "bitmap", readSentinel(err), "reading %d blocks of bitmap 2", p.geo.RAMBitmapBlocks)
 		}
+		if p.lookPast {
+			p.clearUnwrittenDense(db)
+		}
 		p.dumped, p.extraDense = DenseToPFN(p.ram, p.dense)
 	} else {
 		p.dumped = p.ram
 	}
 	return nil
+}
+
+// interrupted reports whether the header is not the kernel's last word on
+// the dump (doc/FORMAT.md §4.4): status IN_PROGRESS, or INCOMPLETED from the
+// first header writes. A strict (one-bitmap, raw) dump also ends INCOMPLETED
+// when the device is smaller than total_blocks, but then with written_blocks
+// past the first data block: that header is final.
+func (p *Partition) interrupted() bool {
+	switch p.hdr.Status.State() {
+	case StatusInProgress:
+		return true
+	case StatusIncompleted:
+		return p.geo.TwoBitmaps() || p.hdr.Status.Compressed() || uint64(p.hdr.WrittenBlocks) == p.first
+	}
+	return false
+}
+
+// clearUnwrittenDense zeroes the blocks of bitmap 2 (from block db) that
+// still carry their own format signature. The kernel clears bitmap 2 before
+// it sets written_blocks to the first data block, so on a dump that is not
+// final such a block was never written: no page of it was dumped.
+func (p *Partition) clearUnwrittenDense(db uint64) {
+	o := p.hdr.Layout.Order
+	for i := range p.geo.RAMBitmapBlocks {
+		b := p.dense[i*uint64(p.bs) : (i+1)*uint64(p.bs)]
+		if IsSignatureBlock(b, db+i, o) {
+			clear(b)
+		}
+	}
 }
 
 // setExtent works out which dumped pages may be in the data area and
@@ -188,10 +231,10 @@ func (p *Partition) setExtent() {
 		p.staticShort = uint64(size) < uint64(hdr.WrittenBlocks)*uint64(bs)
 	case !p.geo.TwoBitmaps():
 		// Full dump: page k is block first+k. The data extent is
-		// written_blocks, or for a strict dump interrupted before its final
-		// header write (status INCOMPLETED, written_blocks still at the
-		// first data block) the device, with the signature rule (doc/FORMAT.md §9.4
-		// step 8, §9.5).
+		// written_blocks, or for a dump interrupted before its final header
+		// write (status INCOMPLETED, written_blocks still at the first data
+		// block in strict mode) the device, with the signature rule
+		// (doc/FORMAT.md §9.4 step 8, §9.5).
 		n := p.rawExtent()
 		if n < p.want || p.devBlocks < p.first+n {
 			p.staticShort = true
@@ -216,18 +259,19 @@ func (p *Partition) setExtent() {
 }
 
 // rawExtent is the number of data blocks of an uncompressed data area that
-// may hold pages, before the device-size limit.
+// may hold pages, before the device-size limit: written_blocks, or for a
+// dump that is not final at least the dumped pages that fit the device the
+// kernel wrote to (read with the signature rule, see rawPages).
 func (p *Partition) rawExtent() uint64 {
 	w := uint64(p.hdr.WrittenBlocks) - p.first
-	if w == 0 && !p.geo.TwoBitmaps() && p.hdr.Status.State() == StatusIncompleted {
-		p.heuristic = true
-		dev := uint64(p.hdr.DeviceBlocks)
-		if dev < p.first {
-			return 0
-		}
-		return min(p.want, dev-p.first)
+	if !p.lookPast {
+		return w
 	}
-	return w
+	dev := uint64(p.hdr.DeviceBlocks)
+	if dev < p.first {
+		return w
+	}
+	return max(w, min(p.want, dev-p.first))
 }
 
 // findHeader reads block 1 for each possible block size, 4096 first, and
@@ -329,11 +373,24 @@ func (p *Partition) Stats() Stats {
 // of the dump, the pages in between are lost (LostDesync). When that is
 // not possible (the dump is not final, the stream end or the counts do not
 // check out), one last error covers the rest, saying why, and the
-// iteration ends. The *Page and its Data are reused: valid until the
-// next step. Stats is updated as the iteration goes.
+// iteration ends.
+//
+// A dump that is not final (IN_PROGRESS, or INCOMPLETED before the kernel's
+// last header write) is read past the header's written_blocks, which only
+// says how far the kernel had got when it last rewrote the header: raw data
+// up to the first block that still carries its own format signature,
+// records while each one validates (a plausible header, data that inflates
+// to exactly one page or a raw page, no block still carrying its own
+// signature). Pages are attributed only as far as the bitmaps on the disk
+// account for them; Stats.BeyondWritten counts those found past
+// written_blocks.
+//
+// The *Page and its Data are reused: valid until the next step. Stats is
+// updated as the iteration goes.
 func (p *Partition) Pages() iter.Seq2[*Page, error] {
 	return func(yield func(*Page, error) bool) {
 		p.stats.Found, p.stats.Lost = 0, 0
+		p.stats.BeyondWritten, p.stats.BeyondWhy = 0, ""
 		p.stats.Expected = p.want
 		clear(p.stats.LostBy)
 		p.page = Page{blockSize: p.bs}
@@ -342,6 +399,18 @@ func (p *Partition) Pages() iter.Seq2[*Page, error] {
 		} else {
 			p.rawPages(yield)
 		}
+	}
+}
+
+// foundBeyond counts a page yielded from past the header's written_blocks;
+// how says how such pages are told from unwritten blocks.
+func (p *Partition) foundBeyond(how string) {
+	p.stats.BeyondWritten++
+	if p.stats.BeyondWhy == "" {
+		p.stats.BeyondWhy = fmt.Sprintf(
+			"status %v: the dump was interrupted after its header last recorded written_blocks %d; "+
+				"the data area was read past it (%s) and attributed by the bitmaps as they are on the disk",
+			p.hdr.Status, p.hdr.WrittenBlocks, how)
 	}
 }
 

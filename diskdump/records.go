@@ -9,6 +9,7 @@ const (
 	stepStop   step = iota // the consumer stopped the iteration
 	stepNext               // the current PFN is dealt with: go to the next one
 	stepRecord             // a record header whose size is known is at pos
+	stepBeyond             // the record at pos is not wholly within written_blocks: validate it
 )
 
 // recordWalk walks the record stream of a compressed data area
@@ -17,6 +18,11 @@ const (
 // After a damaged record header (impossible size, or unreadable) the
 // stream is resynchronised (see Partition.resync): the records from the
 // point found to the end of the stream are the last pages of the dump.
+//
+// A dump that is not final (Partition.lookPast) is read past
+// written_blocks, record by record while each record validates (see
+// validate): written_blocks is where the kernel last recorded its
+// progress, not where it stopped writing.
 type recordWalk struct {
 	p     *Partition
 	s     *recordStream
@@ -38,6 +44,9 @@ type recordWalk struct {
 
 	plan    []resyncSeg // runs of records after the damage, all attributed
 	planIdx int         // the run being read
+
+	checked uint64 // past written_blocks: blocks below it are known to be written
+	sig     []byte // one block, to look for format signatures past written_blocks
 }
 
 // compressedPages yields the pages of a compressed data area.
@@ -46,9 +55,13 @@ func (p *Partition) compressedPages(yield func(*Page, error) bool) {
 	start := int64(p.first) * bs
 	wEnd := int64(p.hdr.WrittenBlocks) * bs
 	limit := min(wEnd, p.size)
+	readLimit := limit // the stream is never read at or beyond it
+	if p.lookPast {
+		readLimit = min(max(wEnd, int64(p.hdr.DeviceBlocks)*bs), p.size)
+	}
 	p.candidates = 0
 	w := &recordWalk{p: p, yield: yield, wEnd: wEnd, limit: limit, pos: start, prev: -1,
-		s: &recordStream{r: p.r, buf: p.buffer(limit - start), bs: bs, start: start, end: start, limit: limit, keep: -1}}
+		s: &recordStream{r: p.r, buf: p.buffer(readLimit - start), bs: bs, start: start, end: start, limit: readLimit, keep: -1}}
 	w.run()
 }
 
@@ -77,10 +90,14 @@ func (w *recordWalk) next(pfn, cur uint64) step {
 	if w.pending != nil {
 		return w.flushPending(pfn, cur)
 	}
-	if st := w.locate(pfn, cur); st != stepRecord {
+	switch st := w.locate(pfn, cur); st {
+	case stepRecord:
+		return w.record(pfn, cur)
+	case stepBeyond:
+		return w.beyond(pfn, cur)
+	default:
 		return st
 	}
-	return w.record(pfn, cur)
 }
 
 // lost reports n pages lost from pfn on, the first at offset off.
@@ -119,6 +136,9 @@ func (w *recordWalk) locate(pfn, cur uint64) step {
 	for { // once per record start tried for pfn
 		if st := w.skipPlanned(pfn); st != stepRecord {
 			return st
+		}
+		if w.p.lookPast && w.pos+PageRecordSize > w.wEnd {
+			return stepBeyond
 		}
 		if w.pos+PageRecordSize > w.limit {
 			return w.lostRest(pfn, cur, w.pos+PageRecordSize)
@@ -159,6 +179,9 @@ func (w *recordWalk) skipPlanned(pfn uint64) step {
 func (w *recordWalk) record(pfn, cur uint64) step {
 	rec := decodePageRecord(w.s.bytes(w.pos, PageRecordSize), w.p.hdr.Layout.Order)
 	end := w.pos + PageRecordSize + int64(rec.size)
+	if w.p.lookPast && end > w.wEnd {
+		return w.beyond(pfn, cur)
+	}
 	if end > w.limit {
 		return w.lostRest(pfn, cur, end)
 	}
@@ -172,6 +195,11 @@ func (w *recordWalk) record(pfn, cur uint64) step {
 	if err := rec.check(data, w.p.bs); err != nil {
 		return w.lost(pfn, recOff, LostCorrupt, 1, err)
 	}
+	return w.emit(pfn, recOff, rec, data)
+}
+
+// emit yields the record at recOff, checked, as pfn's page.
+func (w *recordWalk) emit(pfn uint64, recOff int64, rec pageRecord, data []byte) step {
 	pg := &w.p.page
 	pg.PFN, pg.Off, pg.Data = pfn, recOff+PageRecordSize, data
 	pg.Compressed, pg.PageFlags, pg.Flags = rec.flags&PageCompressed != 0, rec.pageFlags, rec.flags
@@ -180,6 +208,87 @@ func (w *recordWalk) record(pfn, cur uint64) step {
 		return stepStop
 	}
 	return stepNext
+}
+
+// beyond yields the record at pos, which is not wholly within
+// written_blocks, as pfn's page (the cur-th) if it validates; else every
+// page from pfn on is lost and the walk ends.
+func (w *recordWalk) beyond(pfn, cur uint64) step {
+	recOff := w.pos
+	rec, end, why := w.validate()
+	if why != nil {
+		w.done = true
+		return w.lost(pfn, recOff, why.Reason, w.p.want-cur, why.Err)
+	}
+	w.prev, w.pos = recOff, end
+	w.p.foundBeyond("records while each one validates, up to the first block still carrying its format signature")
+	return w.emit(pfn, recOff, rec, w.s.bytes(recOff+PageRecordSize, int64(rec.size)))
+}
+
+// validate checks the record at pos past written_blocks, where the kernel
+// may or may not have written it: a plausible header (doc/FORMAT.md §6.3),
+// data that inflates to exactly one page and ends with the record, or a raw
+// record of one page, and no block of it still carrying its own format
+// signature (never written). It returns the record and its end, or why the
+// record is not taken (a *LostError without a page count: the pages from pos
+// on are then lost).
+func (w *recordWalk) validate() (rec pageRecord, end int64, why *LostError) {
+	pos, s := w.pos, w.s
+	notWritten := &LostError{Reason: LostNotWritten}
+	if pos+PageRecordSize > s.limit {
+		return rec, 0, notWritten
+	}
+	if why := w.unwritten(pos, pos+PageRecordSize); why != nil {
+		return rec, 0, why
+	}
+	if err := s.ensure(pos, PageRecordSize); err != nil {
+		return rec, 0, &LostError{Reason: LostIOError, Err: err}
+	}
+	rec = decodePageRecord(s.bytes(pos, PageRecordSize), w.p.hdr.Layout.Order)
+	end = pos + PageRecordSize + int64(rec.size)
+	if !rec.plausible(w.p.bs) || end > s.limit {
+		return rec, 0, notWritten
+	}
+	if why := w.unwritten(pos, end); why != nil {
+		return rec, 0, why
+	}
+	if err := s.ensure(pos, end-pos); err != nil {
+		return rec, 0, &LostError{Reason: LostIOError, Err: err}
+	}
+	if rec.flags&PageCompressed != 0 {
+		if len(w.p.zbuf) != w.p.bs {
+			w.p.zbuf = make([]byte, w.p.bs)
+		}
+		if !inflateExact(w.p.zbuf, s.bytes(pos+PageRecordSize, int64(rec.size))) {
+			return rec, 0, notWritten
+		}
+	}
+	return rec, end, nil
+}
+
+// unwritten checks that no block holding bytes [from, end) at or past
+// written_blocks still carries its own format signature (doc/FORMAT.md
+// §3.1): such a block was never written by the dump. Blocks are read once.
+// It returns nil, or why the bytes are not taken.
+func (w *recordWalk) unwritten(from, end int64) *LostError {
+	bs := w.s.bs
+	o := w.p.hdr.Layout.Order
+	for blk := uint64(max(from, w.wEnd) / bs); blk <= uint64((end-1)/bs); blk++ {
+		if blk < w.checked {
+			continue
+		}
+		if w.sig == nil {
+			w.sig = make([]byte, bs)
+		}
+		if err := ReadFull(w.p.r, w.sig, int64(blk)*bs); err != nil {
+			return &LostError{Reason: LostIOError, Err: err}
+		}
+		if IsSignatureBlock(w.sig, blk, o) {
+			return &LostError{Reason: LostNeverWritten}
+		}
+		w.checked = blk + 1
+	}
+	return nil
 }
 
 // damage handles the damaged header at pos where the cur-th record (PFN
@@ -252,26 +361,50 @@ func (w *recordWalk) resyncAfter(cur uint64, at int64) (segs []resyncSeg, all, p
 	return segs, all, all && !certain, err
 }
 
-// unflushed counts the records after the expected ones, before
-// written_blocks: pages of an interrupted (IN_PROGRESS) dump whose
-// bitmap-2 block was never flushed. A complete dump has only 'm' padding
-// here, which reads as an impossible record size.
+// unflushed counts the records after the expected ones: pages of an
+// interrupted (IN_PROGRESS or INCOMPLETED) dump whose bitmap-2 block was
+// never flushed. A complete dump has only 'm' padding here, which reads as
+// an impossible record size.
 func (w *recordWalk) unflushed() {
 	first := w.pos
 	var extra uint64
-	for w.pos+PageRecordSize <= w.limit {
-		if w.s.ensure(w.pos, PageRecordSize) != nil {
-			break
-		}
-		rec := decodePageRecord(w.s.bytes(w.pos, PageRecordSize), w.p.hdr.Layout.Order)
-		if !rec.sizeKnown(w.p.bs) || rec.flags&^(PageCompressed|PageMappingAnon) != 0 {
-			break
-		}
+	for w.nextExtra() {
 		extra++
-		w.pos += PageRecordSize + int64(rec.size)
 	}
 	if extra > 0 {
 		w.p.stats.Expected += extra
 		w.yield(nil, w.p.lostErr(NoPFN, first, LostUnflushed, extra, nil))
 	}
+}
+
+// nextExtra steps over the record at pos if there is one: within
+// written_blocks a header of known size and flags, past it (dumps that are
+// not final) a record that validates.
+func (w *recordWalk) nextExtra() bool {
+	if w.p.lookPast && w.pos+PageRecordSize > w.wEnd {
+		return w.skipValid()
+	}
+	if w.pos+PageRecordSize > w.limit || w.s.ensure(w.pos, PageRecordSize) != nil {
+		return false
+	}
+	rec := decodePageRecord(w.s.bytes(w.pos, PageRecordSize), w.p.hdr.Layout.Order)
+	if !rec.sizeKnown(w.p.bs) || rec.flags&^(PageCompressed|PageMappingAnon) != 0 {
+		return false
+	}
+	end := w.pos + PageRecordSize + int64(rec.size)
+	if w.p.lookPast && end > w.wEnd {
+		return w.skipValid()
+	}
+	w.pos = end
+	return true
+}
+
+// skipValid steps over the record at pos if it validates.
+func (w *recordWalk) skipValid() bool {
+	_, end, why := w.validate()
+	if why != nil {
+		return false
+	}
+	w.pos = end
+	return true
 }
