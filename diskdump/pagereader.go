@@ -141,7 +141,7 @@ func (pr *PageReader) rawPage(pfn, k uint64, dst []byte) ([]byte, error) {
 	}
 	// An interrupted strict dump (doc/FORMAT.md §9.4 step 8): a block that
 	// still carries its signature was never written.
-	if p.heuristic && IsSignatureBlock(dst, blk, p.hdr.Layout.Order) {
+	if p.lookPast && IsSignatureBlock(dst, blk, p.hdr.Layout.Order) {
 		return nil, &PageError{PFN: pfn, Off: off, Err: fmt.Errorf("%w: block %d still holds its format signature", ErrPageAbsent, blk)}
 	}
 	return dst, nil

@@ -65,11 +65,11 @@ type Result struct {
 	// Saved is the PFN-indexed set of pages whose data is wholly on the
 	// partition.
 	Saved *diskdump.Bitmap
-	// Recoverable is the subset of Saved that a reader following
-	// doc/FORMAT.md §9.5 can attribute: in two-bitmap mode only pages
-	// whose dense bit was flushed and whose data lies below the on-disk
-	// header's written_blocks; in strict mode every saved page (unwritten
-	// blocks keep their format signature).
+	// Recoverable is the subset of Saved that is on the disk and
+	// locatable, whatever the on-disk header says (doc/FORMAT.md §9.5):
+	// in two-bitmap mode the pages whose dense bit was flushed; in strict
+	// mode every saved page (unwritten blocks keep their format
+	// signature). The header's written_blocks is a hint, not a limit.
 	Recoverable *diskdump.Bitmap
 	// Console holds the kernel's console lines.
 	Console []string

@@ -86,7 +86,7 @@ func WriteDump(w ReadWriterAt, deviceBlocks uint64, src MemorySource, cfg Config
 	res.PagesSkipped = d.skipped
 	m := d.landed
 	if !d.strict {
-		m = min(m, d.landedAtHeader, d.flushedEmitted)
+		m = min(m, d.flushedEmitted)
 	}
 	res.Recoverable = diskdump.MakeBitmap(d.maxPFN)
 	var k uint64
