@@ -433,6 +433,8 @@ type checkJSON struct {
 	Tails           []tailJSON  `json:"tail_chunks,omitempty"`
 
 	Flattened *flattenedJSON `json:"flattened,omitempty"` // kdump raw target: flattened.go
+	// Recoverable counts the pages of an interrupted dump (recoverable.go).
+	Recoverable *recoverableJSON `json:"recoverable,omitempty"`
 }
 
 type headerJSON struct {
@@ -549,6 +551,9 @@ func (c *command) check() diskdump.CheckStatus {
 		if res.HeaderErr != nil {
 			out.HeaderError = res.HeaderErr.Error()
 		}
+		if o.verbose || o.json {
+			out.Recoverable = countRecoverable(dev, dev.Size(), res.Header)
+		}
 		if sum := flattenedDump(dev, dev.Size()); sum != nil { // kdump raw target: flattened.go
 			out.Status, out.Reason, out.HeaderError, out.Flattened = int(diskdump.CheckHoldsDump), flattenedReason(sum), "", newFlattenedJSON(sum)
 			res = nil
@@ -568,6 +573,7 @@ func (c *command) check() diskdump.CheckStatus {
 		}
 	case o.verbose:
 		c.summary(&out, res)
+		io.WriteString(c.stdout, out.Recoverable.text())
 		io.WriteString(c.stdout, out.Flattened.text())
 	}
 	c.log.Info(fmt.Sprintf("%s: %s", out.Device, out.StatusText), "status", out.Status, "reason", out.Reason)
