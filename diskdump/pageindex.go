@@ -11,6 +11,12 @@ func (pr *PageReader) scan() {
 	bs := int64(p.bs)
 	pos := int64(p.first) * bs
 	limit := min(int64(p.hdr.WrittenBlocks)*bs, p.size)
+	if p.lookPast {
+		// The header's written_blocks is only a hint for a dump that is
+		// not final: index as far as the record walk, which checks every
+		// record past it, finds pages.
+		limit = p.walkedExtent()
+	}
 	var k uint64
 	for ; k < p.want; k++ {
 		if k%indexStride == 0 {
@@ -107,4 +113,16 @@ func (pr *PageReader) stopErr() error {
 		return pr.stopAt
 	}
 	return ErrTruncated
+}
+
+// walkedExtent is the end of the last record Pages yields: how far the
+// record stream of a dump that is not final reaches on the disk.
+func (p *Partition) walkedExtent() int64 {
+	end := int64(p.first) * int64(p.bs)
+	for pg, err := range p.Pages() {
+		if err == nil {
+			end = max(end, pg.Off+int64(len(pg.Data)))
+		}
+	}
+	return end
 }

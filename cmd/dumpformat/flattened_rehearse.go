@@ -92,7 +92,7 @@ func checkFlattenedArgs(o *options) error {
 // rehearseFlattened is -R --flattened.
 func (c *command) rehearseFlattened() error {
 	o := c.o
-	dev, err := blockdev.Open(o.device, blockdev.ReadWrite)
+	dev, err := blockdev.OpenLocked(o.device, blockdev.ReadWrite, false, o.wait)
 	if err != nil {
 		return err
 	}
