@@ -42,7 +42,7 @@ func classifyDir(path string, id dumpID) (dirUse, dumpID, error) {
 		switch {
 		case e.Name() == VmcoreName:
 			vmcore = true
-		case e.Name() == DumpIDName || isStaleTemp(e.Name()):
+		case e.Name() == DumpIDName || e.Name() == DmesgName || e.Name() == InfoName || isStaleTemp(e.Name()):
 		default:
 			other = true
 		}

@@ -68,7 +68,7 @@ func TestInfoFile(t *testing.T) {
 			fi, err := os.Stat(info)
 			require.NoError(t, err)
 			assert.Equal(t, FileMode, fi.Mode().Perm())
-			assert.Equal(t, []string{InfoName, VmcoreName}, listDir(t, dir), "no temporary file left")
+			assert.Equal(t, []string{DumpIDName, InfoName, VmcoreName}, listDir(t, dir), "no temporary file left")
 			vfi, err := os.Stat(res.Path)
 			require.NoError(t, err)
 
