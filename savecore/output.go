@@ -126,7 +126,7 @@ func prepareDir(root, name string, force bool, log *slog.Logger) (*dumpDir, erro
 	}
 	for _, s := range stale {
 		p := filepath.Join(d.path, s)
-		log.Info("removing temporary file of an interrupted save", "file", p)
+		log.Info("removing {file}, left by an interrupted save", "file", p)
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}

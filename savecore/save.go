@@ -251,7 +251,7 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 		}
 		if in.Err != nil {
 			r.Err = in.Err
-			log.Error("cannot open device", "device", in.Name, "err", in.Err)
+			log.Error("cannot open the device: {err}; check the name in DEVICE= or on the command line", "device", in.Name, "err", in.Err)
 			continue
 		}
 		if isFlattenedInput(in.Dev) { // kdump raw target (savecore/flattened.go)
@@ -269,13 +269,13 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 		}
 		if err != nil {
 			r.Err = err
-			log.Error("cannot read the dump", "device", in.Name, "err", err)
+			log.Error("cannot read the dump: {err}; it stays on the partition (dumpformat -c says what the partition holds)", "device", in.Name, "err", err)
 			continue
 		}
 		h := p.Header()
 		r.Header = h
 		r.Dir = filepath.Join(opt.root(), DirName(h.Time(), opt.Location))
-		log.Info("found dump", "device", in.Name, "crashed", h.Time().In(loc(opt.Location)).Format("2006-01-02 15:04:05 MST"),
+		log.Info("found the dump of {host} ({release}, {arch}) that crashed at {crashed}, status {status}", "device", in.Name, "crashed", h.Time().In(loc(opt.Location)).Format("2006-01-02 15:04:05 MST"),
 			"status", h.Status.String(), "host", h.Utsname.Nodename, "release", h.Utsname.Release, "arch", p.Arch().String())
 		log.Debug("dump header", "device", in.Name, "block_size", h.BlockSize, "max_mapnr", h.MaxMapnr,
 			"total_ram_blocks", h.TotalRAMBlocks, "bitmap_blocks", h.BitmapBlocks, "device_blocks", h.DeviceBlocks,
@@ -287,7 +287,7 @@ func Save(ctx context.Context, inputs []Input, opt Options) *Report {
 	}
 	if !opt.DeleteOnly {
 		if err := checkRoot(opt.root()); err != nil {
-			log.Error("cannot save into the dump root", "dir", opt.root(), "err", err)
+			log.Error("cannot save into {dir}: {err}; nothing was saved or erased", "dir", opt.root(), "err", err)
 			for _, c := range cands {
 				c.res.Err = err
 			}
@@ -347,11 +347,11 @@ func rankCopies(ctx context.Context, g []*candidate, log *slog.Logger) []*candid
 	for i, c := range g {
 		names[i] = c.in.Name
 	}
-	log.Warn("devices hold copies of the same crash (the kernel fell back to the next device): saving the most complete one",
+	log.Warn("{devices} hold copies of the same crash (the kernel fell back to the next device): saving the most complete one",
 		"devices", names)
 	for _, c := range g {
 		c.found = countPages(ctx, c.p)
-		log.Info("copy of the crash", "device", c.in.Name, "status", c.p.Header().Status.String(), "recoverable_pages", c.found)
+		log.Info("copy of the crash: status {status}, {recoverable_pages} pages recoverable", "device", c.in.Name, "status", c.p.Header().Status.String(), "recoverable_pages", c.found)
 	}
 	out := slices.Clone(g)
 	slices.SortStableFunc(out, func(a, b *candidate) int {
@@ -424,7 +424,7 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 			break
 		}
 		c.res.Err = err
-		log.Error("dump not saved", "device", c.in.Name, "err", err)
+		log.Error("dump not saved: {err}; it stays on the partition", "device", c.in.Name, "err", err)
 		if destinationError(err) {
 			break
 		}
@@ -437,7 +437,7 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 		c.res.Outcome = OutcomeDuplicate
 		if saved != nil {
 			c.res.SavedFrom = saved.in.Name
-			log.Info("less complete copy of the saved crash not saved again", "device", c.in.Name, "saved_from", saved.in.Name)
+			log.Info("less complete copy of the crash saved from {saved_from}: not saved again", "device", c.in.Name, "saved_from", saved.in.Name)
 		}
 	}
 	if saved == nil {
@@ -448,7 +448,7 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 		// saved with read errors is not erased, nor are its other copies.
 		saved.res.Err = fmt.Errorf("savecore: %s: %d pages could not be read: the dump is kept on the partition despite -D (erase it with -X when the vmcore is enough)",
 			saved.in.Name, saved.unread)
-		log.Error("dump not erased", "device", saved.in.Name, "unreadable_pages", saved.unread)
+		log.Error("{unreadable_pages} pages could not be read: the dump stays on the partition despite -D; erase it with savecore -X once the vmcore is enough", "device", saved.in.Name, "unreadable_pages", saved.unread)
 	} else if opt.Delete {
 		// The saved copy first, then the others; a copy that failed to
 		// save keeps its dump.
@@ -463,7 +463,7 @@ func saveGroup(ctx context.Context, g []*candidate, opt Options, mp diskdump.Mod
 			}
 			if err := erase(c, mp, log); err != nil {
 				c.res.Err = err
-				log.Error("cannot erase the dump", "device", c.in.Name, "err", err)
+				log.Error("cannot erase the dump: {err}; it will be found again at the next boot (erase it with savecore -X)", "device", c.in.Name, "err", err)
 			}
 		}
 	}
@@ -533,7 +533,7 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		return err
 	}
 	path := filepath.Join(d.path, VmcoreName)
-	log.Info("saving vmcore", "device", c.in.Name, "path", path, "format", format.String(), "estimate", iec(float64(need))+"B", "estimate_basis", basis)
+	log.Info("saving {path} ({format} format, about {estimate}: {estimate_basis})", "device", c.in.Name, "path", path, "format", format.String(), "estimate", iec(float64(need))+"B", "estimate_basis", basis)
 	var vr *vmcore.Result
 	err = writeDurable(ctx, path, func(w io.WriterAt) (int64, error) {
 		var err error
@@ -561,9 +561,9 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 	r.Lost = max(r.Lost, p.Stats().Lost)
 	c.unread = p.Stats().LostBy[diskdump.LostIOError]
 	if vr.BadRecords > 0 {
-		log.Warn("--verify: damaged zlib records not copied, their pages are lost", "device", c.in.Name, "bad_records", vr.BadRecords)
+		log.Warn("--verify: {bad_records} damaged zlib records not copied; their pages are lost", "device", c.in.Name, "bad_records", vr.BadRecords)
 		for _, pe := range badRecords(vr.Errors, maxLoggedBadRecords) {
-			log.Warn("damaged zlib record", "device", c.in.Name, "pfn", pe.PFN, "offset", pe.Off, "err", pe.Err)
+			log.Warn("damaged zlib record of PFN {pfn} at offset {offset}: {err}", "device", c.in.Name, "pfn", pe.PFN, "offset", pe.Off, "err", pe.Err)
 		}
 	}
 	switch {
@@ -572,18 +572,18 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		log.Warn("dump damaged: the header says COMPLETED, but pages could not be recovered; saved every recoverable page, vmcore marked incomplete",
 			"device", c.in.Name, "status", p.Header().Status.String(), "pages_saved", vr.Pages, "pages_lost", r.Lost)
 	case r.Lost > 0 || !p.Header().Status.Complete():
-		log.Warn("dump was incomplete: saved every recoverable page, vmcore marked incomplete",
+		log.Warn("the dump is incomplete (status {status}): {pages_saved} pages saved, {pages_lost} lost; the vmcore is marked incomplete",
 			"device", c.in.Name, "status", p.Header().Status.String(), "pages_saved", vr.Pages, "pages_lost", r.Lost)
 	case vr.Incomplete:
-		log.Info("partial dump: pages the kernel excluded (dump_level) are absent from the vmcore",
+		log.Info("partial dump: {pages_saved} pages saved; the pages the kernel left out (dump_level) are not in the vmcore",
 			"device", c.in.Name, "pages_saved", vr.Pages)
 	}
 	if vr.Errors != nil {
-		log.Debug("lost pages", "device", c.in.Name, "errors", vr.Errors.Error())
+		log.Debug("lost pages: {errors}", "device", c.in.Name, "errors", vr.Errors.Error())
 	}
-	logDumpLevel(log, c.in.Name, opt.DumpLevel, vr) // dumplevel.go
-	saveInfo(c, opt, started)                       // info.go
-	log.Info("vmcore saved", "path", path, "size", iec(float64(vr.Size))+"B", "pages", vr.Pages)
+	logDumpLevel(log, c.in.Name, opt.DumpLevel, vr)                                                                                                                // dumplevel.go
+	saveInfo(c, opt, started)                                                                                                                                      // info.go
+	log.Log(ctx, slog.LevelInfo+2, "saved {path}: {size}, {pages} pages", "device", c.in.Name, "path", path, "size", iec(float64(vr.Size))+"B", "pages", vr.Pages) // notice
 	return nil
 }
 
@@ -617,7 +617,7 @@ func vmcoreFormat(c *candidate, opt Options, log *slog.Logger) (vmcore.Format, e
 		// An ELF core needs e_machine and the register layout, which
 		// come from utsname.machine; a DISKDUMP file copies the header
 		// as it is, so a damaged machine field does not cost the dump.
-		log.Warn("unknown utsname.machine: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
+		log.Warn("unknown machine {machine} in the dump header: saving in diskdump format instead of ELF", "device", c.in.Name, "machine", p.Header().Utsname.Machine)
 		format = vmcore.FormatDiskdump
 	}
 	return format, nil
@@ -661,7 +661,7 @@ func erase(c *candidate, mp diskdump.ModuleParams, log *slog.Logger) error {
 		}
 	}
 	failpoint.Hit("after-flush")
-	log.Info("dump erased from the partition", "device", c.in.Name, "swap", p.IsSwap())
+	log.Info("dump erased; the partition is ready for the next crash", "device", c.in.Name)
 	return nil
 }
 

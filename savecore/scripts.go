@@ -88,14 +88,14 @@ func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Dur
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			res.Err = err
-			log.Warn("cannot look at script", "script", path, "err", err)
+			log.Warn("cannot look at {script}: {err}; it is not run", "script", path, "err", err)
 		} else {
-			log.Debug("no script", "script", path)
+			log.Debug("no {script}", "script", path)
 		}
 		return res
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		log.Info("script is not an executable file: not run", "script", path, "mode", fi.Mode())
+		log.Info("{script} is not an executable file ({mode}): not run; chmod +x it to have it run", "script", path, "mode", fi.Mode())
 		return res
 	}
 	dfi, err := os.Stat(dir)
@@ -107,7 +107,7 @@ func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Dur
 	}
 	if err != nil {
 		res.Status, res.Err = scriptUntrusted, err
-		log.Warn("script not run", "script", path, "err", err)
+		log.Warn("{script} not run: {err}; it must belong to root and not be writable by group or others", "script", path, "err", err)
 		return res
 	}
 	if timeout <= 0 {
@@ -122,7 +122,7 @@ func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Dur
 	// A script that leaves a background child holding our pipes must not
 	// keep savecore waiting after the script itself exited.
 	cmd.WaitDelay = time.Second
-	log.Info("running script", "script", path, "args", []string{Host, dumpDir})
+	log.Info("running {script} {args}", "script", path, "args", Host+" "+dumpDir)
 	err = cmd.Run()
 	res.Output = out.Bytes()
 	var ee *exec.ExitError
@@ -134,20 +134,18 @@ func runScript(ctx context.Context, root, name, dumpDir string, timeout time.Dur
 	default:
 		res.Status, res.Err = scriptFailed, err
 	}
-	attrs := []any{"script", path, "status", res.Status.String()}
-	if res.Status == scriptExited {
-		attrs = append(attrs, "exit", res.Exit)
-	}
-	if res.Err != nil {
-		attrs = append(attrs, "err", res.Err)
+	msg, attrs := "{script} exited with status {exit}", []any{"script", path, "exit", res.Exit}
+	if res.Status != scriptExited {
+		msg, attrs = "{script} failed: {err}", []any{"script", path, "err", res.Err}
 	}
 	if len(res.Output) > 0 {
+		msg += "; it said: {output}"
 		attrs = append(attrs, "output", string(bytes.TrimRight(res.Output, "\n")))
 	}
 	if res.Status == scriptExited && res.Exit == 0 {
-		log.Info("script finished", attrs...)
+		log.Info(msg, attrs...)
 	} else {
-		log.Warn("script finished", attrs...)
+		log.Warn(msg, attrs...)
 	}
 	return res
 }

@@ -125,7 +125,7 @@ func TestSecurityUntrustedScripts(t *testing.T) {
 			rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
 			require.NoError(t, rep.Results[0].Err, "an untrusted script does not fail the save")
 			assert.NoFileExists(t, ran, "the script must not run")
-			assert.Contains(t, logs.String(), "script not run")
+			assert.Contains(t, logs.String(), "not run: ")
 			assert.Contains(t, logs.String(), script)
 		})
 	}

@@ -24,11 +24,11 @@ func checkSpace(ctx context.Context, d *dumpDir, need int64, basis string, timeo
 	if err != nil {
 		return err
 	}
-	log.Debug("space check", "dir", where, "need", need, "free", free)
+	log.Debug("space check in {dir}: {need} bytes needed, {free} free", "dir", where, "need", need, "free", free)
 	if need <= 0 || uint64(need) <= free {
 		return nil
 	}
-	log.Warn("not enough free space for the vmcore", "dir", d.path, "need", iec(float64(need))+"B", "estimate_basis", basis, "free", iec(float64(free))+"B")
+	log.Warn("not enough free space for {dir}: {need} needed (minfree included; estimate from {estimate_basis}), {free} free; free space, or see diskdump-nospace", "dir", d.path, "need", iec(float64(need))+"B", "estimate_basis", basis, "free", iec(float64(free))+"B")
 	res := runScript(ctx, d.root, NospaceScript, d.path, timeout, log)
 	serr := &SpaceError{Dir: d.path, Need: need, Free: free, Basis: basis}
 	switch {
@@ -53,7 +53,7 @@ func checkSpace(ctx context.Context, d *dumpDir, need int64, basis string, timeo
 	}
 	serr.Free = free
 	if uint64(need) <= free {
-		log.Info("enough free space after diskdump-nospace", "free", iec(float64(free))+"B")
+		log.Info("enough free space after diskdump-nospace: {free} free", "free", iec(float64(free))+"B")
 		return nil
 	}
 	return serr

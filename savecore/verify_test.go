@@ -76,7 +76,7 @@ func testSaveVerify(t *testing.T, r rehearsal, format string, verify bool) {
 	assert.Contains(t, log.String(), "dump damaged: the header says COMPLETED", "a COMPLETED dump that lost a page is damaged, not incomplete")
 	assert.NotContains(t, log.String(), "dump was incomplete")
 	assert.Contains(t, log.String(), "bad_records=1")
-	assert.Contains(t, log.String(), `msg="damaged zlib record" device=mem0 pfn=`+strconv.FormatUint(pfn, 10)+" offset="+strconv.FormatInt(off, 10))
+	assert.Contains(t, log.String(), `msg="damaged zlib record of PFN {pfn} at offset {offset}: {err}" device=mem0 pfn=`+strconv.FormatUint(pfn, 10)+" offset="+strconv.FormatInt(off, 10))
 
 	delete(want, pfn)
 	assert.Equal(t, want, vmcorePageHashes(t, res.Path, want), "every other page intact")

@@ -35,9 +35,9 @@ func Load(procPath, sysDir string, log *slog.Logger) (diskdump.ModuleParams, str
 		if err == nil {
 			return p.Params, procPath
 		}
-		log.Warn("ignoring unreadable module parameters", "file", procPath, "err", err)
+		log.Warn("ignoring {file}: {err}; the module parameters come from elsewhere", "file", procPath, "err", err)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		log.Warn("ignoring unreadable module parameters", "err", err)
+		log.Warn("ignoring the module parameters: {err}", "err", err)
 	}
 	entries, err := os.ReadDir(sysDir)
 	if err == nil && len(entries) > 0 {
@@ -48,7 +48,7 @@ func Load(procPath, sysDir string, log *slog.Logger) (diskdump.ModuleParams, str
 				err = mp.SetParam(e.Name(), string(b))
 			}
 			if err != nil {
-				log.Warn("ignoring module parameter", "name", e.Name(), "err", err)
+				log.Warn("ignoring the module parameter {name}: {err}", "name", e.Name(), "err", err)
 			}
 		}
 		return mp, sysDir
