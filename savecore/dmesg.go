@@ -139,9 +139,16 @@ func partitionMemory(p *diskdump.Partition) (dumpMemory, error) {
 // or nil. A log that cannot be found or written costs nothing but a
 // warning: the dump is saved all the same.
 func saveDmesg(ctx context.Context, p *diskdump.Partition, dev, dir string, opt Options, log *slog.Logger) []byte {
+	dm, err := partitionMemory(p)
+	return saveDmesgFrom(ctx, dm, err, dev, dir, opt, log)
+}
+
+// saveDmesgFrom is saveDmesg on any dumped memory (a partition, or a vmcore
+// rebuilt from a flattened stream); memErr says why dm is unusable.
+func saveDmesgFrom(ctx context.Context, dm dumpMemory, memErr error, dev, dir string, opt Options, log *slog.Logger) []byte {
 	start := time.Now()
 	path := filepath.Join(dir, DmesgName)
-	dm, err := partitionMemory(p)
+	err := memErr
 	var kl *kernelLog
 	if err == nil {
 		kl, err = findLog(dm, opt.SystemMap)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/dumpkit/dumpkit/internal/failpoint"
@@ -83,26 +82,10 @@ func logFlattened(log *slog.Logger, dev string, sum *vmcore.FlattenedSummary, cr
 	}
 }
 
-// flattenedFormat checks Options.Format against the stream's own format:
-// the rebuilt file is the stream's vmcore as it is, so it cannot be another.
-func flattenedFormat(opt Options, sum *vmcore.FlattenedSummary) error {
-	if opt.Format == "" || strings.EqualFold(opt.Format, "auto") {
-		return nil
-	}
-	want, err := vmcore.ParseFormat(opt.Format)
-	if err != nil {
-		return err
-	}
-	if want != sum.Format {
-		return fmt.Errorf("savecore: the device holds a flattened %v vmcore, saved as it is: converting it to %v is not supported (save it without -F)",
-			sum.Format, want)
-	}
-	return nil
-}
-
 // saveFlattenedVmcore rebuilds the vmcore into DIR/127.0.0.1-DATE/vmcore.
 func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.FlattenedSummary, opt Options, log *slog.Logger) error {
-	if err := flattenedFormat(opt, sum); err != nil {
+	pl, err := planFlattened(opt, sum) // flattened_convert.go
+	if err != nil {
 		return err
 	}
 	if err := checkRoot(opt.root()); err != nil {
@@ -114,7 +97,12 @@ func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.F
 	}
 	// The rebuilt file allocates at most the records' data; the space
 	// minfree asks to leave free counts as needed (minfree.go).
-	if err := checkSpace(ctx, d, sum.DataBytes+opt.reserve(log), "the data of the stream's records", opt.ScriptTimeout, log); err != nil {
+	need, basis := sum.DataBytes, "the data of the stream's records"
+	if pl.convert {
+		// The rebuilt stream (a scratch file) and the converted vmcore.
+		need, basis = need+convertedSize(sum, pl), basis+", rebuilt, plus the converted vmcore"
+	}
+	if err := checkSpace(ctx, d, need+opt.reserve(log), basis, opt.ScriptTimeout, log); err != nil {
 		return err
 	}
 	if err := d.create(); err != nil {
@@ -127,13 +115,21 @@ func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.F
 		ropt.Progress = func(done, total int64) { opt.Progress(in.Name, done, total) }
 	}
 	var ur *vmcore.UnflattenResult
+	var cr *vmcore.Result
 	err = writeDurable(ctx, path, func(w io.WriterAt) (int64, error) {
+		var err error
+		if pl.convert {
+			ur, cr, err = convertFlattened(ctx, w, in, d.path, pl, ropt, opt, log)
+			if err != nil {
+				return 0, err
+			}
+			return cr.Size, nil
+		}
 		rw, ok := w.(vmcore.ReadWriterAt)
 		if !ok {
 			return 0, fmt.Errorf("savecore: the vmcore output cannot be read back")
 		}
-		var err error
-		ur, err = vmcore.Unflatten(rw, in.Dev, in.Dev.Size(), ropt)
+		ur, _, err = rebuildFlattened(ctx, rw, in, d.path, ropt, opt, log)
 		if err != nil {
 			return 0, err
 		}
@@ -145,6 +141,10 @@ func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.F
 	}
 	r.Outcome, r.Path, r.Format = OutcomeSaved, path, ur.Format.String()
 	r.Size, r.Pages, r.Lost, r.Incomplete = ur.Size, ur.Pages, ur.Lost, ur.Incomplete
+	if cr != nil {
+		r.Format, r.Size, r.Pages, r.Incomplete = cr.Format.String(), cr.Size, cr.Pages, cr.Incomplete || ur.Incomplete
+		logDumpLevel(log, in.Name, opt.DumpLevel, cr)
+	}
 	if ur.Header != nil {
 		r.Header = ur.Header
 	}

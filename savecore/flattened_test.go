@@ -83,7 +83,6 @@ func TestSaveFlattened(t *testing.T) {
 		{name: "complete", cut: len(stream), outcome: OutcomeSaved, logMatch: "found flattened dump"},
 		{name: "complete -D", cut: len(stream), del: true, outcome: OutcomeSaved, erased: true},
 		{name: "complete -F kdump", cut: len(stream), format: "kdump", outcome: OutcomeSaved},
-		{name: "-F elf refused", cut: len(stream), format: "elf", outcome: OutcomeNoDump, failed: true, logMatch: "not supported"},
 		{name: "-X", cut: len(stream), x: true, outcome: OutcomeErased, erased: true},
 		{name: "torn -D", cut: tornAt, del: true, outcome: OutcomeSaved, torn: true, erased: true, logMatch: "torn"},
 	}
@@ -303,4 +302,60 @@ func TestSaveFlattenedCrashReadsOurStream(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "2.6.9-89.ELsmp")
 	assert.True(t, strings.HasSuffix(strings.TrimSpace(string(out)), "2.6.9-89.ELsmp"), "%q", out)
+}
+
+// TestSaveFlattenedConvert converts a flattened KDUMP dump while saving it
+// (-F elf, --compress zstd, --dump-level 2): every page of the new vmcore is
+// the page of the stream's own vmcore, and only zero pages are left out at
+// level 2.
+func TestSaveFlattenedConvert(t *testing.T) {
+	file, stream := flattenedVmcore(t)
+	ref, err := vmcore.Open(bytes.NewReader(file), int64(len(file)))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, format, compress string
+		level                  int
+		want                   vmcore.Format
+	}{
+		{name: "elf", format: "elf", want: vmcore.FormatELF},
+		{name: "kdump zstd", format: "kdump", compress: "zstd", want: vmcore.FormatKdump},
+		{name: "dump level 2", level: 2, want: vmcore.FormatKdump},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := rawTargetImage(t, stream, 5)
+			opt, logs := testOptions(t)
+			opt.Format, opt.Compress, opt.DumpLevel = tc.format, tc.compress, tc.level
+			rep := SaveDevices(context.Background(), []string{path}, opt)
+			res := rep.Results[0]
+			require.NoError(t, res.Err, logs.String())
+			require.Equal(t, OutcomeSaved, res.Outcome)
+			assert.Equal(t, tc.want.String(), res.Format)
+			got, err := os.ReadFile(res.Path)
+			require.NoError(t, err)
+			v, err := vmcore.Open(bytes.NewReader(got), int64(len(got)))
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, v.Format())
+			a, b := make([]byte, ref.PageSize()), make([]byte, ref.PageSize())
+			var kept int
+			for pfn := range ref.Pages() {
+				want, err := ref.ReadPage(pfn, a)
+				require.NoError(t, err)
+				page, err := v.ReadPage(pfn, b)
+				zero := bytes.Count(want, []byte{0}) == len(want)
+				if tc.level == 2 && zero {
+					assert.Error(t, err, "zero page %d left out", pfn)
+					continue
+				}
+				require.NoError(t, err, "PFN %d", pfn)
+				require.True(t, bytes.Equal(want, page), "PFN %d", pfn)
+				kept++
+			}
+			assert.Positive(t, kept)
+			entries, err := os.ReadDir(filepath.Dir(res.Path))
+			require.NoError(t, err)
+			for _, e := range entries {
+				assert.False(t, strings.HasPrefix(e.Name(), ".flattened-"), "scratch file left: %s", e.Name())
+			}
+		})
+	}
 }
