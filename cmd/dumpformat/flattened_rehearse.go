@@ -21,8 +21,8 @@ import (
 // (compressed), converted to a KDUMP vmcore, and that vmcore goes onto
 // DEVICE as a flattened stream, header first.
 
-// compressions are the --compress values of a flattened rehearsal; only
-// zlib KDUMP pages can be written so far.
+// compressions are the --compress values of a flattened rehearsal: the
+// page compressions of the KDUMP writer (makedumpfile -c, -l, -p, -z).
 var compressions = []string{"zlib", "lzo", "snappy", "zstd"}
 
 // compressFlag is --compress: alone it is the module parameter compress=1;
@@ -83,8 +83,6 @@ func checkFlattenedArgs(o *options) error {
 		return usageErr("--flattened needs -R")
 	case o.compressAlgo != "" && !o.flattened:
 		return usageErr("--compress %s needs --flattened (a diskdump partition is zlib or raw)", o.compressAlgo)
-	case o.flattened && o.compressAlgo != "" && o.compressAlgo != "zlib":
-		return usageErr("--compress %s: the KDUMP writer stores zlib pages only", o.compressAlgo)
 	}
 	return nil
 }
@@ -128,8 +126,8 @@ func (c *command) rehearseFlattened() error {
 	if o.json {
 		return c.printRehearsal(&out, out.DeviceBlocks)
 	}
-	_, err = fmt.Fprintf(c.stdout, "rehearsal flattened dump on %s: %d records, %s of stream over the old contents, KDUMP vmcore of %s (zlib), %s\n",
-		name, records, iec(w.off), iec(st.Size()), out.Source)
+	_, err = fmt.Fprintf(c.stdout, "rehearsal flattened dump on %s: %d records, %s of stream over the old contents, KDUMP vmcore of %s (%s), %s\n",
+		name, records, iec(w.off), iec(st.Size()), compressionName(c.o.compressAlgo), out.Source)
 	return err
 }
 
@@ -175,7 +173,8 @@ func (c *command) scratchKdump(src kernel.MemorySource, out *rehearsalJSON) (*os
 		return nil, err
 	}
 	os.Remove(core.Name())
-	if _, err := vmcore.Write(core, p, vmcore.Options{Format: vmcore.FormatKdump, ShareZeroPage: true}); err != nil {
+	comp, _ := vmcore.ParseCompression(c.o.compressAlgo) // "" and the names of compressions are valid
+	if _, err := vmcore.Write(core, p, vmcore.Options{Format: vmcore.FormatKdump, ShareZeroPage: true, Compression: comp}); err != nil {
 		core.Close()
 		return nil, fmt.Errorf("KDUMP vmcore: %w", err)
 	}
@@ -220,3 +219,11 @@ func (w *deviceWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*deviceWriter)(nil)
+
+// compressionName is the page compression of a flattened rehearsal.
+func compressionName(algo string) string {
+	if algo == "" {
+		return "zlib"
+	}
+	return algo
+}

@@ -46,7 +46,7 @@ const usageText = `Usage:
   dumpformat -R [-v|-q] [-m CORE.elf] [--arch A] [--compress] [--dump-level N] [--block-order N]
              [--sample-rate N] [--ram SIZE] [--seed N] [--release R] [--nodename N]
              [--system-map FILE] [--wait D] DEVICE
-  dumpformat -R --flattened [--compress zlib] [-m CORE.elf] [--ram SIZE] ... DEVICE
+  dumpformat -R --flattened [--compress zlib|lzo|snappy|zstd] [-m CORE.elf] [--ram SIZE] ... DEVICE
 
 Formats DEVICE (a partition or a partition image file) for diskdump crash
 dumps, checks it (-c), or writes a rehearsal dump to it (-R). A device that
@@ -101,7 +101,7 @@ Rehearsal (-R):
                     saves as vmcore-dmesg.txt (x86_64 and i386; not with -m)
   --flattened       write what kdump's raw target writes instead: a flattened
                     KDUMP stream (makedumpfile -F) from byte 0, over the old
-                    contents; --compress zlib names its page compression
+                    contents; --compress zlib|lzo|snappy|zstd names its page compression
 
 Exit codes when formatting or rehearsing:
   0    done
