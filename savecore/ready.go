@@ -2,8 +2,10 @@ package savecore
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/dumpkit/dumpkit/diskdump"
 )
@@ -44,7 +46,7 @@ func restoreSignatures(w io.WriterAt, dev Device, dumpTotal uint64, bs int, orde
 	if err := diskdump.FormatNormal(w, dev, blocks, fp, false, nil); err != nil {
 		return err
 	}
-	log.Debug("format signatures restored", "sizes", fp.Sizes(blocks))
+	log.Debug("format signatures restored for the partition sizes {sizes}", "sizes", sizesText(fp.Sizes(blocks)))
 	return diskdump.WriteUserParams(w, bs, order, record(fp))
 }
 
@@ -134,4 +136,14 @@ func isSwap(dev Device) bool {
 		}
 	}
 	return false
+}
+
+// sizesText says the partition sizes a format covered, e.g. "40960 blocks
+// (device), 30628 blocks (dump)".
+func sizesText(sizes []diskdump.SampleSize) string {
+	parts := make([]string, len(sizes))
+	for i, sz := range sizes {
+		parts[i] = fmt.Sprintf("%d blocks (%s)", sz.Blocks, sz.Source)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -11,18 +11,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=demo
 rm -rf "$out"; mkdir -p "$out" bin
-echo "+ go build -o bin/ ./cmd/savecore ./cmd/dumpformat"
-go build -o bin/ ./cmd/savecore ./cmd/dumpformat
+echo "+ go build -o bin/ ./cmd/savecore ./cmd/dumpformat ./cmd/dumpfilter"
+go build -o bin/ ./cmd/savecore ./cmd/dumpformat ./cmd/dumpfilter
 
 run() { echo "+ $*"; "$@"; }
 run truncate -s 160M "$out/part.img"
 run bin/dumpformat -f "$out/part.img"
 run bin/dumpformat -c -v "$out/part.img" || true
-run bin/dumpformat -R --arch x86_64 --compress --dump-level 19 --ram 128M --seed 1 "$out/part.img"
+run bin/dumpformat -R --arch x86_64 --compress --dump-level 19 --ram 128M --seed 1 --system-map "$out/System.map" "$out/part.img"
 run bin/dumpformat -c -v "$out/part.img" || true
 mkdir -p -m 0700 "$out/crash"
-run bin/savecore -D -v -d "$out/crash" "$out/part.img"
+run bin/savecore -D -v --system-map "$out/System.map" -d "$out/crash" "$out/part.img"
 run ls -l "$out"/crash/*/
+echo "+ tail -4 $out/crash/*/vmcore-dmesg.txt   (the panic, read without a vmlinux)"; tail -4 "$out"/crash/*/vmcore-dmesg.txt
 run bin/dumpformat -c "$out/part.img" && echo "partition is ready for the next panic (dumpformat -c exit 0)"
 if command -v crash >/dev/null 2>&1; then
   echo "+ crash -d1 --log $out/crash/*/vmcore   (the analyst's tool reads our header)"
