@@ -39,6 +39,8 @@
 // that could not be recovered (Partition.Stats counts both). A damaged
 // record stream is picked up again where possible (resynchronisation), and
 // an interrupted dump is read as far as what is on the disk allows.
+// Partition.PageReader reads single pages by PFN (the kernel log of a dump
+// is found that way, package dmesg).
 //
 // Decoding pieces: ParseHeader (block 1, with sanity checks against the
 // device), DecodeSubHeader, Bitmap and DenseToPFN, Page.Decompress and

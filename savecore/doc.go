@@ -41,6 +41,15 @@
 // directories savecore wrote after a save (PruneDumps, ParseDirName); and
 // Check reports the dumps waiting without touching them (savecore --check).
 //
+// Before each vmcore, the kernel log of the dump is written beside it as
+// vmcore-dmesg.txt (package dmesg; symbols from the VMCOREINFO in the dump
+// or a checked System.map, Options.SystemMap); WriteDmesg prints the log of
+// a partition or vmcore (savecore --dmesg). Options.DumpLevel and
+// Options.Compress make smaller vmcores in the same pass. A device that
+// starts with makedumpfile's flattened stream (a kdump raw target) is
+// saved too (doc/FLATTENED.md), and a kdump.conf can be the CONFIG
+// (ParseKdumpConf).
+//
 // The package does its OS access through os, renameio and blockdev only, and
 // takes io.ReaderAt/io.WriterAt devices, so tests run it on in-memory images
 // as well as on loop devices. It logs to an optional *slog.Logger and never
