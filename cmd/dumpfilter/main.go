@@ -17,11 +17,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 
 	"github.com/google/renameio/v2"
 
 	"github.com/dumpkit/dumpkit/blockdev"
+	"github.com/dumpkit/dumpkit/internal/buildinfo"
 	"github.com/dumpkit/dumpkit/vmcore"
 )
 
@@ -111,17 +111,7 @@ func usageError(stderr io.Writer, format string, args ...any) int {
 	return exitUsage
 }
 
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-	}
-	return "dumpfilter (dumpkit) " + v
-}
+func versionString() string { return buildinfo.String("dumpfilter", version) }
 
 // job is a checked command line: what to read, what to write and how.
 type job struct {

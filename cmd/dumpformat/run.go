@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/dumpkit/dumpkit/blockdev"
 	"github.com/dumpkit/dumpkit/diskdump"
+	"github.com/dumpkit/dumpkit/internal/buildinfo"
 	"github.com/dumpkit/dumpkit/internal/cmdlog"
 	"github.com/dumpkit/dumpkit/internal/failpoint"
 	"github.com/dumpkit/dumpkit/internal/modparams"
@@ -309,16 +309,7 @@ func newLogger(w io.Writer, o *options) *slog.Logger {
 	return slog.New(cmdlog.New(w, cmdlog.Options{Prog: "dumpformat", Level: level, Journal: cmdlog.IsJournal(file)}))
 }
 
-func versionString() string {
-	v := version
-	if v == "" {
-		v = "devel"
-		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-	}
-	return "dumpformat (dumpkit) " + v
-}
+func versionString() string { return buildinfo.String("dumpformat", version) }
 
 // run is the whole program: it parses args, does the work and returns the
 // exit code.

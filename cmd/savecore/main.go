@@ -19,10 +19,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/dumpkit/dumpkit/blockdev"
+	"github.com/dumpkit/dumpkit/internal/buildinfo"
 	"github.com/dumpkit/dumpkit/internal/cmdlog"
 	"github.com/dumpkit/dumpkit/savecore"
 )
@@ -166,17 +166,7 @@ func usageError(stderr io.Writer, format string, args ...any) int {
 	return exitUsage
 }
 
-func versionString() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
-			}
-		}
-	}
-	return "savecore (dumpkit) " + v
-}
+func versionString() string { return buildinfo.String("savecore", version) }
 
 // flags holds the parsed command line.
 type flags struct {
