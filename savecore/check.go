@@ -47,6 +47,10 @@ func Check(inputs []Input, opt Options) []CheckResult {
 			r.Err = in.Err
 			continue
 		}
+		if isFlattenedInput(in.Dev) { // a kdump raw target (flattened.go)
+			r.Dump, r.Err = checkFlattened(in, opt)
+			continue
+		}
 		p, err := diskdump.OpenPartition(in.Dev, in.Dev.Size())
 		if errors.Is(err, diskdump.ErrNoDump) {
 			continue
@@ -65,4 +69,19 @@ func Check(inputs []Input, opt Options) []CheckResult {
 		}
 	}
 	return out
+}
+
+// checkFlattened describes the flattened dump of a kdump raw target: its
+// KDUMP header, when the stream carries one, and the size of the vmcore
+// it rebuilds into.
+func checkFlattened(in Input, opt Options) (*Waiting, error) {
+	sum, err := vmcore.ScanFlattened(in.Dev, in.Dev.Size())
+	if err != nil {
+		return nil, err
+	}
+	w := &Waiting{Written: sum.StreamSize, Estimate: sum.DataBytes}
+	if h := sum.Header; h != nil {
+		w.Crashed, w.Utsname, w.Status = h.Time().In(loc(opt.Location)), h.Utsname, h.Status
+	}
+	return w, nil
 }

@@ -2,6 +2,7 @@ package savecore
 
 import (
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -58,4 +59,24 @@ func TestCheck(t *testing.T) {
 	assert.Nil(t, res[3].Dump)
 	assert.ErrorIs(t, res[3].Err, openErr)
 	assert.Equal(t, before, dev.Bytes(), "nothing written")
+}
+
+// TestCheckFlattened: --check reports a kdump raw target's dump from its
+// KDUMP header, and writes nothing.
+func TestCheckFlattened(t *testing.T) {
+	_, stream := flattenedVmcore(t)
+	path := rawTargetImage(t, stream, 5)
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	inputs, closeAll := OpenDevices([]string{path}, false, DefaultLockWait)
+	defer closeAll()
+	res := Check(inputs, Options{Location: time.UTC})
+	require.Len(t, res, 1)
+	require.NoError(t, res[0].Err)
+	require.NotNil(t, res[0].Dump)
+	assert.Equal(t, "2.6.9-89.ELsmp", res[0].Dump.Utsname.Release)
+	assert.Positive(t, res[0].Dump.Estimate)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
 }

@@ -86,3 +86,16 @@ func TestSaveDumpLevel(t *testing.T) {
 		})
 	}
 }
+
+// TestSaveInterruptedSays: the pages of an interrupted dump recovered past
+// its header's written_blocks are counted in one warning.
+func TestSaveInterruptedSays(t *testing.T) {
+	dev, _, wr := rehearsal{arch: diskdump.ArchX86_64, cut: 600}.memImage(t)
+	opt, logs := testOptions(t)
+	rep := Save(context.Background(), []Input{{Name: "mem0", Dev: dev}}, opt)
+	require.Len(t, rep.Results, 1)
+	res := rep.Results[0]
+	require.NoError(t, res.Err)
+	assert.Equal(t, wr.Recoverable.Count(), res.Pages, "every page on the disk and locatable")
+	assert.Contains(t, logs.String(), "pages recovered past the header's written_blocks")
+}

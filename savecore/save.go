@@ -578,6 +578,7 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		log.Info("partial dump: {pages_saved} pages saved; the pages the kernel left out (dump_level) are not in the vmcore",
 			"device", c.in.Name, "pages_saved", vr.Pages)
 	}
+	logBeyond(log, c.in.Name, p.Stats()) // interrupted.go
 	if vr.Errors != nil {
 		log.Debug("lost pages: {errors}", "device", c.in.Name, "errors", vr.Errors.Error())
 	}
