@@ -79,21 +79,7 @@ func copyRecords(t *tableWriter, s *source, opt Options, res *Result, prog *prog
 	b := s.blockSize()
 	page := make([]byte, b)
 	filter := pageFilter{s: s, b: b}
-	level := s.levelFilter()
-	for pg, err := range s.pages {
-		if err != nil {
-			errs.add(err)
-			continue
-		}
-		prog.page(pg)
-		if err := filter.accept(pg); err != nil {
-			errs.add(err)
-			continue
-		}
-		if level.excludes(pg.Data, pg.Compressed, pg.Flags, pg.PageFlags) {
-			res.Excluded++
-			continue
-		}
+	for pg := range s.keptPages(&filter, prog, errs, res) {
 		data, compressed := pg.Data, pg.Compressed
 		if compressed && opt.UncompressedMask != 0 && pg.PageFlags&opt.UncompressedMask != 0 {
 			if err := diskdump.Inflate(page, pg.Data); err != nil {

@@ -406,26 +406,12 @@ func writeELF(w io.WriterAt, s *source, opt Options, res *Result) error {
 	h := elfHeaderSize(a, b)
 	full := h + int64(s.maxPFN())*int64(b)
 	run := newELFRun(w, h, b)
-	level := s.levelFilter()
 	var (
 		errs   errCollector
 		filter = pageFilter{s: s, b: b}
 		prog   = progress{fn: opt.Progress, total: s.total}
 	)
-	for pg, err := range s.pages {
-		if err != nil {
-			errs.add(err)
-			continue
-		}
-		prog.page(pg)
-		if err := filter.accept(pg); err != nil {
-			errs.add(err)
-			continue
-		}
-		if level.excludes(pg.Data, pg.Compressed, pg.Flags, pg.PageFlags) {
-			res.Excluded++ // a hole
-			continue
-		}
+	for pg := range s.keptPages(&filter, &prog, &errs, res) {
 		dst, err := run.next(pg.PFN)
 		if err != nil {
 			return err

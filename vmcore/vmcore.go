@@ -390,3 +390,32 @@ func (f *pageFilter) accept(pg *diskdump.Page) error {
 	f.next = pg.PFN + 1
 	return nil
 }
+
+// keptPages yields, in PFN order, the pages of s that go into the vmcore:
+// a page the reader lost or that pageFilter refuses is added to errs, one
+// the dump level leaves out is counted in res.Excluded, and the progress
+// counts every page read. The page loops of the ELF and DISKDUMP writers
+// range over it.
+func (s *source) keptPages(filter *pageFilter, prog *progress, errs *errCollector, res *Result) iter.Seq[*diskdump.Page] {
+	level := s.levelFilter()
+	return func(yield func(*diskdump.Page) bool) {
+		for pg, err := range s.pages {
+			if err != nil {
+				errs.add(err)
+				continue
+			}
+			prog.page(pg)
+			if err := filter.accept(pg); err != nil {
+				errs.add(err)
+				continue
+			}
+			if level.excludes(pg.Data, pg.Compressed, pg.Flags, pg.PageFlags) {
+				res.Excluded++ // absent from DISKDUMP and KDUMP files, a hole in ELF
+				continue
+			}
+			if !yield(pg) {
+				return
+			}
+		}
+	}
+}
