@@ -130,7 +130,7 @@ func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.F
 			return 0, fmt.Errorf("savecore: the vmcore output cannot be read back")
 		}
 		ur, _, err = rebuildFlattened(ctx, rw, in, d.path, ropt, opt, log)
-		if err != nil {
+		if ur == nil {
 			return 0, err
 		}
 		return ur.Size, nil

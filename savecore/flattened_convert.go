@@ -40,7 +40,9 @@ func planFlattened(opt Options, sum *vmcore.FlattenedSummary) (flattenedPlan, er
 
 // rebuildFlattened rebuilds the stream of in into rw, writes the kernel log
 // beside the vmcore from it (before the vmcore is renamed into place) and
-// returns the rebuilt file opened as a vmcore, when it can be.
+// returns the rebuilt file opened as a vmcore. A nil UnflattenResult means
+// the rebuild failed; with a result, the error is vmcore.Open's, which
+// only a conversion needs.
 func rebuildFlattened(ctx context.Context, rw vmcore.ReadWriterAt, in Input, dir string, ropt *vmcore.RearrangeOptions,
 	opt Options, log *slog.Logger) (*vmcore.UnflattenResult, *vmcore.File, error) {
 	ur, err := vmcore.Unflatten(rw, in.Dev, in.Dev.Size(), ropt)
@@ -48,13 +50,11 @@ func rebuildFlattened(ctx context.Context, rw vmcore.ReadWriterAt, in Input, dir
 		return nil, nil, err
 	}
 	dm, merr := sourceMemory(rw, ur.Size)
-	vmcoreinfo := saveDmesgFrom(ctx, dm, merr, in.Name, dir, opt, log)
-	_ = vmcoreinfo // the stream's own VMCOREINFO stays in its header
+	// The stream's own VMCOREINFO stays in its header: what saveDmesgFrom
+	// returns is for vmcores written from a partition.
+	saveDmesgFrom(ctx, dm, merr, in.Name, dir, opt, log)
 	v, err := vmcore.Open(rw, ur.Size)
-	if err != nil {
-		return ur, nil, nil // saved as it is; only a conversion needs it
-	}
-	return ur, v, nil
+	return ur, v, err
 }
 
 // convertFlattened rebuilds the stream into an unlinked scratch file in
@@ -69,11 +69,11 @@ func convertFlattened(ctx context.Context, w io.WriterAt, in Input, dir string, 
 	os.Remove(f.Name())
 	defer f.Close()
 	ur, v, err := rebuildFlattened(ctx, f, in, dir, ropt, opt, log)
-	if err != nil {
+	if ur == nil {
 		return nil, nil, err
 	}
-	if v == nil {
-		return ur, nil, fmt.Errorf("savecore: the vmcore rebuilt from the stream cannot be read back to convert it")
+	if err != nil {
+		return ur, nil, fmt.Errorf("savecore: %s: the vmcore rebuilt from the stream cannot be read back to convert it: %w", in.Name, err)
 	}
 	res, err := vmcore.WriteFile(w, v, pl.opt)
 	return ur, res, err
