@@ -128,6 +128,7 @@ func TestFilterFormats(t *testing.T) {
 					got = append(got, pfn)
 				}
 			}
+			require.NotEmpty(t, got, "NEW holds no non-zero page")
 			if pages == nil {
 				pages = got
 			}
