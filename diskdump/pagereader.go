@@ -38,11 +38,12 @@ type PageReader struct {
 	avail uint64
 
 	// record streams
-	index  []int64 // index[j]: offset of record j*indexStride
-	nrec   uint64  // records the index covers (the stream is unusable after)
-	stopAt error   // why the scan stopped before every record, or nil
-	curK   uint64  // record number at curPos (sequential reads walk on from it)
-	curPos int64
+	index   []int64 // index[j]: offset of record j*indexStride
+	nrec    uint64  // records the index covers (the stream is unusable after)
+	stopAt  error   // why the scan stopped before every record, or nil
+	scanned bool    // the index was built (indexed)
+	curK    uint64  // record number at curPos (sequential reads walk on from it)
+	curPos  int64
 
 	win    []byte // window: bytes [winOff, winOff+len(win)) of the device
 	winOff int64
@@ -50,8 +51,9 @@ type PageReader struct {
 }
 
 // PageReader returns a random-access reader of the partition's pages. For
-// a compressed dump it first reads every record header once (the data
-// itself is skipped over) to build its index; a damaged header ends the
+// a compressed dump, the first ReadPage (or Err) reads every record header
+// once (the data itself is skipped over) to build its index, so a reader
+// that is never asked for a page costs no read; a damaged header ends the
 // index there: pages after it are reported lost (the resynchronisation of
 // Pages is not attempted).
 func (p *Partition) PageReader() (*PageReader, error) {
@@ -66,10 +68,16 @@ func (p *Partition) PageReader() (*PageReader, error) {
 				pr.avail = p.devBlocks - p.first
 			}
 		}
-		return pr, nil
 	}
-	pr.scan()
 	return pr, nil
+}
+
+// indexed builds the record index of a compressed dump once.
+func (pr *PageReader) indexed() {
+	if !pr.scanned {
+		pr.scanned = true
+		pr.scan()
+	}
 }
 
 // buildRank fills the rank table of the dumped bitmap.
@@ -107,7 +115,12 @@ func (pr *PageReader) Frames() iter.Seq[uint64] { return pr.p.dumped.All() }
 
 // Err returns why the index of a compressed dump ends before its last
 // page (a damaged record header, the end of what was written), or nil.
-func (pr *PageReader) Err() error { return pr.stopAt }
+func (pr *PageReader) Err() error {
+	if pr.p.hdr.Status.Compressed() {
+		pr.indexed()
+	}
+	return pr.stopAt
+}
 
 // ReadPage returns page pfn decompressed, in dst when it is large enough.
 // A page that is not in the dump gives a *PageError wrapping ErrPageAbsent;
@@ -125,6 +138,7 @@ func (pr *PageReader) ReadPage(pfn uint64, dst []byte) ([]byte, error) {
 	if !p.hdr.Status.Compressed() {
 		return pr.rawPage(pfn, k, dst)
 	}
+	pr.indexed()
 	return pr.recordPage(pfn, k, dst)
 }
 

@@ -115,6 +115,7 @@ func TestPageReaderIndexSize(t *testing.T) {
 	require.NoError(t, err)
 	pr, err := p.PageReader()
 	require.NoError(t, err)
+	require.NoError(t, pr.Err()) // builds the index (it is lazy)
 	assert.Len(t, pr.index, pages/indexStride)
 	assert.LessOrEqual(t, 8*len(pr.index)+8*len(pr.rank), 40*(pages*4096>>20), "bytes per MiB of RAM")
 }
