@@ -6,12 +6,48 @@
 # vmlinux for -d 0). All runs alternate, REPS times each, warm (the
 # partition and the ELF vmcore read once first, sync before each run) or
 # cold (caches dropped before each run). savecore's vmcore is fsynced when
-# it exits; makedumpfile's is not. File sizes are printed last.
-#   bench/compress.sh [RAM] [warm|cold]
+# it exits; makedumpfile's is not, so `makedumpfile-l+fsync` also runs
+# `sync FILE` after it (the durable equivalent). File sizes are printed
+# last.
+#
+# WRITE_MBPS=N limits writes to the block device under BENCH_DIR to N MB/s
+# for the whole run (root; cgroup v1 blkio or v2 io.max of the root group,
+# which also holds the kernel's write-back threads), to see how the result
+# depends on the speed of the disk the vmcore goes to. The limit is removed
+# on exit.
+#   [WRITE_MBPS=N] bench/compress.sh [RAM] [warm|cold]
 source "$(dirname "$0")/lib.sh"
 ram=${1:-1G}
 mode=${2:-warm}
 build
+
+# throttle_writes MBPS: limits writes to BENCH_DIR's device; prints what
+# was done. unthrottle undoes it.
+throttle_dev=""
+throttle_writes() {
+  local src majmin
+  src=$(df --output=source "$BENCH_DIR" | tail -1)
+  majmin=$(lsblk -no MAJ:MIN "$src" | head -1 | tr -d ' ')
+  throttle_dev=$majmin
+  if [ -w /sys/fs/cgroup/blkio/blkio.throttle.write_bps_device ]; then
+    echo "$majmin $(($1 * 1000000))" > /sys/fs/cgroup/blkio/blkio.throttle.write_bps_device
+  elif [ -w /sys/fs/cgroup/io.max ]; then
+    echo "$majmin wbps=$(($1 * 1000000))" > /sys/fs/cgroup/io.max
+  else
+    echo "cannot limit writes: no writable blkio throttle or io.max" >&2; exit 1
+  fi
+  echo "writes to $src ($majmin) limited to $1 MB/s" >&2
+}
+unthrottle() {
+  [ -n "$throttle_dev" ] || return 0
+  if [ -w /sys/fs/cgroup/blkio/blkio.throttle.write_bps_device ]; then
+    echo "$throttle_dev 0" > /sys/fs/cgroup/blkio/blkio.throttle.write_bps_device
+  else
+    echo "$throttle_dev wbps=max" > /sys/fs/cgroup/io.max
+  fi
+}
+trap unthrottle EXIT
+
 img=$BENCH_DIR/part-compress.img
 ram_bytes=$(numfmt --from=iec "$ram")
 rm -f "$img"; truncate -s $((ram_bytes + 1024*1024)) "$img"
@@ -21,6 +57,7 @@ out=$BENCH_DIR/cout; rm -rf "$out"; mkdir -p -m 0700 "$out/elf"
 "$BIN/savecore" -q -F elf -d "$out/elf" "$img" >/dev/null
 elf=$(ls "$out"/elf/*/vmcore)
 cat "$elf" "$img" >/dev/null
+[ -z "${WRITE_MBPS:-}" ] || throttle_writes "$WRITE_MBPS"
 RESULTS=$(mktemp)
 declare -A size
 l0=$(loadavg)
@@ -34,14 +71,22 @@ for _ in $(seq "$REPS"); do
     fi
     size[$c]=$(du -k "$out"/$c/*/vmcore | cut -f1)
   done
-  for m in c l; do
-    rm -f "$out/mdf-$m.kdump"; settle "$mode"
-    timed "makedumpfile-$m" makedumpfile -$m -d 0 "$elf" "$out/mdf-$m.kdump"
-    size[mdf-$m]=$(du -k "$out/mdf-$m.kdump" | cut -f1)
+  for m in c l l+fsync; do
+    f=$out/mdf-${m%+fsync}.kdump
+    rm -f "$f"; settle "$mode"
+    if [ "$m" = l+fsync ]; then
+      timed "makedumpfile-$m" sh -c 'makedumpfile -l -d 0 "$1" "$2" && sync "$2"' sh "$elf" "$f"
+    else
+      timed "makedumpfile-$m" makedumpfile -"$m" -d 0 "$elf" "$f"
+    fi
+    size[mdf-${m%+fsync}]=$(du -k "$f" | cut -f1)
   done
 done
-echo "### savecore -F kdump --compress X vs -F elf vs makedumpfile, RAM $ram, $mode ($REPS runs each, alternating; load $l0 -> $(loadavg))"
+echo "### savecore -F kdump --compress X vs -F elf vs makedumpfile, RAM $ram, $mode${WRITE_MBPS:+, writes limited to $WRITE_MBPS MB/s} ($REPS runs each, alternating; load $l0 -> $(loadavg))"
+echo
+machine
 echo
 summarize savecore-elf "$ram_bytes"
 echo
 for k in elf zlib lzo snappy zstd mdf-c mdf-l; do echo "- $k: ${size[$k]} KiB allocated"; done
+rm -f "$RESULTS" "$RESULTS.cpu"

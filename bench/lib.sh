@@ -22,17 +22,23 @@ drop_caches() {
 # waits for the write-back of the previous run.
 settle() { if [ "$1" = cold ]; then drop_caches; else sync; fi; }
 
-# timed NAME CMD...: runs CMD, appends "NAME seconds maxrss_kib" to $RESULTS.
+# timed NAME CMD...: runs CMD, appends "NAME seconds maxrss_kib" to $RESULTS
+# and "NAME user+sys_seconds" to $RESULTS.cpu (CPU time is far less
+# disturbed by other jobs on a shared machine than wall time).
 timed() {
   local name=$1; shift
   local tf; tf=$(mktemp)
-  /usr/bin/time -f "%e %M" -o "$tf" "$@" >/dev/null 2>"$tf.err" || { cat "$tf.err" >&2; rm -f "$tf" "$tf.err"; return 1; }
-  echo "$name $(tail -1 "$tf")" >> "$RESULTS"
+  /usr/bin/time -f "%e %M %U %S" -o "$tf" "$@" >/dev/null 2>"$tf.err" || { cat "$tf.err" >&2; rm -f "$tf" "$tf.err"; return 1; }
+  local e m u s
+  read -r e m u s < <(tail -1 "$tf")
+  echo "$name $e $m" >> "$RESULTS"
+  awk -v n="$name" -v u="$u" -v s="$s" 'BEGIN { printf "%s %.2f\n", n, u + s }' >> "$RESULTS.cpu"
   rm -f "$tf" "$tf.err"
 }
 
 # summarize BASE [NBYTES]: prints a markdown table of median/min/max seconds,
-# MB/s and peak RSS per name, and the ratio of each median to BASE's median.
+# MB/s, median CPU seconds (user+sys, when timed recorded them) and peak RSS
+# per name, and the ratio of each median to BASE's median.
 summarize() {
   python3 - "$RESULTS" "$1" "${2:-0}" <<'PY'
 import sys, statistics, collections
@@ -42,13 +48,21 @@ for line in open(path):
     n, s, rss = line.rsplit(None, 2)
     runs.setdefault(n, []).append((float(s), int(rss)))
 med = {n: statistics.median(s for s, _ in v) for n, v in runs.items()}
-print("| run | n | median s | min s | max s | MiB/s (median) | peak RSS MiB | ratio to %s |" % base)
-print("|---|---|---|---|---|---|---|---|")
+cpu = collections.defaultdict(list)
+try:
+    for line in open(path + ".cpu"):
+        n, c = line.rsplit(None, 1)
+        cpu[n].append(float(c))
+except FileNotFoundError:
+    pass
+print("| run | n | median s | min s | max s | MiB/s (median) | CPU s (median) | peak RSS MiB | ratio to %s |" % base)
+print("|---|---|---|---|---|---|---|---|---|")
 for n, v in runs.items():
     ss = [s for s, _ in v]
     rate = "%.0f" % (nbytes / med[n] / 2**20) if nbytes and med[n] > 0 else "-"
     ratio = "%.2f" % (med[n] / med[base]) if base in med and med[base] > 0 else "-"
-    print("| %s | %d | %.2f | %.2f | %.2f | %s | %.1f | %s |" % (n, len(v), med[n], min(ss), max(ss), rate, max(r for _, r in v) / 1024, ratio))
+    c = "%.2f" % statistics.median(cpu[n]) if cpu[n] else "-"
+    print("| %s | %d | %.2f | %.2f | %.2f | %s | %s | %.1f | %s |" % (n, len(v), med[n], min(ss), max(ss), rate, c, max(r for _, r in v) / 1024, ratio))
 PY
 }
 
