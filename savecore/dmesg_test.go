@@ -196,10 +196,12 @@ func mapWithout(name string) func(t *testing.T, d logDump) string {
 }
 
 // TestDmesgCrash: crash --log, without vmlinux, prints the same log from
-// our KDUMP vmcore as vmcore-dmesg.txt holds (doc/DMESG.md §9). Our ELF
-// vmcores are not tried: crash 8 takes an ELF core whose PT_LOAD has
-// p_align set (netdump style, doc/FORMAT.md §10.1) for a netdump core and
-// does not look at its VMCOREINFO note.
+// our KDUMP vmcore, in each page compression, as vmcore-dmesg.txt holds
+// (doc/DMESG.md §9): crash decompresses the log's pages with its own zlib,
+// liblzo2, libsnappy and libzstd. Our ELF vmcores are not tried: crash 8
+// takes an ELF core whose PT_LOAD has p_align set (netdump style,
+// doc/FORMAT.md §10.1) for a netdump core and does not look at its
+// VMCOREINFO note.
 func TestDmesgCrash(t *testing.T) {
 	crash, err := exec.LookPath("crash")
 	if err != nil {
@@ -209,11 +211,11 @@ func TestDmesgCrash(t *testing.T) {
 		t.Skipf("crash is missing: %v", err)
 	}
 	uts := kernel.DefaultUtsname(diskdump.ArchX86_64)
-	for _, format := range []string{"kdump"} {
-		t.Run(format, func(t *testing.T) {
+	for _, compress := range []string{"zlib", "lzo", "snappy", "zstd"} {
+		t.Run("kdump-"+compress, func(t *testing.T) {
 			d := writeLogDump(t, false, 0, uts, nil)
 			opt, l := testOptions(t)
-			opt.SystemMap, opt.Format = d.sMap, format
+			opt.SystemMap, opt.Format, opt.Compress = d.sMap, "kdump", compress
 			rep := Save(context.Background(), []Input{{Name: "mem0", Dev: d.dev}}, opt)
 			require.False(t, rep.Failed(true), l.String())
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
