@@ -35,26 +35,7 @@ func TestDmesgRealKernel(t *testing.T) {
 		}
 		t.Skipf("makedumpfile is missing: %v", err)
 	}
-	rel, err := os.ReadFile(filepath.Join(dir, "release"))
-	require.NoError(t, err)
-	f, err := os.Open(filepath.Join(dir, "vmcore.elf"))
-	require.NoError(t, err)
-	defer f.Close()
-	st, err := f.Stat()
-	require.NoError(t, err)
-	src, err := kernel.NewELFCoreSource(f, st.Size(), 4096)
-	require.NoError(t, err)
-
-	r := rehearsal{arch: diskdump.ArchX86_64, compress: true}
-	blocks := 3 + 2*diskdump.BitmapBlocksFor(src.MaxPFN(), 4096) + src.MaxPFN() + 8
-	dev := memfile.New(make([]byte, blocks*4096))
-	require.NoError(t, diskdump.FormatInitial(dev, blocks, r.formatParams(), nil))
-	cfg := r.config()
-	cfg.Utsname = kernel.DefaultUtsname(r.arch)
-	cfg.Utsname.Release = strings.TrimSpace(string(rel))
-	_, err = kernel.WriteDump(dev, blocks, src, cfg)
-	require.NoError(t, err)
-
+	dev := realKernelPartition(t, dir)
 	opt, l := testOptions(t)
 	opt.Format = "kdump"
 	rep := Save(context.Background(), []Input{{Name: "mem0", Dev: memDev{dev}}}, opt)
@@ -72,4 +53,98 @@ func TestDmesgRealKernel(t *testing.T) {
 	want, err := os.ReadFile(out)
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(saved))
+}
+
+// realKernelPartition dumps the memory of the guest in dir
+// (dmesg/testdata/real-kernel.sh) with the kernel-exact writer as a
+// compressed partition in memory, with the guest's release in utsname.
+func realKernelPartition(t *testing.T, dir string) *memfile.File {
+	t.Helper()
+	rel, err := os.ReadFile(filepath.Join(dir, "release"))
+	require.NoError(t, err)
+	f, err := os.Open(filepath.Join(dir, "vmcore.elf"))
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	st, err := f.Stat()
+	require.NoError(t, err)
+	src, err := kernel.NewELFCoreSource(f, st.Size(), 4096)
+	require.NoError(t, err)
+
+	r := rehearsal{arch: diskdump.ArchX86_64, compress: true}
+	blocks := 3 + 2*diskdump.BitmapBlocksFor(src.MaxPFN(), 4096) + src.MaxPFN() + 8
+	dev := memfile.New(make([]byte, blocks*4096))
+	require.NoError(t, diskdump.FormatInitial(dev, blocks, r.formatParams(), nil))
+	cfg := r.config()
+	cfg.Utsname = kernel.DefaultUtsname(r.arch)
+	cfg.Utsname.Release = strings.TrimSpace(string(rel))
+	_, err = kernel.WriteDump(dev, blocks, src, cfg)
+	require.NoError(t, err)
+	return dev
+}
+
+// crashRealCommands are the crash commands TestCrashRealKernel runs: the
+// system summary and the log (printk ring buffer, kernel symbols through
+// KASLR), the task list and a backtrace (task structs and stacks), memory
+// statistics (all of mem_map and the zone counters) and raw physical pages.
+const crashRealCommands = `sys
+log
+ps
+bt
+kmem -i
+rd -p 0x1000000 64
+rd -p 0x7000000 64
+quit
+`
+
+// TestCrashRealKernel: crash, with the guest kernel's debug vmlinux
+// (DMESG_REAL_DIR/vmlinux, from savecore/testdata/real-vmlinux.sh), prints
+// the same from our KDUMP vmcore of the guest's memory, in each page
+// compression, as from QEMU's own ELF dump of it: every page crash reads
+// (the log, task structs, stacks, the whole mem_map) decompresses in
+// crash to the bytes QEMU dumped.
+func TestCrashRealKernel(t *testing.T) {
+	dir := os.Getenv("DMESG_REAL_DIR")
+	if dir == "" {
+		t.Skip("DMESG_REAL_DIR not set: run dmesg/testdata/real-kernel.sh DIR and savecore/testdata/real-vmlinux.sh DIR first")
+	}
+	vmlinux := filepath.Join(dir, "vmlinux")
+	if _, err := os.Stat(vmlinux); err != nil {
+		t.Skipf("no debug vmlinux of the guest: run savecore/testdata/real-vmlinux.sh %s (%v)", dir, err)
+	}
+	crash, err := exec.LookPath("crash")
+	if err != nil {
+		t.Skipf("crash is missing: %v", err)
+	}
+	cmds := filepath.Join(t.TempDir(), "cmds")
+	require.NoError(t, os.WriteFile(cmds, []byte(crashRealCommands), 0o644))
+	want := runCrashReal(t, crash, vmlinux, filepath.Join(dir, "vmcore.elf"), cmds)
+	require.Contains(t, want, "Kernel panic - not syncing")
+	dev := realKernelPartition(t, dir)
+	for _, c := range []string{"zlib", "lzo", "snappy", "zstd"} {
+		t.Run(c, func(t *testing.T) {
+			opt, l := testOptions(t)
+			opt.Format, opt.Compress = "kdump", c
+			rep := Save(context.Background(), []Input{{Name: "mem0", Dev: memDev{dev}}}, opt)
+			require.False(t, rep.Failed(true), l.String())
+			got := runCrashReal(t, crash, vmlinux, rep.Results[0].Path, cmds)
+			assert.Equal(t, want, got)
+		})
+	}
+}
+
+// runCrashReal runs crash's commands on a dump and returns what it
+// printed, without the DUMPFILE line (the file's name).
+func runCrashReal(t *testing.T, crash, vmlinux, dump, cmds string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, crash, "-s", vmlinux, dump, "-i", cmds).CombinedOutput()
+	require.NoError(t, err, "crash %s: %s", dump, out)
+	var keep []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.Contains(line, "DUMPFILE:") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
 }
