@@ -347,8 +347,16 @@ func (p *Partition) DumpableBitmap() *Bitmap { return p.dumpable }
 // is not COMPLETED, pages were lost (known from the header, or found by the
 // last run of Pages), or it has two bitmaps and excludes RAM pages.
 func (p *Partition) Incomplete() bool {
-	return !p.hdr.Status.Complete() || p.staticShort || p.stats.Lost > 0 ||
-		(p.geo.TwoBitmaps() && p.want < p.ramPages)
+	return p.PagesMissing() || (p.geo.TwoBitmaps() && p.want < p.ramPages)
+}
+
+// PagesMissing reports whether pages the dump was meant to hold are
+// missing: its status is not COMPLETED, the device was too small, or pages
+// were lost (known from the header, or found by the last run of Pages).
+// Unlike Incomplete, it is false for a finished partial dump: the pages
+// its dump_level left out were never meant to be there.
+func (p *Partition) PagesMissing() bool {
+	return !p.hdr.Status.Complete() || p.staticShort || p.stats.Lost > 0
 }
 
 // Stats returns the counts of the last run of Pages (Expected, RAMPages and

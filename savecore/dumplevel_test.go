@@ -43,7 +43,7 @@ func TestSaveDumpLevel(t *testing.T) {
 			res := rep.Results[0]
 			require.NoError(t, res.Err)
 			require.Equal(t, OutcomeSaved, res.Outcome)
-			assert.True(t, res.Incomplete, "a filtered vmcore is marked incomplete")
+			assert.Equal(t, tc.format != "kdump", res.Incomplete, "a filtered vmcore is marked partial, but a KDUMP file is not INCOMPLETE")
 			assert.Contains(t, logs.String(), "dump level {level} left out {excluded} pages")
 			if tc.unapplied != "" {
 				assert.Contains(t, logs.String(), "not applied")
@@ -54,6 +54,9 @@ func TestSaveDumpLevel(t *testing.T) {
 			require.NoError(t, err)
 			v, err := vmcore.Open(bytes.NewReader(b), int64(len(b)))
 			require.NoError(t, err)
+			// ELF: NT_DISKDUMP 1, crash's "[PARTIAL DUMP]"; KDUMP: not
+			// INCOMPLETE (no page is missing), as makedumpfile -d.
+			assert.Equal(t, v.Format() != vmcore.FormatKdump, v.Partial(), "partial mark")
 			bs := tc.r.blockSize()
 			buf := make([]byte, bs)
 			var kept, zeroKept uint64

@@ -142,7 +142,7 @@ func saveFlattenedVmcore(ctx context.Context, r *Result, in Input, sum *vmcore.F
 	r.Outcome, r.Path, r.Format = OutcomeSaved, path, ur.Format.String()
 	r.Size, r.Pages, r.Lost, r.Incomplete = ur.Size, ur.Pages, ur.Lost, ur.Incomplete
 	if cr != nil {
-		r.Format, r.Size, r.Pages, r.Incomplete = cr.Format.String(), cr.Size, cr.Pages, cr.Incomplete || ur.Incomplete
+		r.Format, r.Size, r.Pages, r.Incomplete = cr.Format.String(), cr.Size, cr.Pages, cr.MarkedIncomplete() || ur.Incomplete
 		logDumpLevel(log, in.Name, opt.DumpLevel, cr)
 	}
 	if ur.Header != nil {

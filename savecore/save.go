@@ -93,7 +93,7 @@ type Result struct {
 	Pages      uint64           // pages stored in the vmcore
 	Lost       uint64           // pages the dump should have held but that could not be recovered
 	BadRecords uint64           // zlib records rejected by Options.VerifyRecords (counted in Lost too)
-	Incomplete bool             // the vmcore is marked incomplete
+	Incomplete bool             // the vmcore is marked partial or incomplete (vmcore.Result.MarkedIncomplete)
 	Erased     bool             // the dump was invalidated on the partition
 	SavedFrom  string           // OutcomeDuplicate: the device whose copy was saved
 }
@@ -554,7 +554,7 @@ func saveOne(ctx context.Context, c *candidate, opt Options, log *slog.Logger) e
 		return fmt.Errorf("savecore: writing %s: %w", path, err)
 	}
 	r.Outcome, r.Path, r.Format = OutcomeSaved, path, format.String()
-	r.Size, r.Pages, r.Lost, r.Incomplete = vr.Size, vr.Pages, vr.Lost, vr.Incomplete
+	r.Size, r.Pages, r.Lost, r.Incomplete = vr.Size, vr.Pages, vr.Lost, vr.MarkedIncomplete()
 	r.BadRecords = vr.BadRecords
 	// The reader also counts pages it found written but could not
 	// attribute to a PFN (written after the last bitmap flush).

@@ -139,7 +139,7 @@ func writeKdump(w io.WriterAt, s *source, opt Options, res *Result) error {
 	}
 	res.finish(s, nmax, &errs)
 
-	hdr := kdumpHeader(s, rb, res.Incomplete, opt.Compression)
+	hdr := kdumpHeader(s, rb, res.PagesMissing, opt.Compression)
 	sub, err := kdumpSubHeaderBlock(s, hdr.Layout, res.DumpLevel)
 	if err != nil {
 		return err

@@ -137,9 +137,9 @@ func kdumpVmcoreinfo(h *diskdump.Header) string {
 
 // kdumpHeader is the disk_dump_header of a KDUMP file made from a
 // partition: signature "KDUMP   ", header_version 6, µs timestamp, status
-// the compression's bit (+ INCOMPLETE), two PFN-indexed bitmaps, one
+// the compression's bit (+ INCOMPLETE when pages are missing), two PFN-indexed bitmaps, one
 // sub-header block.
-func kdumpHeader(s *source, rb int64, incomplete bool, c Compression) *diskdump.Header {
+func kdumpHeader(s *source, rb int64, missing bool, c Compression) *diskdump.Header {
 	src := s.hdr
 	h := &diskdump.Header{
 		Layout: src.Layout, Signature: diskdump.KdumpSignature, Version: KdumpHeaderVersion, Utsname: src.Utsname,
@@ -150,7 +150,7 @@ func kdumpHeader(s *source, rb int64, incomplete bool, c Compression) *diskdump.
 	if !src.FracIsMicro() {
 		h.Frac = src.Frac / 1000 // struct timespec (RHEL4) to struct timeval
 	}
-	if incomplete {
+	if missing {
 		h.Status |= KdumpStatusIncomplete
 	}
 	return h

@@ -311,7 +311,7 @@ func TestOracleSamples(t *testing.T) {
 					} else {
 						assert.Equal(t, int32(KdumpHeaderVersion), vh.Version)
 						want := KdumpStatusZlib
-						if res.Incomplete {
+						if res.PagesMissing {
 							want |= KdumpStatusIncomplete
 						}
 						assert.Equal(t, want, vh.Status)

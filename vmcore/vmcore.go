@@ -128,11 +128,29 @@ type Result struct {
 	// sub-header.
 	DumpLevel, DumpLevelUnapplied DumpLevel
 	// Incomplete is set when the dump was partial or incomplete, pages
-	// were lost or DumpLevel left pages out; the vmcore records it (ELF NT_DISKDUMP 1, KDUMP status
-	// INCOMPLETE, DISKDUMP keeps the partition's status).
+	// were lost or DumpLevel left pages out; an ELF vmcore records it
+	// (NT_DISKDUMP 1: crash says "[PARTIAL DUMP]"), a DISKDUMP vmcore keeps
+	// the partition's status.
 	Incomplete bool
+	// PagesMissing is the part of Incomplete that is not a dump level's
+	// choice: the dump was cut short, or pages were lost or unreadable.
+	// A KDUMP vmcore records it as status INCOMPLETE, which makedumpfile
+	// sets only for a dump it could not finish and for which crash warns
+	// that the dump file is incomplete; pages a dump level left out are
+	// simply absent from bitmap 2, as in makedumpfile -d files.
+	PagesMissing bool
 	// Errors joins the per-page errors met (up to a cap), or nil.
 	Errors error
+}
+
+// MarkedIncomplete reports whether the vmcore written says that it is
+// partial or incomplete: Incomplete for an ELF or DISKDUMP file,
+// PagesMissing for a KDUMP file.
+func (r *Result) MarkedIncomplete() bool {
+	if r.Format == FormatKdump {
+		return r.PagesMissing
+	}
+	return r.Incomplete
 }
 
 // finish sets the counts of a result once every page went by: nmax is the
@@ -141,6 +159,11 @@ func (r *Result) finish(s *source, nmax uint64, errs *errCollector) {
 	r.Errors = errs.err()
 	r.Lost = nmax - min(r.Pages+r.Excluded, nmax)
 	r.Incomplete = s.incomplete() || r.Lost > 0 || r.Errors != nil || r.Excluded > 0
+	missing := s.incomplete
+	if s.missing != nil {
+		missing = s.missing
+	}
+	r.PagesMissing = missing() || r.Lost > 0 || r.Errors != nil
 }
 
 // maxJoinedErrors caps Result.Errors.
@@ -165,6 +188,9 @@ type source struct {
 	ram        *diskdump.Bitmap // PFN-indexed bitmap 1
 	dumpable   *diskdump.Bitmap // PFN-indexed upper bound of stored pages
 	incomplete func() bool      // partial or incomplete dump (asked after the pages)
+	// missing reports, after the pages, whether pages the dump was meant
+	// to hold are missing (Partition.PagesMissing); nil means incomplete.
+	missing    func() bool
 	pages      iter.Seq2[*diskdump.Page, error]
 	records    bool   // pages carry page_flags and MAPPING_ANON (a compressed dump's records)
 	total      int64  // bytes of the partition the pages come from (progress)
@@ -275,7 +301,7 @@ func partitionSource(p *diskdump.Partition) *source {
 	}
 	return &source{
 		arch: p.Arch(), hdr: h, sub: p.SubHeader(), ram: p.RAMBitmap(), dumpable: p.DumpableBitmap(),
-		incomplete: p.Incomplete, pages: p.Pages(), records: h.Status.Compressed(), total: end * bs,
+		incomplete: p.Incomplete, missing: p.PagesMissing, pages: p.Pages(), records: h.Status.Compressed(), total: end * bs,
 	}
 }
 
