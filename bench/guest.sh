@@ -144,8 +144,37 @@ boot_and_dump() {
   grep -E '^(MemTotal|MemFree|Cached|Shmem|AnonPages|Buffers|Slab)' console.log | tr -d '\r' >&2
 }
 
+# phdrs_after_ehdr ELF: QEMU 7.2 writes its section header table right after
+# the ELF header and the program headers after that (e_phoff 192);
+# makedumpfile 1.7.2 reads the program headers at offset 64 whatever e_phoff
+# says, finds no PT_LOAD and stops ("Can't get the number of PT_LOAD"). This
+# moves the program headers to offset 64 and drops the section table (on
+# x86_64 it holds only its own .shstrtab); notes and memory stay where they
+# are, byte for byte. The original first 4 KiB are kept in ELF.qemu-head.
+phdrs_after_ehdr() {
+  python3 - "$1" <<'PY'
+import struct, sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    head = f.read(4096)
+    (phoff, shoff, _, _, phentsize, phnum, _, _, _) = struct.unpack_from("<QQIHHHHHH", head, 0x20)
+    if phoff == 64:
+        sys.exit(0)
+    phdrs = head[phoff:phoff + phentsize * phnum]
+    first = min(struct.unpack_from("<Q", phdrs, i * phentsize + 8)[0] for i in range(phnum))
+    if 64 + len(phdrs) > first:
+        sys.exit("no room for the program headers before offset %d" % first)
+    open(path + ".qemu-head", "wb").write(head)
+    f.seek(0x20); f.write(struct.pack("<QQ", 64, 0))
+    f.seek(0x3c); f.write(struct.pack("<HH", 0, 0))
+    f.seek(64); f.write(phdrs + bytes(first - 64 - len(phdrs)))
+print("%s: program headers moved from offset %d to 64, section table (at %d) dropped" % (path, phoff, shoff), file=sys.stderr)
+PY
+}
+
 fetch_packages
 build_initramfs
 [ -f disk.img ] || build_disk
 boot_and_dump
+phdrs_after_ehdr "$GUEST_DIR/guest.elf"
 echo "$GUEST_DIR/guest.elf"
