@@ -33,8 +33,8 @@
 #   bench/dumplevel.sh [GUEST.elf]   (default: make one with bench/guest.sh)
 # Needs root (drop_caches), makedumpfile, python3-libkdumpfile; about 16 GB
 # free in $BENCH_DIR.
-source "$(dirname "$0")/lib.sh"
 REPS=${REPS:-3}
+source "$(dirname "$0")/lib.sh"
 VMCORE_PAGES=${VMCORE_PAGES:-/work/shared/oracle/vmcore_pages.py}
 elf=${1:-}
 [ -n "$elf" ] || elf=$(bash "$ROOT/bench/guest.sh" | tail -1)
@@ -45,11 +45,13 @@ out=$BENCH_DIR/dl-out; rm -rf "$out"; mkdir -p "$out"; chmod 0700 "$out"
 # The partitions: one block per page of the core's PT_LOADs plus room for
 # the headers and bitmaps.
 part_bytes=$(( ($(stat -c %s "$elf") / 1048576 + 64) * 1048576 ))
+# The dumped kernel's release, from the VMCOREINFO note, for the headers.
+release=$(head -c 1048576 "$elf" | strings | sed -n 's/^OSRELEASE=//p' | head -1)
 for kind in z raw; do
   img=$BENCH_DIR/part-dl-$kind.img
   rm -f "$img"; truncate -s "$part_bytes" "$img"
   "$BIN/dumpformat" -f -q "$img"
-  flags=(); [ "$kind" = z ] && flags=(--compress)
+  flags=(--release "$release" --nodename guest); [ "$kind" = z ] && flags+=(--compress)
   "$BIN/dumpformat" -R -m "$elf" "${flags[@]}" "$img" >&2
 done
 
@@ -113,6 +115,17 @@ for temp in warm cold; do
   echo
   table makedumpfile+sync
   rm -f "$RESULTS"
+done
+
+# What each tool says about the pages it left out (one more run each).
+echo
+echo "### what the tools say (one more run each, not timed)"
+echo
+rm -f "$out/mdf.kdump"
+makedumpfile --message-level 23 -c -d 31 "$elf" "$out/mdf.kdump" 2>&1 | tr '\r' '\n' | grep -v '^ *$\|: \[ *[0-9.]* %\]' | sed 's/^/    /'
+for kind in z raw; do
+  rm -rf "$out/sc-$kind-zstd"; mkdir -m 0700 "$out/sc-$kind-zstd"
+  "$BIN/savecore" --dump-level 31 -F kdump --compress zstd -d "$out/sc-$kind-zstd" "$BENCH_DIR/part-dl-$kind.img" 2>&1 | sed 's/^/    /'
 done
 
 # Pages and sizes, and every stored page against the guest core.
