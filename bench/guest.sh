@@ -33,7 +33,7 @@
 source "$(dirname "$0")/lib.sh"
 GUEST_DIR=${GUEST_DIR:-$BENCH_DIR/guest}
 GUEST_RAM=${GUEST_RAM:-4G}
-mkdir -p "$GUEST_DIR"
+mkdir -p "$GUEST_DIR"; GUEST_DIR=$(realpath "$GUEST_DIR")
 cd "$GUEST_DIR" || exit 1
 
 # The Debian 12 kernel and busybox, unpacked here (never installed).
