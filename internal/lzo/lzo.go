@@ -18,6 +18,7 @@ package lzo
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 )
 
 // A stream is a sequence of instructions. Each copies a match (a run of
@@ -41,7 +42,9 @@ import (
 const (
 	m2MaxLen  = 8
 	m2MaxDist = 0x0800
+	m3MaxLen  = 33 // longest M3 match without a length extension
 	m3MaxDist = 0x4000
+	m4MaxLen  = 9 // longest M4 match without a length extension
 	m4MaxDist = 0xbfff
 	m3Marker  = 32
 	m4Marker  = 16
@@ -52,125 +55,192 @@ const (
 // table are 16 bits.
 const MaxBlock = 1 << 16
 
-// hashBits sizes the hash table: 4096 entries, enough for the pages of a
-// dump (4 to 64 KiB).
-const hashBits = 12
+// MaxCompressedLen is the longest stream Compress writes for n bytes: all
+// literals (n + n/255 + 2 bytes of run length at most) and the 3-byte end
+// marker.
+func MaxCompressedLen(n int) int { return n + n/255 + 16 }
+
+// workSlack is what Compress needs beyond MaxCompressedLen in dst's
+// capacity to copy short literal runs 16 bytes at a time.
+const workSlack = 48
+
+// maxHashBits sizes the hash table: 16384 entries for a 64 KiB block, as
+// many entries as bytes for 4 KiB (hashBits).
+const maxHashBits = 14
 
 // Compressor compresses blocks with a reused hash table. It is not safe for
 // concurrent use.
 type Compressor struct {
-	// table holds, per hash of 4 bytes, gen<<16 | position of its last
-	// occurrence; entries of an older gen are empty, so the table is
-	// cleared once every 65536 blocks, not for each.
-	table [1 << hashBits]uint32
-	gen   uint32
+	// table holds, per hash of 4 bytes, the position of its last
+	// occurrence in the block. Compress clears the part it uses, so a
+	// stale entry is position 0: a candidate like any other, checked
+	// before use.
+	table [1 << maxHashBits]uint16
 }
 
 // Compress appends the LZO1X stream of src to dst and returns it. The
-// stream can be longer than src (by up to len(src)/255 + 16 bytes for
-// incompressible data). A src longer than MaxBlock is ErrTooLarge.
+// stream is at most MaxCompressedLen(len(src)) bytes long; Compress
+// allocates when dst has less spare capacity than that plus 48 bytes. A
+// src longer than MaxBlock is ErrTooLarge.
 func (c *Compressor) Compress(dst, src []byte) ([]byte, error) {
 	if len(src) > MaxBlock {
 		return dst, ErrTooLarge
 	}
-	c.gen = (c.gen + 1) & 0xffff
-	if c.gen == 0 {
-		clear(c.table[:])
-		c.gen = 1
+	need := MaxCompressedLen(len(src)) + workSlack
+	if cap(dst)-len(dst) < need {
+		grown := make([]byte, len(dst), len(dst)+need)
+		copy(grown, dst)
+		dst = grown
 	}
-	e := encoder{out: dst, start: len(dst), sbit: -1}
-	lit := 0 // start of the pending literals
-	for ip := 0; ip+minMatch <= len(src); {
-		cur := binary.LittleEndian.Uint32(src[ip:])
-		h := (cur * 2654435761) >> (32 - hashBits)
-		ent := c.table[h]
-		c.table[h] = c.gen<<16 | uint32(ip)
-		cand := int(ent & 0xffff)
-		if ent>>16 != c.gen || ip-cand > m4MaxDist || binary.LittleEndian.Uint32(src[cand:]) != cur {
-			// Step faster through data that does not compress.
+	out := dst[len(dst) : len(dst)+need]
+	n := c.encode(out, src)
+	return dst[:len(dst)+n], nil
+}
+
+// hashBits is the size of the hash table for a block of n bytes: one
+// entry per byte, between 2^9 and 2^maxHashBits entries.
+func hashBits(n int) uint {
+	b := uint(bits.Len(uint(n)))
+	return min(max(b-1, 9), maxHashBits)
+}
+
+// encode writes the stream of src to out (of len MaxCompressedLen +
+// workSlack) and returns its length. It is a greedy single pass: at each
+// position it looks up the last position with the same hash of 4 bytes,
+// takes the match there if its 4 bytes agree and extends it 8 bytes at a
+// time; between matches it steps faster the longer it has found nothing,
+// like LZO1X-1. The common instructions (short literal runs, M2 matches)
+// are written here, the others by putLiterals and putMatch.
+func (c *Compressor) encode(out, src []byte) int {
+	hb := hashBits(len(src))
+	shift := (32 - hb) & 31
+	tab := &c.table
+	clear(tab[:1<<hb])
+	op, lit := 0, 0
+	far := len(src) > m4MaxDist // distances can exceed what M4 encodes
+	for ip := 1; ip+minMatch <= len(src); {
+		cur := load32(src, ip)
+		h := (cur * 0x9e3779b1) >> shift & (1<<maxHashBits - 1)
+		cand := int(tab[h])
+		tab[h] = uint16(ip)
+		if load32(src, cand) != cur || far && ip-cand > m4MaxDist {
 			ip += 1 + (ip-lit)>>5
 			continue
 		}
 		m := minMatch
+		for ip+m+8 <= len(src) {
+			if x := load64(src, cand+m) ^ load64(src, ip+m); x != 0 {
+				m += bits.TrailingZeros64(x) >> 3
+				goto found
+			}
+			m += 8
+		}
 		for ip+m < len(src) && src[cand+m] == src[ip+m] {
 			m++
 		}
-		e.literals(src[lit:ip])
-		e.match(ip-cand, m)
+	found:
+		if t := ip - lit; t > 0 {
+			if t <= 3 && op >= 2 {
+				// ip+4 <= len(src), and out has room past the stream.
+				out[op-2] |= byte(t)
+				binary.LittleEndian.PutUint32(out[op:op+4:op+4], load32(src, lit))
+				op += t
+			} else {
+				op = putLiterals(out, op, src, lit, ip)
+			}
+		}
+		if dist := ip - cand - 1; m <= m2MaxLen && dist < m2MaxDist {
+			out[op] = byte((m-1)<<5 | (dist&7)<<2)
+			out[op+1] = byte(dist >> 3)
+			op += 2
+		} else {
+			op = putMatch(out, op, dist+1, m)
+		}
 		ip += m
 		lit = ip
 	}
-	e.literals(src[lit:])
-	return append(e.out, m4Marker|1, 0, 0), nil
+	op = putLiterals(out, op, src, lit, len(src))
+	out[op], out[op+1], out[op+2] = m4Marker|1, 0, 0
+	return op + 3
 }
 
-// encoder emits the instructions of one stream.
-type encoder struct {
-	out   []byte
-	start int // where the stream begins in out
-	sbit  int // index in out of the byte holding the last match's S bits; -1 before the first match
-}
+// load32 and load64 read little-endian words at i.
+func load32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i : i+4 : i+4]) }
+func load64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i : i+8 : i+8]) }
 
-// literals emits a run of literals.
-func (e *encoder) literals(lit []byte) {
-	t := len(lit)
+// putLiterals writes the literals src[from:to] at out[op:] and returns
+// the new op. Runs of 1 to 3 after a match go in the match's S bits, the
+// low bits of its second-to-last byte.
+func putLiterals(out []byte, op int, src []byte, from, to int) int {
+	t := to - from
 	switch {
 	case t == 0:
-		return
-	case len(e.out) == e.start && t <= 238:
-		e.out = append(e.out, byte(17+t))
+		return op
+	case op == 0 && t <= 238:
+		out[op] = byte(17 + t)
+		op++
 	case t <= 3:
-		e.out[e.sbit] |= byte(t)
+		out[op-2] |= byte(t)
 	case t <= 18:
-		e.out = append(e.out, byte(t-3))
+		out[op] = byte(t - 3)
+		op++
 	default:
-		e.out = append(e.out, 0)
-		e.out = appendExt(e.out, t-18)
+		out[op] = 0
+		op = putExt(out, op+1, t-18)
 	}
-	e.out = append(e.out, lit...)
+	if t <= 16 && from+16 <= len(src) {
+		// Copy 16 bytes: out has room (workSlack) past what the
+		// stream can take.
+		copy(out[op:op+16], src[from:from+16])
+		return op + t
+	}
+	return op + copy(out[op:], src[from:to])
 }
 
-// match emits a copy of m bytes from dist bytes back (minMatch <= m,
-// 1 <= dist <= m4MaxDist).
-func (e *encoder) match(dist, m int) {
+// putMatch writes a copy of m bytes from dist bytes back (minMatch <= m,
+// 1 <= dist <= m4MaxDist) at out[op:] and returns the new op.
+func putMatch(out []byte, op, dist, m int) int {
 	switch {
 	case m <= m2MaxLen && dist <= m2MaxDist:
 		d := dist - 1
-		e.sbit = len(e.out)
-		e.out = append(e.out, byte((m-1)<<5|(d&7)<<2), byte(d>>3))
-		return
+		out[op] = byte((m-1)<<5 | (d&7)<<2)
+		out[op+1] = byte(d >> 3)
+		return op + 2
 	case dist <= m3MaxDist:
-		d := dist - 1
-		if m <= 33 {
-			e.out = append(e.out, byte(m3Marker|(m-2)))
+		dist--
+		if m <= m3MaxLen {
+			out[op] = byte(m3Marker | (m - 2))
+			op++
 		} else {
-			e.out = append(e.out, m3Marker)
-			e.out = appendExt(e.out, m-33)
+			out[op] = m3Marker
+			op = putExt(out, op+1, m-m3MaxLen)
 		}
-		e.sbit = len(e.out)
-		e.out = append(e.out, byte(d<<2), byte(d>>6))
 	default:
-		d := dist - m3MaxDist
-		h := byte(d>>11) & 8
-		if m <= 9 {
-			e.out = append(e.out, m4Marker|h|byte(m-2))
+		dist -= m3MaxDist
+		h := byte(dist>>11) & 8
+		if m <= m4MaxLen {
+			out[op] = m4Marker | h | byte(m-2)
+			op++
 		} else {
-			e.out = append(e.out, m4Marker|h)
-			e.out = appendExt(e.out, m-9)
+			out[op] = m4Marker | h
+			op = putExt(out, op+1, m-m4MaxLen)
 		}
-		e.sbit = len(e.out)
-		e.out = append(e.out, byte(d<<2), byte(d>>6))
 	}
+	out[op] = byte(dist << 2)
+	out[op+1] = byte(dist >> 6)
+	return op + 2
 }
 
-// appendExt appends a length extension of n >= 1: a zero byte per 255,
-// then the rest.
-func appendExt(out []byte, n int) []byte {
+// putExt writes a length extension of n >= 1 at out[op:]: a zero byte per
+// 255, then the rest.
+func putExt(out []byte, op, n int) int {
 	for n > 255 {
-		out = append(out, 0)
+		out[op] = 0
+		op++
 		n -= 255
 	}
-	return append(out, byte(n))
+	out[op] = byte(n)
+	return op + 1
 }
 
 // Errors of Compress and Decompress.
