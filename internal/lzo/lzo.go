@@ -76,7 +76,17 @@ type Compressor struct {
 	// stale entry is position 0: a candidate like any other, checked
 	// before use.
 	table [1 << maxHashBits]uint16
+	// win is a copy of the block: any 16-bit position can be read 8
+	// bytes at a time without a bounds check, and matches are extended
+	// past the end of the block, then cut to it.
+	win window
 }
+
+type window [MaxBlock + 16]byte
+
+// load32 and load64 read little-endian words at i.
+func (w *window) load32(i uint16) uint32 { return binary.LittleEndian.Uint32(w[i:]) }
+func (w *window) load64(i uint16) uint64 { return binary.LittleEndian.Uint64(w[i:]) }
 
 // Compress appends the LZO1X stream of src to dst and returns it. The
 // stream is at most MaxCompressedLen(len(src)) bytes long; Compress
@@ -93,7 +103,7 @@ func (c *Compressor) Compress(dst, src []byte) ([]byte, error) {
 		dst = grown
 	}
 	out := dst[len(dst) : len(dst)+need]
-	n := c.encode(out, src)
+	n := c.encode(out, copy(c.win[:], src))
 	return dst[:len(dst)+n], nil
 }
 
@@ -104,49 +114,45 @@ func hashBits(n int) uint {
 	return min(max(b-1, 9), maxHashBits)
 }
 
-// encode writes the stream of src to out (of len MaxCompressedLen +
-// workSlack) and returns its length. It is a greedy single pass: at each
-// position it looks up the last position with the same hash of 4 bytes,
-// takes the match there if its 4 bytes agree and extends it 8 bytes at a
-// time; between matches it steps faster the longer it has found nothing,
-// like LZO1X-1. The common instructions (short literal runs, M2 matches)
-// are written here, the others by putLiterals and putMatch.
-func (c *Compressor) encode(out, src []byte) int {
-	hb := hashBits(len(src))
-	shift := (32 - hb) & 31
-	tab := &c.table
+// encode writes the stream of the n bytes in c.win to out (of len
+// MaxCompressedLen + workSlack) and returns its length. It is a greedy
+// single pass: at each position it looks up the last position with the
+// same hash of 4 bytes, takes the match there if its 4 bytes agree and
+// extends it 8 bytes at a time; between matches it steps faster the longer
+// it has found nothing, like LZO1X-1. The common instructions (short
+// literal runs, M2 matches) are written here, the others by putLiterals
+// and putMatch.
+func (c *Compressor) encode(out []byte, n int) int {
+	hb := uint(12)
+	const shift = 32 - 12
+	tab, w := &c.table, &c.win
 	clear(tab[:1<<hb])
 	op, lit := 0, 0
-	far := len(src) > m4MaxDist // distances can exceed what M4 encodes
-	for ip := 1; ip+minMatch <= len(src); {
-		cur := load32(src, ip)
+	for ip := 1; ip+minMatch <= n; {
+		cur := w.load32(uint16(ip))
 		h := (cur * 0x9e3779b1) >> shift & (1<<maxHashBits - 1)
 		cand := int(tab[h])
 		tab[h] = uint16(ip)
-		if load32(src, cand) != cur || far && ip-cand > m4MaxDist {
+		if w.load32(uint16(cand)) != cur || ip-cand > m4MaxDist {
 			ip += 1 + (ip-lit)>>5
 			continue
 		}
 		m := minMatch
-		for ip+m+8 <= len(src) {
-			if x := load64(src, cand+m) ^ load64(src, ip+m); x != 0 {
+		for ip+m < n {
+			if x := w.load64(uint16(cand+m)) ^ w.load64(uint16(ip+m)); x != 0 {
 				m += bits.TrailingZeros64(x) >> 3
-				goto found
+				break
 			}
 			m += 8
 		}
-		for ip+m < len(src) && src[cand+m] == src[ip+m] {
-			m++
-		}
-	found:
+		m = min(m, n-ip)
 		if t := ip - lit; t > 0 {
 			if t <= 3 && op >= 2 {
-				// ip+4 <= len(src), and out has room past the stream.
 				out[op-2] |= byte(t)
-				binary.LittleEndian.PutUint32(out[op:op+4:op+4], load32(src, lit))
+				binary.LittleEndian.PutUint32(out[op:], w.load32(uint16(lit)))
 				op += t
 			} else {
-				op = putLiterals(out, op, src, lit, ip)
+				op = putLiterals(out, op, w[lit:ip])
 			}
 		}
 		if dist := ip - cand - 1; m <= m2MaxLen && dist < m2MaxDist {
@@ -159,20 +165,16 @@ func (c *Compressor) encode(out, src []byte) int {
 		ip += m
 		lit = ip
 	}
-	op = putLiterals(out, op, src, lit, len(src))
+	op = putLiterals(out, op, w[lit:n])
 	out[op], out[op+1], out[op+2] = m4Marker|1, 0, 0
 	return op + 3
 }
 
-// load32 and load64 read little-endian words at i.
-func load32(b []byte, i int) uint32 { return binary.LittleEndian.Uint32(b[i : i+4 : i+4]) }
-func load64(b []byte, i int) uint64 { return binary.LittleEndian.Uint64(b[i : i+8 : i+8]) }
-
-// putLiterals writes the literals src[from:to] at out[op:] and returns
-// the new op. Runs of 1 to 3 after a match go in the match's S bits, the
-// low bits of its second-to-last byte.
-func putLiterals(out []byte, op int, src []byte, from, to int) int {
-	t := to - from
+// putLiterals writes the literals lit at out[op:] and returns the new
+// op. Runs of 1 to 3 after a match go in the match's S bits, the low bits
+// of its second-to-last byte.
+func putLiterals(out []byte, op int, lit []byte) int {
+	t := len(lit)
 	switch {
 	case t == 0:
 		return op
@@ -188,13 +190,7 @@ func putLiterals(out []byte, op int, src []byte, from, to int) int {
 		out[op] = 0
 		op = putExt(out, op+1, t-18)
 	}
-	if t <= 16 && from+16 <= len(src) {
-		// Copy 16 bytes: out has room (workSlack) past what the
-		// stream can take.
-		copy(out[op:op+16], src[from:from+16])
-		return op + t
-	}
-	return op + copy(out[op:], src[from:to])
+	return op + copy(out[op:], lit)
 }
 
 // putMatch writes a copy of m bytes from dist bytes back (minMatch <= m,
