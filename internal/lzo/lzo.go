@@ -15,11 +15,7 @@
 // Entry points: Compressor (Compress) and Decompress.
 package lzo
 
-import (
-	"encoding/binary"
-	"errors"
-	"math/bits"
-)
+import "errors"
 
 // A stream is a sequence of instructions. Each copies a match (a run of
 // earlier output) and then 0 to 3 literals given by its low two bits,
@@ -55,188 +51,32 @@ const (
 // table are 16 bits.
 const MaxBlock = 1 << 16
 
-// MaxCompressedLen is the longest stream Compress writes for n bytes: all
-// literals (n + n/255 + 2 bytes of run length at most) and the 3-byte end
-// marker.
+// MaxCompressedLen is the longest stream Compress writes for a block of n
+// bytes: all literals (n + n/255 + 2 bytes of run length at most) and the
+// 3-byte end marker.
 func MaxCompressedLen(n int) int { return n + n/255 + 16 }
 
-// workSlack is what Compress needs beyond MaxCompressedLen in dst's
-// capacity to copy short literal runs 16 bytes at a time.
-const workSlack = 48
-
-// maxHashBits sizes the hash table: 16384 entries for a 64 KiB block, as
-// many entries as bytes for 4 KiB (hashBits).
-const maxHashBits = 14
-
-// Compressor compresses blocks with a reused hash table. It is not safe for
-// concurrent use.
+// Compressor compresses blocks with a reused hash table and buffers (about
+// 200 KiB). It is not safe for concurrent use.
 type Compressor struct {
 	// table holds, per hash of 4 bytes, the position of its last
-	// occurrence in the block. Compress clears the part it uses, so a
-	// stale entry is position 0: a candidate like any other, checked
-	// before use.
-	table [1 << maxHashBits]uint16
-	// win is a copy of the block: any 16-bit position can be read 8
-	// bytes at a time without a bounds check, and matches are extended
-	// past the end of the block, then cut to it.
-	win window
+	// occurrence in the block. encode clears it, so a stale entry is
+	// position 0: a candidate like any other, checked before use.
+	table [1 << hashBits]uint16
+	win   window // a copy of the block
+	out   outBuf // the stream, before it is appended to dst
 }
 
-type window [MaxBlock + 16]byte
-
-// load32 and load64 read little-endian words at i.
-func (w *window) load32(i uint16) uint32 { return binary.LittleEndian.Uint32(w[i:]) }
-func (w *window) load64(i uint16) uint64 { return binary.LittleEndian.Uint64(w[i:]) }
-
 // Compress appends the LZO1X stream of src to dst and returns it. The
-// stream is at most MaxCompressedLen(len(src)) bytes long; Compress
-// allocates when dst has less spare capacity than that plus 48 bytes. A
-// src longer than MaxBlock is ErrTooLarge.
+// stream is at most MaxCompressedLen(len(src)) bytes long: with that much
+// spare capacity in dst, Compress does not allocate. A src longer than
+// MaxBlock is ErrTooLarge.
 func (c *Compressor) Compress(dst, src []byte) ([]byte, error) {
 	if len(src) > MaxBlock {
 		return dst, ErrTooLarge
 	}
-	need := MaxCompressedLen(len(src)) + workSlack
-	if cap(dst)-len(dst) < need {
-		grown := make([]byte, len(dst), len(dst)+need)
-		copy(grown, dst)
-		dst = grown
-	}
-	out := dst[len(dst) : len(dst)+need]
-	n := c.encode(out, copy(c.win[:], src))
-	return dst[:len(dst)+n], nil
-}
-
-// hashBits is the size of the hash table for a block of n bytes: one
-// entry per byte, between 2^9 and 2^maxHashBits entries.
-func hashBits(n int) uint {
-	b := uint(bits.Len(uint(n)))
-	return min(max(b-1, 9), maxHashBits)
-}
-
-// encode writes the stream of the n bytes in c.win to out (of len
-// MaxCompressedLen + workSlack) and returns its length. It is a greedy
-// single pass: at each position it looks up the last position with the
-// same hash of 4 bytes, takes the match there if its 4 bytes agree and
-// extends it 8 bytes at a time; between matches it steps faster the longer
-// it has found nothing, like LZO1X-1. The common instructions (short
-// literal runs, M2 matches) are written here, the others by putLiterals
-// and putMatch.
-func (c *Compressor) encode(out []byte, n int) int {
-	hb := uint(12)
-	const shift = 32 - 12
-	tab, w := &c.table, &c.win
-	clear(tab[:1<<hb])
-	op, lit := 0, 0
-	for ip := 1; ip+minMatch <= n; {
-		cur := w.load32(uint16(ip))
-		h := (cur * 0x9e3779b1) >> shift & (1<<maxHashBits - 1)
-		cand := int(tab[h])
-		tab[h] = uint16(ip)
-		if w.load32(uint16(cand)) != cur || ip-cand > m4MaxDist {
-			ip += 1 + (ip-lit)>>5
-			continue
-		}
-		m := minMatch
-		for ip+m < n {
-			if x := w.load64(uint16(cand+m)) ^ w.load64(uint16(ip+m)); x != 0 {
-				m += bits.TrailingZeros64(x) >> 3
-				break
-			}
-			m += 8
-		}
-		m = min(m, n-ip)
-		if t := ip - lit; t > 0 {
-			if t <= 3 && op >= 2 {
-				out[op-2] |= byte(t)
-				binary.LittleEndian.PutUint32(out[op:], w.load32(uint16(lit)))
-				op += t
-			} else {
-				op = putLiterals(out, op, w[lit:ip])
-			}
-		}
-		if dist := ip - cand - 1; m <= m2MaxLen && dist < m2MaxDist {
-			out[op] = byte((m-1)<<5 | (dist&7)<<2)
-			out[op+1] = byte(dist >> 3)
-			op += 2
-		} else {
-			op = putMatch(out, op, dist+1, m)
-		}
-		ip += m
-		lit = ip
-	}
-	op = putLiterals(out, op, w[lit:n])
-	out[op], out[op+1], out[op+2] = m4Marker|1, 0, 0
-	return op + 3
-}
-
-// putLiterals writes the literals lit at out[op:] and returns the new
-// op. Runs of 1 to 3 after a match go in the match's S bits, the low bits
-// of its second-to-last byte.
-func putLiterals(out []byte, op int, lit []byte) int {
-	t := len(lit)
-	switch {
-	case t == 0:
-		return op
-	case op == 0 && t <= 238:
-		out[op] = byte(17 + t)
-		op++
-	case t <= 3:
-		out[op-2] |= byte(t)
-	case t <= 18:
-		out[op] = byte(t - 3)
-		op++
-	default:
-		out[op] = 0
-		op = putExt(out, op+1, t-18)
-	}
-	return op + copy(out[op:], lit)
-}
-
-// putMatch writes a copy of m bytes from dist bytes back (minMatch <= m,
-// 1 <= dist <= m4MaxDist) at out[op:] and returns the new op.
-func putMatch(out []byte, op, dist, m int) int {
-	switch {
-	case m <= m2MaxLen && dist <= m2MaxDist:
-		d := dist - 1
-		out[op] = byte((m-1)<<5 | (d&7)<<2)
-		out[op+1] = byte(d >> 3)
-		return op + 2
-	case dist <= m3MaxDist:
-		dist--
-		if m <= m3MaxLen {
-			out[op] = byte(m3Marker | (m - 2))
-			op++
-		} else {
-			out[op] = m3Marker
-			op = putExt(out, op+1, m-m3MaxLen)
-		}
-	default:
-		dist -= m3MaxDist
-		h := byte(dist>>11) & 8
-		if m <= m4MaxLen {
-			out[op] = m4Marker | h | byte(m-2)
-			op++
-		} else {
-			out[op] = m4Marker | h
-			op = putExt(out, op+1, m-m4MaxLen)
-		}
-	}
-	out[op] = byte(dist << 2)
-	out[op+1] = byte(dist >> 6)
-	return op + 2
-}
-
-// putExt writes a length extension of n >= 1 at out[op:]: a zero byte per
-// 255, then the rest.
-func putExt(out []byte, op, n int) int {
-	for n > 255 {
-		out[op] = 0
-		op++
-		n -= 255
-	}
-	out[op] = byte(n)
-	return op + 1
+	n := c.encode(copy(c.win[:], src))
+	return append(dst, c.out[:n]...), nil
 }
 
 // Errors of Compress and Decompress.
