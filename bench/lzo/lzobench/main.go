@@ -4,7 +4,7 @@
 // callgrind and the wall clock see the same pages as the C harness
 // lzo1x1.c, which compresses them with liblzo2's lzo1x_1_compress.
 //
-//	lzobench corpus DIR                 writes DIR/pages-4096.bin, -16384, -65536
+//	lzobench corpus DIR                 writes DIR/pages-4096.bin, -16384, -65536, -4096-text ...
 //	lzobench compress FILE PAGESIZE [REPS]
 //
 // A corpus is the non-zero RAM pages of a synthetic x86_64 machine (the
@@ -52,14 +52,26 @@ func run(args []string) error {
 	return fmt.Errorf("usage: lzobench corpus DIR | lzobench compress FILE PAGESIZE [REPS]")
 }
 
-// writeCorpora writes one corpus per block size: 8 MiB of memory in 4 KiB
-// pages, 32 MiB in 16 KiB pages and 64 MiB in 64 KiB pages.
+// writeCorpora writes one corpus per block size, of the default mix: 8 MiB
+// of memory in 4 KiB pages, 32 MiB in 16 KiB pages and 64 MiB in 64 KiB
+// pages; and one per kind of page in 4 KiB pages (pages-4096-text.bin and
+// so on).
 func writeCorpora(dir string) error {
 	for _, c := range []struct {
 		size int
 		mem  uint64
-	}{{4096, 8 << 20}, {16384, 32 << 20}, {65536, 64 << 20}} {
-		m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, PageSize: c.size, MemBytes: c.mem, Seed: 5})
+		name string
+		mix  kernel.PageMix
+	}{
+		{4096, 8 << 20, "", kernel.PageMix{}},
+		{16384, 32 << 20, "", kernel.PageMix{}},
+		{65536, 64 << 20, "", kernel.PageMix{}},
+		{4096, 8 << 20, "-text", kernel.PageMix{Text: 1}},
+		{4096, 8 << 20, "-pattern", kernel.PageMix{Pattern: 1}},
+		{4096, 8 << 20, "-sparse", kernel.PageMix{Sparse: 1}},
+		{4096, 8 << 20, "-random", kernel.PageMix{Random: 1}},
+	} {
+		m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, PageSize: c.size, MemBytes: c.mem, Seed: 5, Mix: c.mix})
 		var out []byte
 		p := make([]byte, c.size)
 		for pfn := range m.MaxPFN() {
@@ -73,7 +85,7 @@ func writeCorpora(dir string) error {
 				out = append(out, p...)
 			}
 		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("pages-%d.bin", c.size)), out, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("pages-%d%s.bin", c.size, c.name)), out, 0o644); err != nil {
 			return err
 		}
 	}
