@@ -52,24 +52,28 @@ func (c *Compressor) encode(n int) int {
 	tab, w, o := &c.table, &c.win, &c.out
 	clear(tab[:])
 	op, lit := 0, 0
-	for ip := 1; ip+minMatch <= n; {
+	for ip, last := 1, n-minMatch; ip <= last; {
 		cur := w.load32(uint16(ip))
 		h := cur * hashMul >> (32 - hashBits)
 		cand := int(tab[h])
 		tab[h] = uint16(ip)
-		if w.load32(uint16(cand)) != cur || ip-cand > m4MaxDist {
+		dist := ip - cand
+		if w.load32(uint16(cand)) != cur || dist > m4MaxDist {
 			ip += 1 + (ip-lit)>>skipShift
 			continue
 		}
 		m := minMatch
-		for ip+m < n {
+		for {
+			if ip+m >= n {
+				m = n - ip
+				break
+			}
 			if x := w.load64(uint16(cand+m)) ^ w.load64(uint16(ip+m)); x != 0 {
-				m += bits.TrailingZeros64(x) >> 3
+				m = min(m+bits.TrailingZeros64(x)>>3, n-ip)
 				break
 			}
 			m += 8
 		}
-		m = min(m, n-ip)
 		switch t := ip - lit; {
 		case t == 0:
 		case t <= 3 && op > 0: // in the S bits of the last match
@@ -88,7 +92,7 @@ func (c *Compressor) encode(n int) int {
 		default:
 			op = putLiterals(o[:], op, w[lit:ip])
 		}
-		switch dist := ip - cand - 1; {
+		switch dist--; {
 		case m <= m2MaxLen && dist < m2MaxDist:
 			o.put16(op, uint16((m-1)<<5|(dist&7)<<2|(dist>>3)<<8))
 			op += 2
