@@ -72,7 +72,11 @@ func (c *Compressor) encode(n int) int {
 				m = min(m+bits.TrailingZeros64(x)>>3, n-ip)
 				break
 			}
-			m += 8
+			if x := w.load64At8(uint16(cand+m)) ^ w.load64At8(uint16(ip+m)); x != 0 {
+				m = min(m+8+bits.TrailingZeros64(x)>>3, n-ip)
+				break
+			}
+			m += 16
 		}
 		switch t := ip - lit; {
 		case t == 0:
