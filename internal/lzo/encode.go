@@ -63,6 +63,13 @@ func (c *Compressor) encode(n int) int {
 			continue
 		}
 		m := minMatch
+		// The search may have stepped over the match's start: take
+		// back the literals that belong to it.
+		for ip > lit && cand > 0 && w[uint16(ip-1)] == w[uint16(cand-1)] {
+			ip--
+			cand--
+			m++
+		}
 		for {
 			if ip+m >= n {
 				m = n - ip

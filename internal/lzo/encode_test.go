@@ -1,0 +1,127 @@
+package lzo
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// roundTrip compresses b, checks the stream's bound, decodes it back and
+// returns the stream's instructions.
+func roundTrip(t *testing.T, c *Compressor, b []byte) []op {
+	t.Helper()
+	z, err := c.Compress(nil, b)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(z), MaxCompressedLen(len(b)))
+	back := make([]byte, len(b))
+	n, err := Decompress(back, z)
+	require.NoError(t, err)
+	require.Equal(t, len(b), n)
+	require.True(t, bytes.Equal(b, back), "round trip")
+	ops, err := walk(z)
+	require.NoError(t, err)
+	for _, o := range ops {
+		require.LessOrEqual(t, o.dist, m4MaxDist, "%+v", o)
+	}
+	return ops
+}
+
+func randomBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}
+
+// TestLiteralRuns checks each form of a literal run: after a match (in
+// its S bits, 0000LLLL, with an extension), before a match or at the end
+// of the block, and at the start of a stream (the first byte, or 0000 with
+// an extension).
+func TestLiteralRuns(t *testing.T) {
+	var c Compressor
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 3, 4, 5, 15, 16, 17, 18, 19, 20, 237, 238, 239, 240, 272, 273, 274, 300, 528, 529, 1000, 3000} {
+		want := op{kind: "lit", n: n, ext: n > 18}
+		if n <= 3 {
+			want.kind = "lit-s"
+		}
+		head := randomBytes(rng, 20)
+		lits := randomBytes(rng, n)
+		lits[0] = ^head[0] // ends the match before
+		// 20 bytes, the same 20 again (a match), n random literals.
+		b := append(append(append([]byte{}, head...), head...), lits...)
+		t.Run(fmt.Sprintf("after a match, at the end %d", n), func(t *testing.T) {
+			assert.Contains(t, roundTrip(t, &c, b), want)
+		})
+		// The search steps over up to 10 bytes after 300 literals,
+		// and finds the 20 bytes at the end again.
+		if n <= 300 {
+			t.Run(fmt.Sprintf("after a match, before one %d", n), func(t *testing.T) {
+				ops := roundTrip(t, &c, append(append([]byte{}, b...), head...))
+				assert.Contains(t, ops, want)
+				// From the second 20 bytes if the search looked
+				// at the start of the last, else from the first.
+				last := ops[len(ops)-2]
+				assert.Contains(t, []op{{kind: "m3", n: 20, dist: 20 + n}, {kind: "m3", n: 20, dist: 40 + n}}, last)
+			})
+		}
+		t.Run(fmt.Sprintf("at the start %d", n), func(t *testing.T) {
+			first := op{kind: "lit-first", n: n}
+			if n > 238 {
+				first = op{kind: "lit", n: n, ext: true}
+			}
+			assert.Equal(t, []op{first, {kind: "end"}}, roundTrip(t, &c, lits))
+		})
+	}
+}
+
+// TestMatches checks matches of every length class at the edges of each
+// distance class: M2 (up to 8 bytes, 2048 back), M3 (up to 16384 back,
+// an extension past 33 bytes) and M4 (up to 49151 back, an extension past
+// 9 bytes), and that nothing farther is taken.
+func TestMatches(t *testing.T) {
+	var c Compressor
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, dist := range []int{1, 2, 3, 7, 8, 9, 100, 2047, 2048, 2049, 16383, 16384, 16385, 16386, 40000, 49151, 49152, 60000} {
+		for _, m := range []int{4, 5, 8, 9, 10, 33, 34, 35, 288, 289, 290, 543, 544, 600, 2000} {
+			if dist+m > MaxBlock-8 {
+				continue
+			}
+			t.Run(fmt.Sprintf("%d at %d", m, dist), func(t *testing.T) {
+				// A random head of up to m bytes, zeros up to dist
+				// (one long match), the head's first m bytes again
+				// (repeated when m > dist) and a byte that ends the
+				// match.
+				head := randomBytes(rng, min(m, dist))
+				for i := range min(len(head), 8) {
+					head[i] = byte(0x41 + i) // no shorter period
+				}
+				b := append(head, make([]byte, dist-len(head))...)
+				for i := range m {
+					b = append(b, b[i])
+				}
+				b = append(b, ^b[len(b)-dist])
+				ops := roundTrip(t, &c, b)
+				if dist > m4MaxDist {
+					return
+				}
+				var kind string
+				switch {
+				case m <= m2MaxLen && dist <= m2MaxDist:
+					kind = "m2"
+				case dist <= m3MaxDist:
+					kind = "m3"
+				default:
+					kind = "m4"
+				}
+				ext := kind == "m3" && m > m3MaxLen || kind == "m4" && m > m4MaxLen
+				assert.Contains(t, ops, op{kind: kind, n: m, dist: dist, ext: ext}, "%+v", ops)
+			})
+		}
+	}
+}
