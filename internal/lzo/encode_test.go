@@ -80,6 +80,28 @@ func TestLiteralRuns(t *testing.T) {
 	}
 }
 
+// matchDists and matchLens are the edges of the distance and length
+// classes of matches.
+var (
+	matchDists = []int{1, 2, 3, 7, 8, 9, 100, 2047, 2048, 2049, 16383, 16384, 16385, 16386, 40000, 49151, 49152, 60000}
+	matchLens  = []int{4, 5, 8, 9, 10, 33, 34, 35, 288, 289, 290, 543, 544, 600, 2000}
+)
+
+// matchBlock is a block with a match of m bytes at dist: a random head
+// of up to m bytes, zeros up to dist (one long match), the head's first m
+// bytes again (repeated when m > dist) and a byte that ends the match.
+func matchBlock(rng *rand.Rand, m, dist int) []byte {
+	head := randomBytes(rng, min(m, dist))
+	for i := range min(len(head), 8) {
+		head[i] = byte(0x41 + i) // no shorter period
+	}
+	b := append(head, make([]byte, dist-len(head))...)
+	for i := range m {
+		b = append(b, b[i])
+	}
+	return append(b, ^b[len(b)-dist])
+}
+
 // TestMatches checks matches of every length class at the edges of each
 // distance class: M2 (up to 8 bytes, 2048 back), M3 (up to 16384 back,
 // an extension past 33 bytes) and M4 (up to 49151 back, an extension past
@@ -87,26 +109,13 @@ func TestLiteralRuns(t *testing.T) {
 func TestMatches(t *testing.T) {
 	var c Compressor
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, dist := range []int{1, 2, 3, 7, 8, 9, 100, 2047, 2048, 2049, 16383, 16384, 16385, 16386, 40000, 49151, 49152, 60000} {
-		for _, m := range []int{4, 5, 8, 9, 10, 33, 34, 35, 288, 289, 290, 543, 544, 600, 2000} {
+	for _, dist := range matchDists {
+		for _, m := range matchLens {
 			if dist+m > MaxBlock-8 {
 				continue
 			}
 			t.Run(fmt.Sprintf("%d at %d", m, dist), func(t *testing.T) {
-				// A random head of up to m bytes, zeros up to dist
-				// (one long match), the head's first m bytes again
-				// (repeated when m > dist) and a byte that ends the
-				// match.
-				head := randomBytes(rng, min(m, dist))
-				for i := range min(len(head), 8) {
-					head[i] = byte(0x41 + i) // no shorter period
-				}
-				b := append(head, make([]byte, dist-len(head))...)
-				for i := range m {
-					b = append(b, b[i])
-				}
-				b = append(b, ^b[len(b)-dist])
-				ops := roundTrip(t, &c, b)
+				ops := roundTrip(t, &c, matchBlock(rng, m, dist))
 				if dist > m4MaxDist {
 					return
 				}
@@ -124,4 +133,101 @@ func TestMatches(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSyntheticPages compresses pages of each kind of the synthetic
+// machine in blocks of 4, 16 and 64 KiB.
+func TestSyntheticPages(t *testing.T) {
+	var c Compressor
+	for _, size := range []int{4096, 16384, 65536} {
+		for _, pm := range pageMixes {
+			t.Run(fmt.Sprintf("%d/%s", size, pm.name), func(t *testing.T) {
+				pages := syntheticPages(t, size, uint64(size)*16, pm.mix)
+				for _, p := range pages[:min(len(pages), 4)] {
+					roundTrip(t, &c, p)
+				}
+			})
+		}
+	}
+}
+
+// TestWindowPastTheBlock compresses blocks of zeros, each shorter than
+// the one before: the window past the end still holds the zeros of the
+// longer block, and a match must stop at the end of the block all the
+// same. Then the same lengths of random bytes, which may not match
+// what is left of them.
+func TestWindowPastTheBlock(t *testing.T) {
+	var c Compressor
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, fill := range []string{"zeros", "random"} {
+		for _, n := range []int{MaxBlock, 65535, 49153, 16385, 4097, 4096, 4095, 300, 17, 9, 8, 5, 4, 3, 1, 0} {
+			t.Run(fmt.Sprintf("%s %d", fill, n), func(t *testing.T) {
+				b := make([]byte, n)
+				if fill == "random" {
+					b = randomBytes(rng, n)
+				}
+				roundTrip(t, &c, b)
+			})
+		}
+	}
+}
+
+// TestWorstCase checks the bound on incompressible blocks of every length
+// class: the stream of all literals is exactly what the format needs for
+// them, within MaxCompressedLen, and Compress allocates nothing when dst
+// has the room vmcore gives it (len(src)+len(src)/255+64).
+func TestWorstCase(t *testing.T) {
+	var c Compressor
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{0, 1, 3, 4, 238, 239, 273, 274, 4096, 16384, 65536} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			b := randomBytes(rng, n)
+			want := n + 3 // the literals and the end marker
+			switch {
+			case n > 238:
+				want += 1 + (n-18-1)/255 + 1 // 0000 0000, the extension
+			case n > 0:
+				want++ // the first byte
+			}
+			z := make([]byte, 0, n+n/255+64)
+			allocs := testing.AllocsPerRun(3, func() {
+				var err error
+				z, err = c.Compress(z[:0], b)
+				require.NoError(t, err)
+			})
+			assert.Zero(t, allocs)
+			require.Len(t, z, want)
+			require.LessOrEqual(t, len(z), MaxCompressedLen(n))
+			roundTrip(t, &c, b)
+		})
+	}
+}
+
+// FuzzCompress: any block compresses within MaxCompressedLen to a stream
+// that decodes back to it, uses no distance LZO1X cannot encode, and
+// the stream is the same from a Compressor that compressed other blocks
+// before as from a new one (nothing of an earlier block leaks into the
+// next).
+func FuzzCompress(f *testing.F) {
+	for _, tc := range blocks() {
+		if len(tc.data) <= 4096 {
+			f.Add(tc.data)
+		}
+	}
+	for _, pm := range pageMixes[1:] {
+		f.Add(syntheticPages(f, 4096, 4096*16, pm.mix)[0])
+	}
+	var c Compressor
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > MaxBlock {
+			return
+		}
+		z, err := c.Compress(nil, in)
+		require.NoError(t, err)
+		var fresh Compressor
+		again, err := fresh.Compress(nil, in)
+		require.NoError(t, err)
+		require.Equal(t, again, z)
+		roundTrip(t, &c, in)
+	})
 }
