@@ -8,6 +8,7 @@
 # cold (caches dropped before each run). savecore's vmcore is fsynced when
 # it exits; makedumpfile's is not. File sizes are printed last.
 #   bench/compress.sh [RAM] [warm|cold]
+# COMPRESS="elf lzo" and MDF="l" restrict the runs (default: all).
 source "$(dirname "$0")/lib.sh"
 ram=${1:-1G}
 mode=${2:-warm}
@@ -25,7 +26,7 @@ RESULTS=$(mktemp)
 declare -A size
 l0=$(loadavg)
 for _ in $(seq "$REPS"); do
-  for c in elf zlib lzo snappy zstd; do
+  for c in ${COMPRESS:-elf zlib lzo snappy zstd}; do
     rm -rf "$out/$c"; mkdir -p -m 0700 "$out/$c"; settle "$mode"
     if [ "$c" = elf ]; then
       timed savecore-elf "$BIN/savecore" -q -F elf -d "$out/$c" "$img"
@@ -34,7 +35,7 @@ for _ in $(seq "$REPS"); do
     fi
     size[$c]=$(du -k "$out"/$c/*/vmcore | cut -f1)
   done
-  for m in c l; do
+  for m in ${MDF:-c l}; do
     rm -f "$out/mdf-$m.kdump"; settle "$mode"
     timed "makedumpfile-$m" makedumpfile -$m -d 0 "$elf" "$out/mdf-$m.kdump"
     size[mdf-$m]=$(du -k "$out/mdf-$m.kdump" | cut -f1)
@@ -44,4 +45,4 @@ echo "### savecore -F kdump --compress X vs -F elf vs makedumpfile, RAM $ram, $m
 echo
 summarize savecore-elf "$ram_bytes"
 echo
-for k in elf zlib lzo snappy zstd mdf-c mdf-l; do echo "- $k: ${size[$k]} KiB allocated"; done
+for k in elf zlib lzo snappy zstd mdf-c mdf-l; do [ -z "${size[$k]:-}" ] || echo "- $k: ${size[$k]} KiB allocated"; done
