@@ -23,8 +23,7 @@ const (
 )
 
 // window holds the block: any 16-bit position can be read 8 bytes at a
-// time, and then 8 more, without a bounds check. Matches are extended past
-// the end of the block, then cut to it.
+// time, and then 8 more, without a bounds check.
 type window [MaxBlock + 16]byte
 
 func (w *window) load32(i uint16) uint32 { return binary.LittleEndian.Uint32(w[i:]) }
@@ -32,6 +31,15 @@ func (w *window) load64(i uint16) uint64 { return binary.LittleEndian.Uint64(w[i
 
 // load64At reads 8 bytes at i+8.
 func (w *window) load64At8(i uint16) uint64 { return binary.LittleEndian.Uint64(w[int(i)+8:]) }
+
+// tailLen extends a match of m bytes at b from a (a < b) a byte at a
+// time up to the end of the block, n.
+func (w *window) tailLen(a, b, m, n int) int {
+	for b+m < n && w[uint16(a+m)] == w[uint16(b+m)] {
+		m++
+	}
+	return m
+}
 
 // outBuf holds the stream; it is written at op&outMask (op < outSize
 // always) 1 to 8 bytes at a time.
@@ -71,16 +79,16 @@ func (c *Compressor) encode(n int) int {
 			m++
 		}
 		for {
-			if ip+m >= n {
-				m = n - ip
+			if ip+m+16 > n {
+				m = w.tailLen(cand, ip, m, n)
 				break
 			}
 			if x := w.load64(uint16(cand+m)) ^ w.load64(uint16(ip+m)); x != 0 {
-				m = min(m+bits.TrailingZeros64(x)>>3, n-ip)
+				m += bits.TrailingZeros64(x) >> 3
 				break
 			}
 			if x := w.load64At8(uint16(cand+m)) ^ w.load64At8(uint16(ip+m)); x != 0 {
-				m = min(m+8+bits.TrailingZeros64(x)>>3, n-ip)
+				m += 8 + bits.TrailingZeros64(x)>>3
 				break
 			}
 			m += 16
