@@ -29,7 +29,7 @@ type window [MaxBlock + 16]byte
 func (w *window) load32(i uint16) uint32 { return binary.LittleEndian.Uint32(w[i:]) }
 func (w *window) load64(i uint16) uint64 { return binary.LittleEndian.Uint64(w[i:]) }
 
-// load64At reads 8 bytes at i+8.
+// load64At8 reads the 8 bytes after those of load64(i).
 func (w *window) load64At8(i uint16) uint64 { return binary.LittleEndian.Uint64(w[int(i)+8:]) }
 
 // tailLen extends a match of m bytes at b from a (a < b) a byte at a
@@ -51,11 +51,12 @@ func (o *outBuf) put64(op int, v uint64) { binary.LittleEndian.PutUint64(o[op&ou
 
 // encode writes the stream of the n bytes in c.win to c.out and returns
 // its length. It is a greedy single pass: at each position it looks up the
-// last position with the same hash of 4 bytes, takes the match there if
-// its 4 bytes agree and extends it 8 bytes at a time; between matches it
-// steps faster the longer it has found nothing, like LZO1X-1. Literal runs
-// up to 16 bytes and matches without a length extension are written here,
-// the others by putLiterals and putMatch.
+// last position with the same hash of 4 bytes and takes the match there if
+// its 4 bytes agree, extended back over the literals the search stepped
+// past and forward 16 bytes at a time; between matches it steps faster the
+// longer it has found nothing, like LZO1X-1. Literal runs up to 16 bytes
+// and M2 and M3 matches without a length extension are written here, the
+// others by putLiterals and putMatch.
 func (c *Compressor) encode(n int) int {
 	tab, w, o := &c.table, &c.win, &c.out
 	clear(tab[:])

@@ -12,7 +12,7 @@
 // bounds every read and write: bad input gives an error, never a panic or
 // a write outside dst.
 //
-// Entry points: Compressor (Compress) and Decompress.
+// Entry points: Compressor (Compress, MaxCompressedLen) and Decompress.
 package lzo
 
 import "errors"
