@@ -94,6 +94,13 @@ func (c *Compressor) encode(n int) int {
 			}
 			m += 16
 		}
+		if m == minMatch && dist > m2MaxDist {
+			// Takes 3 bytes for 4 and makes the literals after it
+			// start a run of their own: no gain, and a run of 19 or
+			// more would cost a byte more than it saved.
+			ip += 1 + (ip-lit)>>skipShift
+			continue
+		}
 		switch t := ip - lit; {
 		case t == 0:
 		case t <= 3 && op > 0: // in the S bits of the last match

@@ -105,7 +105,8 @@ func matchBlock(rng *rand.Rand, m, dist int) []byte {
 // TestMatches checks matches of every length class at the edges of each
 // distance class: M2 (up to 8 bytes, 2048 back), M3 (up to 16384 back,
 // an extension past 33 bytes) and M4 (up to 49151 back, an extension past
-// 9 bytes), and that nothing farther is taken.
+// 9 bytes), and that nothing farther is taken, nor 4 bytes more than 2048
+// back.
 func TestMatches(t *testing.T) {
 	var c Compressor
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -116,7 +117,10 @@ func TestMatches(t *testing.T) {
 			}
 			t.Run(fmt.Sprintf("%d at %d", m, dist), func(t *testing.T) {
 				ops := roundTrip(t, &c, matchBlock(rng, m, dist))
-				if dist > m4MaxDist {
+				if dist > m4MaxDist || m == minMatch && dist > m2MaxDist {
+					for _, o := range ops {
+						assert.NotEqual(t, dist, o.dist, "%+v", ops)
+					}
 					return
 				}
 				var kind string
@@ -230,4 +234,51 @@ func FuzzCompress(f *testing.F) {
 		require.Equal(t, again, z)
 		roundTrip(t, &c, in)
 	})
+}
+
+// TestWorstCaseMatches builds blocks of the shape that would make a stream
+// longer than its literals if Compress took every match: short matches
+// far back (4 bytes in 3, or 5 in 3), each followed by 19 literals, a run
+// that costs 2 bytes on top of its literals. The sources of the matches
+// are positions the search looked at in a random head, and 200 zeros let
+// it step 1 byte at a time again after the head.
+func TestWorstCaseMatches(t *testing.T) {
+	var c Compressor
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, size := range []int{4096, 16384, 65536} {
+		for _, m := range []int{4, 5} {
+			t.Run(fmt.Sprintf("%d, %d-byte matches", size, m), func(t *testing.T) {
+				const head = 2100
+				b := randomBytes(rng, head)
+				var seen []int
+				for ip := 1; ip < head-8; ip += 1 + ip>>skipShift {
+					seen = append(seen, ip)
+				}
+				b = append(b, make([]byte, 200)...)
+				segments := 0
+				for ; len(b)+m+19 <= size; segments++ {
+					i := segments
+					from := seen[i%len(seen)]
+					b = append(b, b[from:from+m]...)
+					b = append(b, randomBytes(rng, 19)...)
+				}
+				ops := roundTrip(t, &c, b)
+				far, all := 0, 0
+				for _, o := range ops {
+					if o.n == m && o.kind != "lit" && o.kind != "lit-s" {
+						all++
+						if o.dist > m2MaxDist {
+							far++
+						}
+					}
+				}
+				if m == minMatch {
+					assert.Zero(t, far, "4-byte matches more than 2048 back")
+				} else {
+					// Later ones lose their source in the table.
+					assert.Greater(t, all, min(segments, len(seen))/2, "the 5-byte matches are taken")
+				}
+			})
+		}
+	}
 }
