@@ -15,9 +15,11 @@ const (
 	// not compress: 1 + (bytes since the last match)>>skipShift, as in
 	// LZO1X-1.
 	skipShift = 5
-	// outSize bounds the stream of any block (MaxCompressedLen(MaxBlock)
-	// < outSize); a power of two, so that indexes masked with outSize-1
-	// need no bounds check.
+	// outSize bounds the stream of any block before encode falls back
+	// to one literal run (at most n + n/23 + n/255 + 6 bytes: each match
+	// saves at least a byte, and the run after it costs at most
+	// 2 + (length-19)/255 bytes on top of its literals); a power of two,
+	// so that indexes masked with outSize-1 need no bounds check.
 	outSize = 1 << 17
 	outMask = outSize - 1
 )
@@ -50,11 +52,11 @@ func (o *outBuf) put32(op int, v uint32) { binary.LittleEndian.PutUint32(o[op&ou
 func (o *outBuf) put64(op int, v uint64) { binary.LittleEndian.PutUint64(o[op&outMask:], v) }
 
 // encode writes the stream of the n bytes in c.win to c.out and returns
-// its length. It is a greedy single pass: at each position it looks up the
-// last position with the same hash of 4 bytes and takes the match there if
-// its 4 bytes agree, extended back over the literals the search stepped
-// past and forward 16 bytes at a time, unless it is 4 bytes more than 2048
-// back (see MaxCompressedLen); between matches it steps faster the
+// its length, at most storedLen(n). It is a greedy single pass: at each
+// position it looks up the last position with the same hash of 4 bytes and
+// takes the match there if its 4 bytes agree, extended back over the
+// literals the search stepped past and forward 16 bytes at a time; between
+// matches it steps faster the
 // longer it has found nothing, like LZO1X-1. Literal runs up to 16 bytes
 // and M2 and M3 matches without a length extension are written here, the
 // others by putLiterals and putMatch.
@@ -95,13 +97,6 @@ func (c *Compressor) encode(n int) int {
 			}
 			m += 16
 		}
-		if m == minMatch && dist > m2MaxDist {
-			// Takes 3 bytes for 4 and makes the literals after it
-			// start a run of their own: no gain, and a run of 19 or
-			// more would cost a byte more than it saved.
-			ip += 1 + (ip-lit)>>skipShift
-			continue
-		}
 		switch t := ip - lit; {
 		case t == 0:
 		case t <= 3 && op > 0: // in the S bits of the last match
@@ -134,9 +129,21 @@ func (c *Compressor) encode(n int) int {
 		lit = ip
 	}
 	op = putLiterals(o[:], op, w[lit:n])
+	if op+3 > storedLen(n) {
+		// Matches of 4 bytes in 3, each followed by a run of 19
+		// literals or more, which costs 2 bytes on top of them, can
+		// make the stream longer than the block as one literal run:
+		// write that instead.
+		op = putLiterals(o[:], 0, w[:n])
+	}
 	o.put32(op, m4Marker|1)
 	return op + 3
 }
+
+// storedLen bounds the length of the stream of n bytes as one literal run:
+// the literals, a run length of 1 byte, or 2 + (n-19)/255 bytes from 239
+// literals on, and the end marker.
+func storedLen(n int) int { return n + n/255 + 5 }
 
 // putLiterals writes the literals lit at out[op:] and returns the new
 // op. Runs of 1 to 3 after a match go in the match's S bits, the low bits

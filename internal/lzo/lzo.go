@@ -52,12 +52,9 @@ const (
 const MaxBlock = 1 << 16
 
 // MaxCompressedLen is the longest stream Compress writes for a block of n
-// bytes. Each match Compress takes is at least 2 bytes shorter than the
-// bytes it copies (it leaves the 4-byte matches more than 2048 bytes back,
-// 3 bytes for 4), and the literal run after it costs at most
-// 2 + (length-19)/255 bytes more than its literals, so a stream is never
-// longer than its block as one literal run: n bytes, n/255 + 2 of run
-// length, 3 of end marker.
+// bytes: the block as one literal run (n bytes, n/255 + 2 of run length, 3
+// of end marker), which Compress writes when its matches would make the
+// stream longer.
 func MaxCompressedLen(n int) int { return n + n/255 + 16 }
 
 // Compressor compresses blocks with a reused hash table and buffers (about
