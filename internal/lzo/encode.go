@@ -56,10 +56,9 @@ func (o *outBuf) put64(op int, v uint64) { binary.LittleEndian.PutUint64(o[op&ou
 // position it looks up the last position with the same hash of 4 bytes and
 // takes the match there if its 4 bytes agree, extended back over the
 // literals the search stepped past and forward 16 bytes at a time; between
-// matches it steps faster the
-// longer it has found nothing, like LZO1X-1. Literal runs up to 16 bytes
-// and M2 and M3 matches without a length extension are written here, the
-// others by putLiterals and putMatch.
+// matches it steps faster the longer it has found nothing, like LZO1X-1.
+// Literal runs up to 16 bytes and M2 and M3 matches without a length
+// extension are written here, the others by putLiterals and putMatch.
 func (c *Compressor) encode(n int) int {
 	tab, w, o := &c.table, &c.win, &c.out
 	clear(tab[:])
