@@ -15,7 +15,8 @@
 # which also holds the kernel's write-back threads), to see how the result
 # depends on the speed of the disk the vmcore goes to. The limit is removed
 # on exit.
-#   [WRITE_MBPS=N] bench/compress.sh [RAM] [warm|cold]
+# COMPRESS="elf lzo" and MDF="l l+fsync" restrict the runs (default: all).
+#   [WRITE_MBPS=N] [COMPRESS=...] [MDF=...] bench/compress.sh [RAM] [warm|cold]
 source "$(dirname "$0")/lib.sh"
 ram=${1:-1G}
 mode=${2:-warm}
@@ -62,7 +63,7 @@ RESULTS=$(mktemp)
 declare -A size
 l0=$(loadavg)
 for _ in $(seq "$REPS"); do
-  for c in elf zlib lzo snappy zstd; do
+  for c in ${COMPRESS:-elf zlib lzo snappy zstd}; do
     rm -rf "$out/$c"; mkdir -p -m 0700 "$out/$c"; settle "$mode"
     if [ "$c" = elf ]; then
       timed savecore-elf "$BIN/savecore" -q -F elf -d "$out/$c" "$img"
@@ -71,7 +72,7 @@ for _ in $(seq "$REPS"); do
     fi
     size[$c]=$(du -k "$out"/$c/*/vmcore | cut -f1)
   done
-  for m in c l l+fsync; do
+  for m in ${MDF:-c l l+fsync}; do
     f=$out/mdf-${m%+fsync}.kdump
     rm -f "$f"; settle "$mode"
     if [ "$m" = l+fsync ]; then
@@ -88,5 +89,5 @@ machine
 echo
 summarize savecore-elf "$ram_bytes"
 echo
-for k in elf zlib lzo snappy zstd mdf-c mdf-l; do echo "- $k: ${size[$k]} KiB allocated"; done
+for k in elf zlib lzo snappy zstd mdf-c mdf-l; do [ -z "${size[$k]:-}" ] || echo "- $k: ${size[$k]} KiB allocated"; done
 rm -f "$RESULTS" "$RESULTS.cpu"

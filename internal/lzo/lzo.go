@@ -12,13 +12,10 @@
 // bounds every read and write: bad input gives an error, never a panic or
 // a write outside dst.
 //
-// Entry points: Compressor (Compress) and Decompress.
+// Entry points: Compressor (Compress, MaxCompressedLen) and Decompress.
 package lzo
 
-import (
-	"encoding/binary"
-	"errors"
-)
+import "errors"
 
 // A stream is a sequence of instructions. Each copies a match (a run of
 // earlier output) and then 0 to 3 literals given by its low two bits,
@@ -41,7 +38,9 @@ import (
 const (
 	m2MaxLen  = 8
 	m2MaxDist = 0x0800
+	m3MaxLen  = 33 // longest M3 match without a length extension
 	m3MaxDist = 0x4000
+	m4MaxLen  = 9 // longest M4 match without a length extension
 	m4MaxDist = 0xbfff
 	m3Marker  = 32
 	m4Marker  = 16
@@ -52,125 +51,33 @@ const (
 // table are 16 bits.
 const MaxBlock = 1 << 16
 
-// hashBits sizes the hash table: 4096 entries, enough for the pages of a
-// dump (4 to 64 KiB).
-const hashBits = 12
+// MaxCompressedLen is the longest stream Compress writes for a block of n
+// bytes: the block as one literal run (n bytes, n/255 + 2 of run length, 3
+// of end marker), which Compress writes when its matches would make the
+// stream longer.
+func MaxCompressedLen(n int) int { return n + n/255 + 16 }
 
-// Compressor compresses blocks with a reused hash table. It is not safe for
-// concurrent use.
+// Compressor compresses blocks with a reused hash table and buffers (about
+// 200 KiB). It is not safe for concurrent use.
 type Compressor struct {
-	// table holds, per hash of 4 bytes, gen<<16 | position of its last
-	// occurrence; entries of an older gen are empty, so the table is
-	// cleared once every 65536 blocks, not for each.
-	table [1 << hashBits]uint32
-	gen   uint32
+	// table holds, per hash of 4 bytes, the position of its last
+	// occurrence in the block. encode clears it, so a stale entry is
+	// position 0: a candidate like any other, checked before use.
+	table [1 << hashBits]uint16
+	win   window // a copy of the block
+	out   outBuf // the stream, before it is appended to dst
 }
 
 // Compress appends the LZO1X stream of src to dst and returns it. The
-// stream can be longer than src (by up to len(src)/255 + 16 bytes for
-// incompressible data). A src longer than MaxBlock is ErrTooLarge.
+// stream is at most MaxCompressedLen(len(src)) bytes long: with that much
+// spare capacity in dst, Compress does not allocate. A src longer than
+// MaxBlock is ErrTooLarge.
 func (c *Compressor) Compress(dst, src []byte) ([]byte, error) {
 	if len(src) > MaxBlock {
 		return dst, ErrTooLarge
 	}
-	c.gen = (c.gen + 1) & 0xffff
-	if c.gen == 0 {
-		clear(c.table[:])
-		c.gen = 1
-	}
-	e := encoder{out: dst, start: len(dst), sbit: -1}
-	lit := 0 // start of the pending literals
-	for ip := 0; ip+minMatch <= len(src); {
-		cur := binary.LittleEndian.Uint32(src[ip:])
-		h := (cur * 2654435761) >> (32 - hashBits)
-		ent := c.table[h]
-		c.table[h] = c.gen<<16 | uint32(ip)
-		cand := int(ent & 0xffff)
-		if ent>>16 != c.gen || ip-cand > m4MaxDist || binary.LittleEndian.Uint32(src[cand:]) != cur {
-			// Step faster through data that does not compress.
-			ip += 1 + (ip-lit)>>5
-			continue
-		}
-		m := minMatch
-		for ip+m < len(src) && src[cand+m] == src[ip+m] {
-			m++
-		}
-		e.literals(src[lit:ip])
-		e.match(ip-cand, m)
-		ip += m
-		lit = ip
-	}
-	e.literals(src[lit:])
-	return append(e.out, m4Marker|1, 0, 0), nil
-}
-
-// encoder emits the instructions of one stream.
-type encoder struct {
-	out   []byte
-	start int // where the stream begins in out
-	sbit  int // index in out of the byte holding the last match's S bits; -1 before the first match
-}
-
-// literals emits a run of literals.
-func (e *encoder) literals(lit []byte) {
-	t := len(lit)
-	switch {
-	case t == 0:
-		return
-	case len(e.out) == e.start && t <= 238:
-		e.out = append(e.out, byte(17+t))
-	case t <= 3:
-		e.out[e.sbit] |= byte(t)
-	case t <= 18:
-		e.out = append(e.out, byte(t-3))
-	default:
-		e.out = append(e.out, 0)
-		e.out = appendExt(e.out, t-18)
-	}
-	e.out = append(e.out, lit...)
-}
-
-// match emits a copy of m bytes from dist bytes back (minMatch <= m,
-// 1 <= dist <= m4MaxDist).
-func (e *encoder) match(dist, m int) {
-	switch {
-	case m <= m2MaxLen && dist <= m2MaxDist:
-		d := dist - 1
-		e.sbit = len(e.out)
-		e.out = append(e.out, byte((m-1)<<5|(d&7)<<2), byte(d>>3))
-		return
-	case dist <= m3MaxDist:
-		d := dist - 1
-		if m <= 33 {
-			e.out = append(e.out, byte(m3Marker|(m-2)))
-		} else {
-			e.out = append(e.out, m3Marker)
-			e.out = appendExt(e.out, m-33)
-		}
-		e.sbit = len(e.out)
-		e.out = append(e.out, byte(d<<2), byte(d>>6))
-	default:
-		d := dist - m3MaxDist
-		h := byte(d>>11) & 8
-		if m <= 9 {
-			e.out = append(e.out, m4Marker|h|byte(m-2))
-		} else {
-			e.out = append(e.out, m4Marker|h)
-			e.out = appendExt(e.out, m-9)
-		}
-		e.sbit = len(e.out)
-		e.out = append(e.out, byte(d<<2), byte(d>>6))
-	}
-}
-
-// appendExt appends a length extension of n >= 1: a zero byte per 255,
-// then the rest.
-func appendExt(out []byte, n int) []byte {
-	for n > 255 {
-		out = append(out, 0)
-		n -= 255
-	}
-	return append(out, byte(n))
+	n := c.encode(copy(c.win[:], src))
+	return append(dst, c.out[:n]...), nil
 }
 
 // Errors of Compress and Decompress.

@@ -175,13 +175,48 @@ for name in sorted(os.listdir(d)):
         print(name, lzo.compress(data, 1, False).hex())
 `
 
+// liblzo2Blocks are more inputs for TestLiblzo2: two pages of each kind
+// of the synthetic machine in blocks of 4, 16 and 64 KiB, and a block of
+// each match form (matchBlock).
+func liblzo2Blocks(t *testing.T) []struct {
+	name string
+	data []byte
+} {
+	var out []struct {
+		name string
+		data []byte
+	}
+	for _, size := range []int{4096, 16384, 65536} {
+		for _, pm := range pageMixes {
+			for i, p := range syntheticPages(t, size, uint64(size)*16, pm.mix)[:2] {
+				out = append(out, struct {
+					name string
+					data []byte
+				}{fmt.Sprintf("synthetic %d %s %d", size, pm.name, i), p})
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, dist := range matchDists {
+		for _, m := range matchLens {
+			if dist+m <= MaxBlock-8 {
+				out = append(out, struct {
+					name string
+					data []byte
+				}{fmt.Sprintf("match %d at %d", m, dist), matchBlock(rng, m, dist)})
+			}
+		}
+	}
+	return out
+}
+
 // TestLiblzo2 checks both directions against liblzo2: it decompresses
 // what Compress wrote, and Decompress reads what lzo1x_1_compress wrote.
 func TestLiblzo2(t *testing.T) {
 	requireLiblzo2(t)
 	dir := t.TempDir()
 	var c Compressor
-	bs := blocks()
+	bs := append(blocks(), liblzo2Blocks(t)...)
 	for i, tc := range bs {
 		z, err := c.Compress(nil, tc.data)
 		require.NoError(t, err)
