@@ -1,6 +1,9 @@
 package diskdump
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // scan reads the record headers of the compressed data area once, in
 // order, and keeps the offset of every indexStride-th record. It stops at
@@ -104,7 +107,31 @@ func (pr *PageReader) recordPage(pfn, k uint64, dst []byte) ([]byte, error) {
 		return nil, &PageError{PFN: pfn, Off: pos, Err: err}
 	}
 	pg := Page{PFN: pfn, Off: pos + PageRecordSize, Data: data, Compressed: rec.flags&PageCompressed != 0, blockSize: p.bs}
-	return pg.Decompress(dst)
+	return pr.decompress(&pg, dst)
+}
+
+// decompress returns the page of a record; a zlib record equal to zeroRec
+// is a zero page without being inflated.
+func (pr *PageReader) decompress(pg *Page, dst []byte) ([]byte, error) {
+	p, data := pr.p, pg.Data
+	if pg.Compressed && pr.zeroRec != nil && bytes.Equal(data, pr.zeroRec) {
+		if cap(dst) < p.bs {
+			dst = make([]byte, p.bs)
+		}
+		dst = dst[:p.bs]
+		clear(dst)
+		return dst, nil
+	}
+	out, err := pg.Decompress(dst)
+	if err == nil && pg.Compressed && pr.zeroRec == nil && len(data) <= maxZeroRec {
+		if pr.zeroPage == nil {
+			pr.zeroPage = make([]byte, p.bs)
+		}
+		if bytes.Equal(out, pr.zeroPage) {
+			pr.zeroRec = bytes.Clone(data)
+		}
+	}
+	return out, err
 }
 
 // stopErr is why the record index ends early, ErrTruncated if not known.

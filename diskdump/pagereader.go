@@ -48,7 +48,18 @@ type PageReader struct {
 	win    []byte // window: bytes [winOff, winOff+len(win)) of the device
 	winOff int64
 	winBuf []byte
+
+	// zeroRec is the data of a zlib record that inflated to a zero page:
+	// the kernel compresses every zero page to the same bytes, so a record
+	// equal to it is a zero page without inflating it (most of the pages
+	// of a large machine, read one by one when its log is searched for).
+	zeroRec  []byte
+	zeroPage []byte
 }
+
+// maxZeroRec bounds the zlib record kept as zeroRec: a zero page
+// deflates to about 20 bytes.
+const maxZeroRec = 64
 
 // PageReader returns a random-access reader of the partition's pages. For
 // a compressed dump, the first ReadPage (or Err) reads every record header

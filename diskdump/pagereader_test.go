@@ -145,3 +145,41 @@ func FuzzPageReader(f *testing.F) {
 		}
 	})
 }
+
+// TestPageReaderZeroRecord: after the first zero page of a compressed
+// dump, records with the same bytes are read as zero pages without being
+// inflated, and every page still reads as Pages gives it.
+func TestPageReaderZeroRecord(t *testing.T) {
+	const blocks = 1100
+	img := make([]byte, blocks*4096)
+	for blk := range uint64(blocks) {
+		FillSignature(img[blk*4096:(blk+1)*4096], blk, binary.LittleEndian)
+	}
+	img, _, err := writeTestDump(img, blocks, TestDump{Arch: ArchX86_64, MemBytes: 1000 * 4096, Seed: 3, Mix: [5]int{60, 10, 10, 10, 10},
+		NoRandomBad: true, Compress: true})
+	require.NoError(t, err)
+	p, err := OpenPartition(bytes.NewReader(img), int64(len(img)))
+	require.NoError(t, err)
+	pr, err := p.PageReader()
+	require.NoError(t, err)
+	var zeros, cached int
+	buf := make([]byte, 4096)
+	for pg, err := range p.Pages() {
+		require.NoError(t, err)
+		want, err := pg.Decompress(nil)
+		require.NoError(t, err)
+		hit := pr.zeroRec != nil && bytes.Equal(pg.Data, pr.zeroRec)
+		got, err := pr.ReadPage(pg.PFN, buf)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "PFN %d", pg.PFN)
+		if bytes.Equal(want, make([]byte, 4096)) {
+			zeros++
+		}
+		if hit {
+			cached++
+		}
+	}
+	require.NotNil(t, pr.zeroRec, "a zero page's record is kept")
+	assert.Greater(t, zeros, 300)
+	assert.Equal(t, zeros-1, cached, "every zero page after the first is read without inflating")
+}
