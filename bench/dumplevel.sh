@@ -27,7 +27,7 @@
 # savecore fsyncs its vmcore; makedumpfile does not, so it is also timed
 # followed by `sync FILE` ("+sync"). Wall time, user+sys CPU and peak RSS
 # come from /usr/bin/time. Then, once, every output is read back with
-# libkdumpfile (/work/shared/oracle/vmcore_pages.py or $VMCORE_PAGES) and
+# libkdumpfile (../shared/oracle/vmcore_pages.py beside the clone, or $VMCORE_PAGES) and
 # each page it holds is compared, by SHA-256, with the same page of the ELF
 # core; the ELF core's non-zero pages are counted too.
 #   bench/dumplevel.sh [GUEST.elf]   (default: make one with bench/guest.sh)
@@ -35,7 +35,7 @@
 # free in $BENCH_DIR.
 REPS=${REPS:-3}
 source "$(dirname "$0")/lib.sh"
-VMCORE_PAGES=${VMCORE_PAGES:-/work/shared/oracle/vmcore_pages.py}
+VMCORE_PAGES=${VMCORE_PAGES:-$ROOT/../shared/oracle/vmcore_pages.py}
 elf=${1:-}
 [ -n "$elf" ] || elf=$(bash "$ROOT/bench/guest.sh" | tail -1)
 [ -f "$elf" ] || { echo "no guest ELF core $elf" >&2; exit 1; }
@@ -55,47 +55,18 @@ for kind in z raw; do
   "$BIN/dumpformat" -R -m "$elf" "${flags[@]}" "$img" >&2
 done
 
-# timedcpu NAME CMD...: like timed (lib.sh), with user and system CPU time.
-timedcpu() {
-  local name=$1; shift
-  local tf; tf=$(mktemp)
-  /usr/bin/time -f "%e %U %S %M" -o "$tf" "$@" >/dev/null 2>"$tf.err" || { cat "$tf.err" >&2; rm -f "$tf" "$tf.err"; return 1; }
-  echo "$name $(tail -1 "$tf")" >> "$RESULTS"
-  rm -f "$tf" "$tf.err"
-}
-
-# table BASE: median/min/max wall seconds, median CPU seconds, peak RSS,
-# ratio of each median wall time to BASE's.
-table() {
-  python3 - "$RESULTS" "$1" <<'PY'
-import sys, statistics, collections
-path, base = sys.argv[1], sys.argv[2]
-runs = collections.OrderedDict()
-for line in open(path):
-    n, e, u, s, rss = line.rsplit(None, 4)
-    runs.setdefault(n, []).append((float(e), float(u) + float(s), int(rss)))
-med = {n: statistics.median(e for e, _, _ in v) for n, v in runs.items()}
-print("| run | n | median s | min s | max s | CPU s (user+sys, median) | peak RSS MiB | wall / %s |" % base)
-print("|---|---|---|---|---|---|---|---|")
-for n, v in runs.items():
-    es = [e for e, _, _ in v]
-    print("| %s | %d | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f |" % (n, len(v), med[n], min(es), max(es),
-          statistics.median(c for _, c, _ in v), max(r for _, _, r in v) / 1024, med[n] / med[base]))
-PY
-}
-
 sc() { # sc KIND ALGO
   local d=$out/sc-$1-$2
   rm -rf "$d"; mkdir -m 0700 "$d"; settle "$temp"
-  timedcpu "savecore $1 $2" "$BIN/savecore" -q --dump-level 31 -F kdump --compress "$2" -d "$d" "$BENCH_DIR/part-dl-$1.img"
+  timed "savecore $1 $2" "$BIN/savecore" -q --dump-level 31 -F kdump --compress "$2" -d "$d" "$BENCH_DIR/part-dl-$1.img"
 }
 mdf() { # mdf [sync]
   rm -f "$out/mdf.kdump"; settle "$temp"
   if [ -z "${1:-}" ]; then
-    timedcpu "makedumpfile" makedumpfile -c -d 31 "$elf" "$out/mdf.kdump"
+    timed "makedumpfile" makedumpfile -c -d 31 "$elf" "$out/mdf.kdump"
   else
     # shellcheck disable=SC2016 # $1 and $2 are the inner shell's
-    timedcpu "makedumpfile+sync" sh -c 'makedumpfile -c -d 31 "$1" "$2" && sync "$2"' sh "$elf" "$out/mdf.kdump"
+    timed "makedumpfile+sync" sh -c 'makedumpfile -c -d 31 "$1" "$2" && sync "$2"' sh "$elf" "$out/mdf.kdump"
   fi
 }
 
@@ -113,8 +84,8 @@ for temp in warm cold; do
   echo
   echo "### dump level 31 of a 4 GiB guest, $temp cache ($REPS runs each, alternating; load $l0 -> $(loadavg))"
   echo
-  table makedumpfile+sync
-  rm -f "$RESULTS"
+  summarize makedumpfile+sync
+  rm -f "$RESULTS" "$RESULTS.cpu"
 done
 
 # What each tool says about the pages it left out (one more run each).
