@@ -49,15 +49,7 @@ unthrottle() {
 }
 trap unthrottle EXIT
 
-img=$BENCH_DIR/part-compress.img
-ram_bytes=$(numfmt --from=iec "$ram")
-rm -f "$img"; truncate -s $((ram_bytes + 1024*1024)) "$img"
-"$BIN/dumpformat" -f -q "$img"
-"$BIN/dumpformat" -R -q --arch x86_64 --dump-level 0 --ram "$ram" --seed 7 "$img" >&2
-out=$BENCH_DIR/cout; rm -rf "$out"; mkdir -p -m 0700 "$out/elf"
-"$BIN/savecore" -q -F elf -d "$out/elf" "$img" >/dev/null
-elf=$(ls "$out"/elf/*/vmcore)
-cat "$elf" "$img" >/dev/null
+raw_dump_with_elf "$BENCH_DIR/part-compress.img" "$ram" "$BENCH_DIR/cout"
 [ -z "${WRITE_MBPS:-}" ] || throttle_writes "$WRITE_MBPS"
 RESULTS=$(mktemp)
 declare -A size

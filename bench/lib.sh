@@ -66,6 +66,22 @@ for n, v in runs.items():
 PY
 }
 
+# raw_dump_with_elf IMG RAM OUT: writes a raw rehearsal dump of a synthetic
+# x86_64 machine of RAM (seed 7) to the image file IMG, saves it once as an
+# ELF vmcore in OUT/elf (the same memory, for makedumpfile) and reads both
+# into the page cache. Sets img, ram_bytes, out and elf.
+raw_dump_with_elf() {
+  img=$1 out=$3
+  ram_bytes=$(numfmt --from=iec "$2")
+  rm -f "$img"; truncate -s $((ram_bytes + 1024*1024)) "$img"
+  "$BIN/dumpformat" -f -q "$img"
+  "$BIN/dumpformat" -R -q --arch x86_64 --dump-level 0 --ram "$2" --seed 7 "$img" >&2
+  rm -rf "$out"; mkdir -p -m 0700 "$out/elf"
+  "$BIN/savecore" -q -F elf -d "$out/elf" "$img" >/dev/null
+  elf=$(ls "$out"/elf/*/vmcore)
+  cat "$elf" "$img" >/dev/null
+}
+
 # loadavg: the 1-minute load average now (the machine is shared).
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 

@@ -137,8 +137,8 @@ func kdumpVmcoreinfo(h *diskdump.Header) string {
 
 // kdumpHeader is the disk_dump_header of a KDUMP file made from a
 // partition: signature "KDUMP   ", header_version 6, µs timestamp, status
-// the compression's bit (+ INCOMPLETE when pages are missing), two PFN-indexed bitmaps, one
-// sub-header block.
+// the compression's bit (+ INCOMPLETE when pages are missing), two
+// PFN-indexed bitmaps, one sub-header block.
 func kdumpHeader(s *source, rb int64, missing bool, c Compression) *diskdump.Header {
 	src := s.hdr
 	h := &diskdump.Header{
