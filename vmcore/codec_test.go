@@ -47,15 +47,8 @@ func BenchmarkCompressPage(b *testing.B) {
 	const bs = 4096
 	src := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, MemBytes: 8 << 20, Seed: 5})
 	var pages [][]byte
-	for pfn := range uint64(2048) {
-		if !src.IsRAM(pfn) {
-			continue
-		}
-		p := make([]byte, bs)
-		require.NoError(b, src.ReadPage(pfn, p))
-		if !zero.Is(p) {
-			pages = append(pages, p)
-		}
+	for _, p := range src.ContentPages() {
+		pages = append(pages, p)
 	}
 	for _, c := range allCompressions {
 		b.Run(c.String(), func(b *testing.B) {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"iter"
 	"slices"
 
 	"github.com/dumpkit/dumpkit/diskdump"
@@ -160,6 +161,22 @@ func (m *SyntheticMachine) IsRAM(pfn uint64) bool {
 		}
 	}
 	return true
+}
+
+// ContentPages yields, in PFN order, every RAM page that is not all zero,
+// each in a buffer of its own: the pages compression benchmarks work on.
+func (m *SyntheticMachine) ContentPages() iter.Seq2[uint64, []byte] {
+	return func(yield func(uint64, []byte) bool) {
+		for pfn := range m.maxPFN {
+			if !m.IsRAM(pfn) || m.kind(pfn) == kindZero {
+				continue
+			}
+			p := make([]byte, m.pageSize)
+			if m.ReadPage(pfn, p) != nil || !yield(pfn, p) {
+				return
+			}
+		}
+	}
 }
 
 // RAMPages counts the RAM pages.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/dumpkit/dumpkit/diskdump"
 	"github.com/dumpkit/dumpkit/diskdump/kernel"
-	"github.com/dumpkit/dumpkit/internal/zero"
 )
 
 // syntheticPages returns the non-zero RAM pages of a synthetic x86_64
@@ -18,15 +17,8 @@ import (
 func syntheticPages(tb testing.TB, size int, mem uint64, mix kernel.PageMix) [][]byte {
 	m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, PageSize: size, MemBytes: mem, Seed: 5, Mix: mix})
 	var pages [][]byte
-	for pfn := range m.MaxPFN() {
-		if !m.IsRAM(pfn) {
-			continue
-		}
-		p := make([]byte, size)
-		require.NoError(tb, m.ReadPage(pfn, p))
-		if !zero.Is(p) {
-			pages = append(pages, p)
-		}
+	for _, p := range m.ContentPages() {
+		pages = append(pages, p)
 	}
 	require.NotEmpty(tb, pages)
 	return pages

@@ -22,7 +22,6 @@ import (
 	"github.com/dumpkit/dumpkit/diskdump"
 	"github.com/dumpkit/dumpkit/diskdump/kernel"
 	"github.com/dumpkit/dumpkit/internal/lzo"
-	"github.com/dumpkit/dumpkit/internal/zero"
 )
 
 func main() {
@@ -73,17 +72,8 @@ func writeCorpora(dir string) error {
 	} {
 		m := kernel.NewSyntheticMachine(kernel.SyntheticConfig{Arch: diskdump.ArchX86_64, PageSize: c.size, MemBytes: c.mem, Seed: 5, Mix: c.mix})
 		var out []byte
-		p := make([]byte, c.size)
-		for pfn := range m.MaxPFN() {
-			if !m.IsRAM(pfn) {
-				continue
-			}
-			if err := m.ReadPage(pfn, p); err != nil {
-				return err
-			}
-			if !zero.Is(p) {
-				out = append(out, p...)
-			}
+		for _, p := range m.ContentPages() {
+			out = append(out, p...)
 		}
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("pages-%d%s.bin", c.size, c.name)), out, 0o644); err != nil {
 			return err
